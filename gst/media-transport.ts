@@ -1,0 +1,245 @@
+import type { Writable } from 'node:stream';
+import { gdpBufferHeader, gdpCaps, gdpStreamStart, gdpTimeSegment } from './gdp.js';
+
+/**
+ * The timestamped transport from a capture host into the GStreamer child. Every frame and audio
+ * chunk carries its capture time in microseconds on one clock (the machine's wall clock, as
+ * `performance.timeOrigin + performance.now()` in the page and in Node); this class turns those into
+ * running times from the recording start and writes them as GDP packets (gdp.ts).
+ *
+ * Video: frames arrive only when the page repaints, so the last frame is repeated when none came for
+ * a while (videorate then makes the rate exact) and once more at the stop time so the video lasts as
+ * long as the recording. When the encoder falls behind, video frames are dropped here (never audio)
+ * so memory stays bounded; videorate fills the gap by repeating.
+ */
+
+export type RawVideoFormat = 'I420' | 'NV12' | 'RGBA' | 'RGBx' | 'BGRA' | 'BGRx';
+
+export interface VideoFrameIn {
+  readonly ptsUs: number;
+  readonly format: RawVideoFormat;
+  readonly width: number;
+  readonly height: number;
+  readonly data: Buffer;
+}
+
+export interface AudioChunkIn {
+  readonly ptsUs: number;
+  readonly sampleRate: number;
+  readonly channels: number;
+  /** Interleaved float32 little-endian samples. */
+  readonly data: Buffer;
+}
+
+export interface TransportStats {
+  videoFramesIn: number;
+  videoFramesWritten: number;
+  videoFramesRepeated: number;
+  videoFramesDropped: number;
+  audioChunksWritten: number;
+  audioSamplesWritten: number;
+  bytesWritten: number;
+  firstVideoPtsUs: number | null;
+  firstAudioPtsUs: number | null;
+}
+
+export interface MediaTransportOptions {
+  readonly video: Writable | null;
+  readonly audio: Writable | null;
+  readonly framerate: number;
+  /** Repeat the last frame when no new one came for this long. */
+  readonly repeatAfterMs?: number;
+  /** Drop new video frames while this many bytes are still queued towards GStreamer. */
+  readonly maxQueuedVideoBytes?: number;
+  readonly now?: () => number;
+}
+
+/** How far behind "now" a repeated frame is stamped. */
+const REPEAT_LAG_US = 50_000;
+
+export function nowUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+export function frameSize(format: RawVideoFormat, width: number, height: number): number {
+  const r4 = (n: number): number => (n + 3) & ~3;
+  const cw = Math.ceil(width / 2);
+  const ch = Math.ceil(height / 2);
+  switch (format) {
+    case 'I420':
+      return r4(width) * height + 2 * r4(cw) * ch;
+    case 'NV12':
+      return r4(width) * height + r4(cw * 2) * ch;
+    default:
+      return width * height * 4;
+  }
+}
+
+export class MediaTransport {
+  readonly stats: TransportStats = {
+    videoFramesIn: 0,
+    videoFramesWritten: 0,
+    videoFramesRepeated: 0,
+    videoFramesDropped: 0,
+    audioChunksWritten: 0,
+    audioSamplesWritten: 0,
+    bytesWritten: 0,
+    firstVideoPtsUs: null,
+    firstAudioPtsUs: null,
+  };
+  #startUs: number | null = null;
+  #lastFrame: VideoFrameIn | null = null;
+  #lastVideoPtsNs = -1n;
+  #lastVideoWriteAtUs = 0;
+  #videoCaps = '';
+  #audioCaps = '';
+  #audioNextPtsNs = 0n;
+  #ended = false;
+  readonly #timer: NodeJS.Timeout | null;
+  readonly #frameNs: bigint;
+  readonly #now: () => number;
+  readonly #maxQueued: number;
+
+  constructor(private readonly opts: MediaTransportOptions) {
+    this.#now = opts.now ?? nowUs;
+    this.#frameNs = BigInt(Math.round(1e9 / opts.framerate));
+    this.#maxQueued = opts.maxQueuedVideoBytes ?? 24 * 1024 * 1024;
+    for (const [w, id] of [
+      [opts.video, 'video'],
+      [opts.audio, 'audio'],
+    ] as const) {
+      w?.write(gdpStreamStart(`egress-${id}`));
+    }
+    const repeatMs = opts.repeatAfterMs ?? 200;
+    this.#timer = opts.video ? setInterval(() => this.#repeatIfIdle(repeatMs), Math.max(20, repeatMs / 4)) : null;
+  }
+
+  /** True once the recording start is set; buffers before it are discarded. */
+  get started(): boolean {
+    return this.#startUs !== null;
+  }
+
+  get startUs(): number | null {
+    return this.#startUs;
+  }
+
+  /**
+   * Sets the recording start (capture clock, µs). The newest frame seen before it becomes the first
+   * frame of the recording, at running time 0.
+   */
+  start(atUs: number): void {
+    if (this.#startUs !== null) return;
+    this.#startUs = atUs;
+    if (this.#lastFrame) this.#writeVideo(this.#lastFrame, 0n, false);
+  }
+
+  pushVideo(frame: VideoFrameIn): void {
+    if (this.#ended || !this.opts.video) return;
+    this.stats.videoFramesIn++;
+    this.#lastFrame = frame;
+    if (this.#startUs === null) return;
+    let pts = this.#toNs(frame.ptsUs);
+    if (pts < 0n) return;
+    if (pts <= this.#lastVideoPtsNs) pts = this.#lastVideoPtsNs + 1n;
+    if (this.opts.video.writableLength > this.#maxQueued) {
+      this.stats.videoFramesDropped++;
+      return;
+    }
+    this.#writeVideo(frame, pts, false);
+  }
+
+  pushAudio(chunk: AudioChunkIn): void {
+    if (this.#ended || !this.opts.audio || this.#startUs === null) return;
+    const w = this.opts.audio;
+    const frames = chunk.data.length / 4 / chunk.channels;
+    const durNs = BigInt(Math.round((frames * 1e9) / chunk.sampleRate));
+    let pts = this.#toNs(chunk.ptsUs);
+    let data = chunk.data;
+    if (pts + durNs <= 0n) return;
+    if (pts < 0n) {
+      // Trim the part before the recording start so audio starts exactly at 0.
+      const skipFrames = Math.min(frames, Math.round((Number(-pts) * chunk.sampleRate) / 1e9));
+      data = data.subarray(skipFrames * 4 * chunk.channels);
+      pts = 0n;
+      if (data.length === 0) return;
+    }
+    const caps = `audio/x-raw, format=(string)F32LE, layout=(string)interleaved, rate=(int)${chunk.sampleRate}, channels=(int)${chunk.channels}, channel-mask=(bitmask)0x0000000000000003`;
+    if (caps !== this.#audioCaps) {
+      w.write(gdpCaps(caps));
+      w.write(gdpTimeSegment());
+      this.#audioCaps = caps;
+    }
+    const outFrames = data.length / 4 / chunk.channels;
+    const outDur = BigInt(Math.round((outFrames * 1e9) / chunk.sampleRate));
+    this.stats.firstAudioPtsUs ??= chunk.ptsUs;
+    w.write(gdpBufferHeader(data.length, pts, outDur));
+    w.write(data);
+    this.#audioNextPtsNs = pts + outDur;
+    this.stats.audioChunksWritten++;
+    this.stats.audioSamplesWritten += outFrames;
+    this.stats.bytesWritten += data.length + 62;
+  }
+
+  /** Running time of the newest audio written, in ns. */
+  get audioPositionNs(): bigint {
+    return this.#audioNextPtsNs;
+  }
+
+  /**
+   * Ends both inputs: repeats the last frame at the stop time (so video covers the whole recording)
+   * and closes the pipes, which is EOS for the pipeline.
+   */
+  end(stopAtUs?: number): void {
+    if (this.#ended) return;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#startUs !== null && this.#lastFrame && this.opts.video) {
+      const stopNs = this.#toNs(stopAtUs ?? this.#now());
+      if (stopNs > this.#lastVideoPtsNs) this.#writeVideo(this.#lastFrame, stopNs, true);
+    }
+    this.#ended = true;
+    this.opts.video?.end();
+    this.opts.audio?.end();
+  }
+
+  /** Stops writing without EOS (the pipeline is gone). */
+  abort(): void {
+    this.#ended = true;
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  #toNs(ptsUs: number): bigint {
+    return BigInt(Math.round((ptsUs - (this.#startUs as number)) * 1000));
+  }
+
+  #repeatIfIdle(repeatMs: number): void {
+    if (this.#ended || this.#startUs === null || !this.#lastFrame || !this.opts.video) return;
+    const now = this.#now();
+    if (now - this.#lastVideoWriteAtUs < repeatMs * 1000) return;
+    // Stamp the repeat a little in the past, so a real frame captured just before it (and still in
+    // flight) does not arrive with an older timestamp.
+    const pts = this.#toNs(now - REPEAT_LAG_US);
+    if (pts <= this.#lastVideoPtsNs) return;
+    if (this.opts.video.writableLength > this.#maxQueued) return;
+    this.#writeVideo(this.#lastFrame, pts, true);
+  }
+
+  #writeVideo(frame: VideoFrameIn, ptsNs: bigint, repeat: boolean): void {
+    const w = this.opts.video as Writable;
+    const caps = `video/x-raw, format=(string)${frame.format}, width=(int)${frame.width}, height=(int)${frame.height}, framerate=(fraction)0/1, pixel-aspect-ratio=(fraction)1/1`;
+    if (caps !== this.#videoCaps) {
+      w.write(gdpCaps(caps));
+      if (this.#videoCaps === '') w.write(gdpTimeSegment());
+      this.#videoCaps = caps;
+    }
+    w.write(gdpBufferHeader(frame.data.length, ptsNs, this.#frameNs));
+    w.write(frame.data);
+    this.#lastVideoPtsNs = ptsNs;
+    this.#lastVideoWriteAtUs = this.#now();
+    this.stats.bytesWritten += frame.data.length + 62;
+    if (repeat) this.stats.videoFramesRepeated++;
+    else {
+      this.stats.videoFramesWritten++;
+      this.stats.firstVideoPtsUs ??= frame.ptsUs;
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import type { EventEmitter } from 'node:events';
+
+/**
+ * What an egress needs from a browser that renders the page: load it (with the original's timeout,
+ * retries and error classification), report the page's console signals, and run the shared in-page
+ * capture script towards a loopback ingest URL. Two implementations: ChromiumHost (CDP, used on
+ * servers and in every test) and ElectronHost (offscreen BrowserWindow, desktop/appliance).
+ */
+
+export interface CaptureHostOptions {
+  readonly width: number;
+  readonly height: number;
+  readonly framerate: number;
+  /** Directory the host may use for its profile and scratch files (inside the egress temp dir). */
+  readonly workDir: string;
+  /** Egress id, used to make the capture-source title unique. */
+  readonly egressId: string;
+  readonly insecure: boolean;
+  readonly sandbox: boolean;
+  readonly extraFlags: Readonly<Record<string, string>>;
+  readonly chromePath?: string;
+}
+
+export interface CaptureStartOptions {
+  readonly ingestUrl: string;
+  readonly video: boolean;
+  readonly audio: boolean;
+}
+
+export type PageSignal = 'START_RECORDING' | 'END_RECORDING';
+
+export interface CaptureHostEvents {
+  /** A console signal from the page, with the renderer's wall-clock time of the call (µs). */
+  signal: [PageSignal, number];
+  /** The browser or the page's renderer went away without being asked to. Emitted once. */
+  died: [Error];
+}
+
+export interface CaptureHost extends EventEmitter<CaptureHostEvents> {
+  /** Starts the browser and loads `url`; rejects with a page-load, template or Chrome EgressError. */
+  open(url: string): Promise<void>;
+  /** Starts the in-page capture; resolves once media flows to the ingest URL. */
+  startCapture(opts: CaptureStartOptions): Promise<void>;
+  /** Stops the in-page capture (the ingest sees `ended` and the socket close). */
+  stopCapture(): Promise<void>;
+  /** Tears everything down; idempotent and never throws. */
+  close(): Promise<void>;
+  /** Process ids owned by this host (for CPU accounting). */
+  pids(): number[];
+}

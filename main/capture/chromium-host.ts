@@ -1,0 +1,336 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
+import { errChrome, errPageLoad, errTemplate, EgressError } from '../contracts/errors.js';
+import { logger } from '../log.js';
+import { CdpConnection, type CdpEvent } from './cdp-connection.js';
+import type { CaptureHost, CaptureHostEvents, CaptureHostOptions, CaptureStartOptions } from './capture-host.js';
+
+/**
+ * Debian's Chromium, headless, driven over the DevTools protocol through a pipe. One browser per
+ * egress (isolation: a crash takes only its own recording down).
+ */
+
+const log = logger('chromium');
+
+/** The original's page-load rules (reference §7.2). */
+const NAVIGATION_TIMEOUT_MS = 30_000;
+const NAVIGATION_ATTEMPTS = 3;
+const RETRYABLE_NET_ERRORS = ['net::ERR_CERT_VERIFIER_CHANGED', 'net::ERR_CONNECTION_CLOSED'];
+
+const CAPTURE_SCRIPT_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../templates/capture/page-capture.js');
+let captureScript: string | null = null;
+
+/** The compiled in-page script as injectable text (a trailing ESM `export {}` is not valid in a script). */
+export function loadCaptureScript(): string {
+  captureScript ??= readFileSync(CAPTURE_SCRIPT_PATH, 'utf8')
+    .replace(/^export \{\};?\s*$/m, '')
+    .replace(/\/\/# sourceMappingURL=.*$/m, '');
+  return captureScript;
+}
+
+export function findChromium(explicit?: string): string {
+  const candidates = [explicit, '/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+  for (const c of candidates) if (c && existsSync(c)) return c;
+  throw errChrome('no Chromium binary found (install the `chromium` package or set chrome_path)');
+}
+
+export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements CaptureHost {
+  #child: ChildProcess | null = null;
+  #cdp: CdpConnection | null = null;
+  #sessionId = '';
+  #frameId = '';
+  #closing = false;
+  #died = false;
+  #closePromise: Promise<void> | null = null;
+  readonly #title: string;
+
+  constructor(private readonly opts: CaptureHostOptions) {
+    super();
+    this.#title = `egress-capture-${opts.egressId}`;
+  }
+
+  pids(): number[] {
+    return this.#child?.pid ? [this.#child.pid] : [];
+  }
+
+  async open(url: string): Promise<void> {
+    await this.#launch(url);
+    await this.#navigate(url);
+    await this.#fitViewport();
+    const errorText = await this.#evaluate(`(() => { const e = document.querySelector('div.error'); return e ? (e.innerText || e.textContent || '') : null })()`);
+    if (typeof errorText === 'string') throw errTemplate(errorText.trim());
+  }
+
+  async startCapture(opts: CaptureStartOptions): Promise<void> {
+    const cdp = this.#requireCdp();
+    const { executionContextId } = (await cdp.send('Page.createIsolatedWorld', { frameId: this.#frameId, worldName: 'egress-capture', grantUniveralAccess: false }, this.#sessionId)) as {
+      executionContextId: number;
+    };
+    await this.#evaluate(loadCaptureScript(), executionContextId);
+    const args = JSON.stringify({
+      wsUrl: opts.ingestUrl,
+      title: this.#title,
+      video: opts.video,
+      audio: opts.audio,
+      width: this.opts.width,
+      height: this.opts.height,
+      framerate: this.opts.framerate,
+    });
+    const result = await this.#evaluate(`globalThis.__egressCapture.start(${args})`, executionContextId, true);
+    log.info(`capture started ${String(result)} [egress:${this.opts.egressId}]`);
+    this.#captureContext = executionContextId;
+  }
+
+  #captureContext = 0;
+
+  async stopCapture(): Promise<void> {
+    if (!this.#cdp || this.#cdp.closed || this.#captureContext === 0) return;
+    try {
+      await this.#evaluate('globalThis.__egressCapture && globalThis.__egressCapture.stop()', this.#captureContext);
+    } catch (err) {
+      log.warn(`stopCapture: ${(err as Error).message}`);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closePromise ??= this.#doClose();
+    return this.#closePromise;
+  }
+
+  async #doClose(): Promise<void> {
+    this.#closing = true;
+    const child = this.#child;
+    try {
+      if (this.#cdp && !this.#cdp.closed) await this.#cdp.send('Browser.close', {}, undefined, 3000);
+    } catch {
+      // Falls through to the signals below.
+    }
+    this.#cdp?.close();
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const wait = (ms: number): Promise<boolean> =>
+        Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+      if (!(await wait(3000))) {
+        this.#killGroup('SIGTERM');
+        if (!(await wait(2000))) {
+          this.#killGroup('SIGKILL');
+          await wait(5000);
+        }
+      }
+    }
+    // Helpers (zygote, GPU, renderers) share the process group: make sure none outlives the egress.
+    this.#killGroup('SIGKILL');
+  }
+
+  #killGroup(signal: NodeJS.Signals): void {
+    const pid = this.#child?.pid;
+    if (!pid) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // Gone already.
+    }
+  }
+
+  #flags(url: string): string[] {
+    const { width, height } = this.opts;
+    const flags: Record<string, string | null> = {
+      'headless': 'new',
+      'remote-debugging-pipe': null,
+      'no-first-run': null,
+      'no-default-browser-check': null,
+      'disable-gpu': null,
+      'disable-extensions': null,
+      'disable-sync': null,
+      'disable-background-networking': null,
+      'disable-background-timer-throttling': null,
+      'disable-backgrounding-occluded-windows': null,
+      'disable-renderer-backgrounding': null,
+      'disable-hang-monitor': null,
+      'disable-ipc-flooding-protection': null,
+      'disable-popup-blocking': null,
+      'disable-features': 'Translate,TranslateUI,MediaRouter,DialMediaRouteProvider',
+      'force-color-profile': 'srgb',
+      'hide-scrollbars': null,
+      'autoplay-policy': 'no-user-gesture-required',
+      // Tab capture picks the tab with this title without a picker (see page-capture.ts).
+      'auto-select-tab-capture-source-by-title': this.#title,
+      // Room for the browser UI above the page; #fitViewport corrects the remainder.
+      'window-size': `${width},${height + 143}`,
+      'screen-info': `{${Math.max(width * 2, 3840)}x${Math.max(height * 2, 2160)}}`,
+      'window-position': '0,0',
+      'user-data-dir': join(this.opts.workDir, 'chrome-profile'),
+      'password-store': 'basic',
+      'use-mock-keychain': null,
+    };
+    if (!this.opts.sandbox) flags['no-sandbox'] = null;
+    if (this.opts.insecure) {
+      flags['disable-web-security'] = null;
+      flags['allow-running-insecure-content'] = null;
+    }
+    // getDisplayMedia needs a secure context: a plain-http page other than localhost gets one through
+    // this flag (the page is the one the user asked us to record).
+    const u = new URL(url);
+    if (u.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)) {
+      flags['unsafely-treat-insecure-origin-as-secure'] = u.origin;
+    }
+    for (const [k, v] of Object.entries(this.opts.extraFlags)) flags[k] = v === '' ? null : v;
+    return [...Object.entries(flags).map(([k, v]) => (v === null ? `--${k}` : `--${k}=${v}`)), 'about:blank'];
+  }
+
+  async #launch(url: string): Promise<void> {
+    const bin = findChromium(this.opts.chromePath);
+    await mkdir(join(this.opts.workDir, 'chrome-profile'), { recursive: true });
+    const child = spawn(bin, this.#flags(url), { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+    this.#child = child;
+    const stderrTail: string[] = [];
+    child.stderr?.on('data', (d: Buffer) => {
+      for (const line of d.toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        stderrTail.push(line);
+        if (stderrTail.length > 20) stderrTail.shift();
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (!this.#closing) this.#die(errChrome(`browser exited unexpectedly (code ${code}, signal ${signal}): ${stderrTail.slice(-3).join(' | ')}`));
+    });
+    child.on('error', (err) => this.#die(errChrome(`could not start ${bin}: ${err.message}`, err)));
+    const cdp = new CdpConnection(child.stdio[3] as Writable, child.stdio[4] as Readable);
+    this.#cdp = cdp;
+    cdp.on('event', (ev) => this.#onEvent(ev));
+
+    const { targetInfos } = (await cdp.send('Target.getTargets', {}, undefined, 15_000)) as { targetInfos: { targetId: string; type: string }[] };
+    const page = targetInfos.find((t) => t.type === 'page');
+    if (!page) throw errChrome('no page target');
+    const { sessionId } = (await cdp.send('Target.attachToTarget', { targetId: page.targetId, flatten: true })) as { sessionId: string };
+    this.#sessionId = sessionId;
+    await Promise.all([
+      cdp.send('Page.enable', {}, sessionId),
+      cdp.send('Runtime.enable', {}, sessionId),
+      cdp.send('Network.enable', {}, sessionId),
+      cdp.send('Inspector.enable', {}, sessionId),
+      // Pages' CSPs must not block the capture socket or the worklet's blob module.
+      cdp.send('Page.setBypassCSP', { enabled: true }, sessionId),
+    ]);
+    const { frameTree } = (await cdp.send('Page.getFrameTree', {}, sessionId)) as { frameTree: { frame: { id: string } } };
+    this.#frameId = frameTree.frame.id;
+  }
+
+  #die(err: Error): void {
+    if (this.#died || this.#closing) return;
+    this.#died = true;
+    log.error(`${err.message} [egress:${this.opts.egressId}]`);
+    this.emit('died', err);
+  }
+
+  #onEvent(ev: CdpEvent): void {
+    if (ev.method === 'Runtime.consoleAPICalled') {
+      const args = (ev.params['args'] as { value?: unknown }[] | undefined) ?? [];
+      const ts = typeof ev.params['timestamp'] === 'number' ? (ev.params['timestamp'] as number) * 1000 : Date.now() * 1000;
+      for (const a of args) {
+        if (a.value === 'START_RECORDING' || a.value === 'END_RECORDING') this.emit('signal', a.value, ts);
+      }
+    } else if (ev.method === 'Inspector.targetCrashed') {
+      this.#die(errChrome('page renderer crashed'));
+    } else if (ev.method === 'Inspector.detached') {
+      this.#die(errChrome(`page detached: ${String(ev.params['reason'] ?? '')}`));
+    }
+  }
+
+  #requireCdp(): CdpConnection {
+    if (!this.#cdp || this.#cdp.closed) throw errChrome('browser is not running');
+    return this.#cdp;
+  }
+
+  async #evaluate(expression: string, contextId?: number, awaitPromise = false): Promise<unknown> {
+    const params: Record<string, unknown> = { expression, returnByValue: true, awaitPromise, userGesture: true };
+    if (contextId) params['contextId'] = contextId;
+    const res = (await this.#requireCdp().send('Runtime.evaluate', params, this.#sessionId)) as {
+      result?: { value?: unknown };
+      exceptionDetails?: { text?: string; exception?: { description?: string } };
+    };
+    if (res.exceptionDetails) {
+      throw errChrome(res.exceptionDetails.exception?.description ?? res.exceptionDetails.text ?? 'evaluation failed');
+    }
+    return res.result?.value;
+  }
+
+  async #navigate(url: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#navigateOnce(url);
+        return;
+      } catch (err) {
+        const retryable = err instanceof EgressError && err.retryable;
+        if (!retryable || attempt >= NAVIGATION_ATTEMPTS) throw err;
+        log.warn(`page load attempt ${attempt} failed, retrying: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  async #navigateOnce(url: string): Promise<void> {
+    const cdp = this.#requireCdp();
+    let status = 0;
+    let statusText = '';
+    let loaderId = '';
+    const onEvent = (ev: CdpEvent): void => {
+      if (ev.method === 'Network.responseReceived' && ev.params['type'] === 'Document' && ev.params['frameId'] === this.#frameId) {
+        if (!loaderId || ev.params['loaderId'] === loaderId) {
+          const r = ev.params['response'] as { status: number; statusText: string };
+          status = r.status;
+          statusText = r.statusText;
+        }
+      }
+    };
+    cdp.on('event', onEvent);
+    const loaded = new Promise<void>((resolve) => {
+      const onLoad = (ev: CdpEvent): void => {
+        if (ev.method === 'Page.loadEventFired' && ev.sessionId === this.#sessionId) {
+          cdp.off('event', onLoad);
+          resolve();
+        }
+      };
+      cdp.on('event', onLoad);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(errPageLoad('navigation timed out', { retryable: true })), NAVIGATION_TIMEOUT_MS);
+    });
+    try {
+      const nav = (await Promise.race([cdp.send('Page.navigate', { url }, this.#sessionId, NAVIGATION_TIMEOUT_MS), timeout])) as {
+        loaderId?: string;
+        errorText?: string;
+      };
+      loaderId = nav.loaderId ?? '';
+      if (nav.errorText) {
+        throw errPageLoad(nav.errorText, { retryable: RETRYABLE_NET_ERRORS.includes(nav.errorText) });
+      }
+      await Promise.race([loaded, timeout]);
+      if (status >= 400) {
+        const { STATUS_CODES } = await import('node:http');
+        throw errPageLoad(statusText || STATUS_CODES[status] || String(status));
+      }
+    } finally {
+      clearTimeout(timer);
+      cdp.off('event', onEvent);
+    }
+  }
+
+  /** Makes the page's viewport exactly the requested size (the browser UI height varies). */
+  async #fitViewport(): Promise<void> {
+    const size = (await this.#evaluate('JSON.stringify([innerWidth, innerHeight, outerWidth, outerHeight])')) as string;
+    const [iw, ih, ow, oh] = JSON.parse(size) as number[];
+    if (iw === this.opts.width && ih === this.opts.height) return;
+    const cdp = this.#requireCdp();
+    const { windowId } = (await cdp.send('Browser.getWindowForTarget', {}, this.#sessionId)) as { windowId: number };
+    await cdp.send('Browser.setWindowBounds', {
+      windowId,
+      bounds: { width: this.opts.width + ((ow ?? 0) - (iw ?? 0)), height: this.opts.height + ((oh ?? 0) - (ih ?? 0)) },
+    });
+  }
+}
