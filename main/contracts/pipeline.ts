@@ -25,6 +25,8 @@ export interface EncodingPlan {
   readonly videoBitrateKbps: number;
   /** Seconds between keyframes; 0 = encoder default. */
   readonly keyFrameIntervalS: number;
+  /** True when audio leaves as raw PCM (WebSocket output only); audioCodec is then unused. */
+  readonly rawAudio?: boolean;
 }
 
 /** Where a finished output goes: the resolved per-output → per-request → config storage. */
@@ -57,11 +59,15 @@ export interface TemplateSourcePlan {
   readonly baseUrl: string;
   readonly layout: string;
   readonly roomName: string;
+  /** Recorder token from the request envelope; '' or absent = mint one from api_key/api_secret. */
+  readonly token?: string;
+  /** LiveKit URL: the envelope's ws_url, else the config's ws_url. */
+  readonly wsUrl?: string;
 }
 
 export type SourcePlan = WebSourcePlan | TemplateSourcePlan;
 
-export interface PipelinePlan {
+export interface PipelinePlan extends PipelinePlanOutputs {
   readonly egressId: string;
   readonly requestType: RequestType;
   readonly sourceKind: SourceKind;
@@ -76,4 +82,83 @@ export interface PipelinePlan {
   readonly roomName: string;
   readonly roomId: string;
   readonly retryCount: number;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Additions (main/request): stream, segments and image output plans. Validation fills them; the
+// execution side builds sinks from them. New PipelinePlan/EncodingPlan fields are optional so that
+// plans built by hand (tests, fixtures) keep compiling; buildPipelinePlan always sets them.
+
+export type StreamProtocolKind = 'rtmp' | 'srt' | 'websocket';
+
+export interface StreamUrlPlan {
+  /** The URL exactly as requested (what UpdateStream's remove_output_urls refers to). */
+  readonly requestedUrl: string;
+  /**
+   * Where to publish: `mux://k` expanded to Mux's RTMPS ingest; `twitch://k` expanded with the
+   * Twitch ingest template; anything else as requested.
+   */
+  readonly url: string;
+  /** StreamInfo.url and the only form that may be logged: RTMP stream key as `{abc...xyz}`. */
+  readonly redactedUrl: string;
+  /** RTMP stream key (the rtmp2sink stream id); '' for SRT/WebSocket. */
+  readonly streamKey: string;
+}
+
+export interface StreamOutputPlan {
+  readonly protocol: StreamProtocolKind;
+  /** May be empty (v1 only, next to another output): URLs are added later by UpdateStream. */
+  readonly urls: readonly StreamUrlPlan[];
+}
+
+export type SegmentSuffix = 'index' | 'timestamp';
+
+export interface SegmentsOutputPlan {
+  /** Storage directory of the playlists ('' or ending in `/`). */
+  readonly storageDir: string;
+  /** Playlist file name inside storageDir, e.g. `playlist.m3u8`. */
+  readonly playlistFilename: string;
+  /** Live playlist file name inside storageDir; '' = no live playlist. */
+  readonly livePlaylistFilename: string;
+  /** Segment name prefix relative to storageDir (may hold a sub-directory, e.g. `dir2/name`). */
+  readonly segmentPrefix: string;
+  readonly segmentSuffix: SegmentSuffix;
+  readonly segmentDurationS: number;
+  readonly disableManifest: boolean;
+  /** SegmentsInfo.playlist_name = storageDir + playlistFilename. */
+  readonly playlistName: string;
+  /** SegmentsInfo.live_playlist_name ('' when none). */
+  readonly livePlaylistName: string;
+  /** Local directory segments and playlists are written to (the egress temp dir). */
+  readonly localDir: string;
+  readonly storage: StoragePlan;
+}
+
+export type ImageSuffix = 'index' | 'timestamp' | 'none_overwrite';
+
+export interface ImageOutputPlan {
+  /** Unique within the egress (`images_<n>`); names the local directory. */
+  readonly id: string;
+  readonly captureIntervalS: number;
+  /** 0 = source dimensions (SDK sources); web/template sources get the encoding size. */
+  readonly width: number;
+  readonly height: number;
+  /** Storage directory of the images ('' or ending in `/`). */
+  readonly storageDir: string;
+  /** File name prefix inside storageDir (`<prefix>_00000.jpeg`, `<prefix>.jpeg` for none_overwrite). */
+  readonly imagePrefix: string;
+  /** ImagesInfo.filename_prefix: the prefix actually used, storageDir + imagePrefix. */
+  readonly filenamePrefix: string;
+  readonly suffix: ImageSuffix;
+  readonly disableManifest: boolean;
+  /** Local directory the images are written to (`<tmpDir>/<id>`). */
+  readonly localDir: string;
+  readonly storage: StoragePlan;
+}
+
+/** Optional additions to PipelinePlan/EncodingPlan (always set by main/request). */
+export interface PipelinePlanOutputs {
+  readonly stream?: StreamOutputPlan | null;
+  readonly segments?: SegmentsOutputPlan | null;
+  readonly images?: readonly ImageOutputPlan[];
 }

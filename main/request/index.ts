@@ -1,0 +1,6 @@
+export * from './plan.js';
+export * from './cost.js';
+export * from './redact.js';
+export * from './filename.js';
+export * from './urls.js';
+export * from './encoding.js';

@@ -1,0 +1,577 @@
+import path from 'node:path';
+import {
+  EncodedFileType,
+  EncodingOptionsPreset,
+  ImageCodec,
+  ImageFileSuffix,
+  SegmentedFileSuffix,
+  StreamProtocol,
+  type EgressInfo,
+  type EncodedFileOutput,
+  type EncodingOptions,
+  type ImageOutput,
+  type SegmentedFileOutput,
+  type StartEgressRequest,
+  type StorageConfig as ProtoStorageConfig,
+  type StreamOutput,
+  type WebEgressRequest,
+  type RoomCompositeEgressRequest,
+} from '@livekit/protocol';
+import { errInvalidField, errInvalidInput } from '../contracts/errors.js';
+import type {
+  FileOutputPlan,
+  FileType,
+  ImageOutputPlan,
+  ImageSuffix,
+  PipelinePlan,
+  RequestType,
+  SegmentsOutputPlan,
+  SourcePlan,
+  StoragePlan,
+  StreamOutputPlan,
+  StreamProtocolKind,
+} from '../contracts/pipeline.js';
+import type { ServiceConfig } from '../config/load.js';
+import { resolveStoragePlan, type ServiceStorageSettings, type StorageProviderLike } from '../upload/resolve.js';
+import {
+  applyAdvanced,
+  applyPreset,
+  audioCodecOf,
+  defaultEncoding,
+  errNoCompatibleCodec,
+  negotiateCodecs,
+  OPUS_FREQUENCY,
+  STREAM_KEYFRAME_INTERVAL_S,
+  type EncodedOutputType,
+  type EncodingState,
+} from './encoding.js';
+import {
+  checkFileRetry,
+  checkSegmentsRetry,
+  cleanPath,
+  EXTENSION_OF,
+  filenameContext,
+  fileStoragePath,
+  imageNaming,
+  localFilePath,
+  segmentNaming,
+  type FilenameContext,
+} from './filename.js';
+import { protocolFromUrl, validateStreamUrl } from './urls.js';
+
+/**
+ * Request validation (reference §1, §2, §3, §8): turns a StartEgress request plus the service
+ * config into an immutable PipelinePlan, or throws an EgressError with the original's text.
+ * Runs before anything is spawned.
+ */
+
+/** The request oneof of rpc.StartEgressRequest, shaped like EgressInfo.request. */
+export type EgressRequest = EgressInfo['request'];
+
+/** What the service receives (rpc.StartEgressRequest, reference §1.2). */
+export interface StartEgressEnvelope {
+  readonly egressId: string;
+  readonly request: EgressRequest;
+  readonly roomName?: string | undefined;
+  readonly roomId?: string | undefined;
+  readonly retryCount?: number | undefined;
+  /** Recorder token (room-based requests); empty → minted from api_key/api_secret. */
+  readonly token?: string | undefined;
+  /** LiveKit URL (room-based requests); empty → config ws_url. */
+  readonly wsUrl?: string | undefined;
+}
+
+export interface BuildPlanOptions {
+  /** Twitch ingest template (from fetchTwitchTemplate); default: Twitch's auto-routing ingest. */
+  readonly twitchTemplate?: string | undefined;
+}
+
+/** The service-config pieces resolveStoragePlan needs. */
+export function storageSettingsOf(config: ServiceConfig): ServiceStorageSettings {
+  return {
+    storage: config.storage,
+    s3AssumeRoleKey: config.s3_assume_role_key,
+    s3AssumeRoleSecret: config.s3_assume_role_secret,
+    s3AssumeRoleArn: config.s3_assume_role_arn,
+    s3AssumeRoleExternalId: config.s3_assume_role_external_id,
+    disallowLocalStorage: config.disallow_local_storage,
+  };
+}
+
+interface FileDraft {
+  /** null = DEFAULT_FILETYPE, resolved after codec negotiation */
+  fileType: Exclude<FileType, 'webm'> | null;
+  cleaned: string;
+  disableManifest: boolean;
+  storage: StoragePlan;
+}
+
+interface SegmentsDraft {
+  plan: Omit<SegmentsOutputPlan, 'segmentDurationS'>;
+  segmentDurationS: number;
+}
+
+interface Draft {
+  readonly egressId: string;
+  readonly config: ServiceConfig;
+  readonly storageSettings: ServiceStorageSettings;
+  readonly opts: BuildPlanOptions;
+  readonly tmpDir: string;
+  readonly retryCount: number;
+  readonly now: Date;
+  requestType: RequestType;
+  source: SourcePlan | null;
+  /** true for SDK-source requests we validate but cannot run yet */
+  sdkSource: boolean;
+  audioEnabled: boolean;
+  videoEnabled: boolean;
+  enc: EncodingState;
+  roomName: string;
+  roomId: string;
+  ctx: FilenameContext;
+  file: FileDraft | null;
+  stream: StreamOutputPlan | null;
+  websocket: StreamOutputPlan | null;
+  segments: SegmentsDraft | null;
+  images: ImageOutputPlan[];
+  outputCount: number;
+}
+
+function isHttpUrl(raw: string): boolean {
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(raw);
+  if (!m) return false;
+  const scheme = (m[1] ?? '').toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') return false;
+  try {
+    new URL(raw);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Validates a request and builds its plan. Throws EgressError with the original's texts
+ * (`request has missing or invalid field: <field>`, `invalid url …`, `format … incompatible with
+ * codec …`, `output configuration does not support retry` (412), …).
+ */
+export function buildPipelinePlan(
+  req: StartEgressEnvelope,
+  config: ServiceConfig,
+  now: Date,
+  opts: BuildPlanOptions = {},
+): PipelinePlan {
+  if (!req.egressId) throw errInvalidField('egressID');
+  const d: Draft = {
+    egressId: req.egressId,
+    config,
+    storageSettings: storageSettingsOf(config),
+    opts,
+    tmpDir: path.join(config.tmp_dir, req.egressId),
+    retryCount: req.retryCount ?? 0,
+    now,
+    requestType: 'web',
+    source: null,
+    sdkSource: false,
+    audioEnabled: false,
+    videoEnabled: false,
+    enc: defaultEncoding(),
+    roomName: req.roomName ?? '',
+    roomId: req.roomId ?? '',
+    ctx: filenameContext({ now }),
+    file: null,
+    stream: null,
+    websocket: null,
+    segments: null,
+    images: [],
+    outputCount: 0,
+  };
+
+  let connectionInfoRequired = true;
+  const r = req.request;
+  switch (r.case) {
+    case 'web': {
+      d.requestType = 'web';
+      connectionInfoRequired = false;
+      applyWebSource(d, r.value.url, r.value.audioOnly, r.value.videoOnly, r.value.awaitStartSignal);
+      applyOptions(d, r.value.options);
+      applyV1Outputs(d, r.value);
+      break;
+    }
+    case 'roomComposite': {
+      d.requestType = 'room_composite';
+      d.roomName = r.value.roomName;
+      applyTemplateSource(d, r.value.layout, r.value.customBaseUrl, r.value.audioOnly, r.value.videoOnly);
+      applyOptions(d, r.value.options);
+      applyV1Outputs(d, r.value);
+      break;
+    }
+    case 'egress': {
+      const v2 = r.value;
+      if (v2.roomName !== '') d.roomName = v2.roomName;
+      applyOptions(d, v2.encoding);
+      if (d.enc.passthrough && v2.source.case !== 'media') throw errInvalidField('passthrough source');
+      switch (v2.source.case) {
+        case 'web': {
+          const w = v2.source.value;
+          d.requestType = 'web';
+          connectionInfoRequired = false;
+          applyWebSource(d, w.url, w.audioOnly, w.videoOnly, w.awaitStartSignal);
+          break;
+        }
+        case 'template': {
+          const t = v2.source.value;
+          d.requestType = 'template';
+          applyTemplateSource(d, t.layout, t.customBaseUrl, t.audioOnly, t.videoOnly);
+          break;
+        }
+        case 'media':
+          throw errInvalidInput('media egress is not yet supported');
+        default:
+          throw errInvalidField('source');
+      }
+      applyV2Outputs(d, v2);
+      break;
+    }
+    case 'participant':
+      throw errInvalidInput('participant egress is not yet supported');
+    case 'trackComposite':
+      throw errInvalidInput('track composite egress is not yet supported');
+    case 'track':
+      throw errInvalidInput('track egress is not yet supported');
+    case 'replay':
+      throw errInvalidInput('replay export is not yet supported');
+    default:
+      throw errInvalidField('request');
+  }
+
+  // the passthrough preset only exists for media (v2) and track requests
+  if (d.enc.passthrough) throw errInvalidField('preset');
+
+  let token = '';
+  let wsUrl = '';
+  if (connectionInfoRequired) {
+    if (req.token) token = req.token;
+    else if (!(config.api_key !== '' && config.api_secret !== '' && d.roomName !== '')) {
+      throw errInvalidField('token or api key/secret');
+    }
+    if (req.wsUrl) wsUrl = req.wsUrl;
+    else if (config.ws_url !== '') wsUrl = config.ws_url;
+    else throw errInvalidField('ws_url');
+  }
+
+  if (d.sdkSource) throw errInvalidInput('audio-only room composite without a template is not yet supported');
+
+  // codec negotiation over file, segments, stream, websocket (§3.4)
+  const encoded: EncodedOutputType[] = [];
+  if (d.file) encoded.push(d.file.fileType === null ? '' : EXT_TYPES[d.file.fileType]);
+  if (d.segments) encoded.push('application/x-mpegurl');
+  if (d.stream) encoded.push(d.stream.protocol === 'srt' ? 'srt' : 'rtmp');
+  if (d.websocket) encoded.push('audio/x-raw');
+  const choice = negotiateCodecs(encoded, d.audioEnabled, d.videoEnabled, d.enc.requestedAudio, d.enc.requestedVideo);
+
+  const audioCodec = choice.audio ? audioCodecOf(choice.audio) : 'aac';
+  const rawAudio = audioCodec === 'raw';
+  const codec = rawAudio ? 'opus' : audioCodec;
+
+  let file: FileOutputPlan | null = null;
+  if (d.file) {
+    const fileType: FileType = d.file.fileType ?? choice.defaultFileType ?? 'mp4';
+    const storageFilepath = fileStoragePath(d.file.cleaned, EXTENSION_OF[fileType], d.ctx);
+    file = {
+      fileType,
+      storageFilepath,
+      localFilepath: localFilePath(d.tmpDir, storageFilepath),
+      disableManifest: d.file.disableManifest,
+      storage: d.file.storage,
+    };
+  }
+
+  if (d.source === null) throw errInvalidField('source');
+  const source: SourcePlan =
+    d.source.kind === 'template' ? { ...d.source, roomName: d.roomName, token, wsUrl } : d.source;
+
+  const plan: PipelinePlan = {
+    egressId: d.egressId,
+    requestType: d.requestType,
+    sourceKind: 'web',
+    source,
+    audioEnabled: d.audioEnabled,
+    videoEnabled: d.videoEnabled,
+    encoding: {
+      width: d.enc.width,
+      height: d.enc.height,
+      depth: d.enc.depth,
+      framerate: d.enc.framerate,
+      audioCodec: codec,
+      audioBitrateKbps: d.enc.audioBitrateKbps,
+      audioFrequency: codec === 'opus' ? OPUS_FREQUENCY : d.enc.audioFrequency,
+      videoProfile: d.enc.videoProfile,
+      videoBitrateKbps: d.enc.videoBitrateKbps,
+      keyFrameIntervalS: d.enc.keyFrameIntervalS,
+      rawAudio,
+    },
+    file,
+    stream: d.stream ?? d.websocket,
+    segments: d.segments ? { ...d.segments.plan, segmentDurationS: d.segments.segmentDurationS } : null,
+    images: d.images,
+    tmpDir: d.tmpDir,
+    roomName: d.roomName,
+    roomId: d.roomId,
+    retryCount: d.retryCount,
+  };
+  return deepFreeze(plan);
+}
+
+const EXT_TYPES: Readonly<Record<'mp4' | 'ogg' | 'mp3', EncodedOutputType>> = {
+  mp4: 'video/mp4',
+  ogg: 'audio/ogg',
+  mp3: 'audio/mpeg',
+};
+
+function setRoom(d: Draft): void {
+  d.ctx = filenameContext({ roomName: d.roomName, roomId: d.roomId, retryCount: d.retryCount, now: d.now });
+}
+
+function applyWebSource(d: Draft, url: string, audioOnly: boolean, videoOnly: boolean, awaitStartSignal: boolean): void {
+  // web egress has no room (reference §9, §14.14)
+  d.roomName = '';
+  d.roomId = '';
+  setRoom(d);
+  if (!isHttpUrl(url)) throw errInvalidField('web url');
+  d.audioEnabled = !videoOnly;
+  d.videoEnabled = !audioOnly;
+  if (!d.audioEnabled && !d.videoEnabled) throw errInvalidField('audio_only and video_only');
+  d.source = { kind: 'web', url, awaitStartSignal };
+}
+
+function applyTemplateSource(d: Draft, layout: string, customBaseUrl: string, audioOnly: boolean, videoOnly: boolean): void {
+  setRoom(d);
+  d.sdkSource = audioOnly && layout === '' && customBaseUrl === '';
+  const baseUrl = customBaseUrl !== '' ? customBaseUrl : d.config.template_base;
+  if (!isHttpUrl(baseUrl)) throw errInvalidField('template base url');
+  d.audioEnabled = !videoOnly;
+  d.videoEnabled = !audioOnly;
+  if (!d.audioEnabled && !d.videoEnabled) throw errInvalidField('audio_only and video_only');
+  d.source = { kind: 'template', baseUrl, layout, roomName: d.roomName };
+}
+
+type OptionsOneof =
+  | { case: 'preset'; value: EncodingOptionsPreset }
+  | { case: 'advanced'; value: EncodingOptions }
+  | { case: undefined; value?: undefined };
+
+function applyOptions(d: Draft, o: OptionsOneof): void {
+  if (o.case === 'preset') applyPreset(d.enc, o.value);
+  else if (o.case === 'advanced') applyAdvanced(d.enc, o.value);
+}
+
+// ------------------------------------------------------------------------------------------------
+// outputs
+
+function resolveStorage(d: Draft, perOutput: StorageProviderLike, perRequest: StorageProviderLike): StoragePlan {
+  return resolveStoragePlan(perOutput, perRequest, d.storageSettings);
+}
+
+function fileTypeOf(t: EncodedFileType): FileDraft['fileType'] {
+  switch (t) {
+    case EncodedFileType.MP4:
+      return 'mp4';
+    case EncodedFileType.OGG:
+      return 'ogg';
+    case EncodedFileType.MP3:
+      return 'mp3';
+    default:
+      return null;
+  }
+}
+
+function addFile(d: Draft, fileType: EncodedFileType, filepath: string, disableManifest: boolean, perOutput: StorageProviderLike, perRequest: StorageProviderLike): void {
+  const storage = resolveStorage(d, perOutput, perRequest);
+  const cleaned = cleanPath(filepath);
+  checkFileRetry(cleaned, d.retryCount);
+  d.file = { fileType: fileTypeOf(fileType), cleaned, disableManifest, storage };
+  d.outputCount++;
+}
+
+function streamKind(s: StreamOutput, v2: boolean): StreamProtocolKind {
+  switch (s.protocol) {
+    case StreamProtocol.DEFAULT_PROTOCOL: {
+      const first = s.urls[0];
+      if (first === undefined) throw errInvalidField('stream protocol');
+      const kind = protocolFromUrl(first);
+      // v1 accepts ws:// in validation but cannot build it (`output type`): say so up front
+      if (kind === 'websocket' && !v2) throw errInvalidField('output type');
+      return kind;
+    }
+    case StreamProtocol.RTMP:
+      return 'rtmp';
+    case StreamProtocol.SRT:
+      return 'srt';
+    case StreamProtocol.WEBSOCKET:
+      if (!v2) throw errInvalidField('output type');
+      return 'websocket';
+    default:
+      throw errInvalidField('stream protocol');
+  }
+}
+
+function addStream(d: Draft, s: StreamOutput, v2: boolean): StreamProtocolKind {
+  const kind = streamKind(s, v2);
+  // websocket is audio-only: drop video when the source has both
+  if (kind === 'websocket' && d.audioEnabled && d.videoEnabled) d.videoEnabled = false;
+  const urls = s.urls.map((u) => validateStreamUrl(u, kind, { twitchTemplate: d.opts.twitchTemplate }));
+  if (kind === 'websocket') {
+    d.enc.requestedAudio = 'audio/x-raw';
+    d.websocket = { protocol: kind, urls };
+  } else {
+    // RTMP and SRT force AAC + H264
+    d.enc.requestedAudio = 'audio/aac';
+    d.enc.requestedVideo = 'video/h264';
+    d.stream = { protocol: kind, urls };
+  }
+  d.outputCount += urls.length;
+  return kind;
+}
+
+function addSegments(d: Draft, s: SegmentedFileOutput, perOutput: StorageProviderLike, perRequest: StorageProviderLike): void {
+  const storage = resolveStorage(d, perOutput, perRequest);
+  checkSegmentsRetry(cleanPath(s.filenamePrefix), cleanPath(s.playlistName), d.retryCount);
+  const naming = segmentNaming(s.filenamePrefix, s.playlistName, s.livePlaylistName, d.ctx);
+  d.segments = {
+    plan: {
+      ...naming,
+      segmentSuffix: s.filenameSuffix === SegmentedFileSuffix.TIMESTAMP ? 'timestamp' : 'index',
+      disableManifest: s.disableManifest,
+      localDir: d.tmpDir,
+      storage,
+    },
+    segmentDurationS: s.segmentDuration > 0 ? s.segmentDuration : 4,
+  };
+  d.outputCount++;
+}
+
+function imageSuffixOf(s: ImageFileSuffix): ImageSuffix {
+  switch (s) {
+    case ImageFileSuffix.IMAGE_SUFFIX_INDEX:
+      return 'index';
+    case ImageFileSuffix.IMAGE_SUFFIX_TIMESTAMP:
+      return 'timestamp';
+    case ImageFileSuffix.IMAGE_SUFFIX_NONE_OVERWRITE:
+      return 'none_overwrite';
+    default:
+      throw errInvalidField('filename_suffix');
+  }
+}
+
+function addImage(d: Draft, img: ImageOutput, perOutput: StorageProviderLike, perRequest: StorageProviderLike): void {
+  if (img.imageCodec !== ImageCodec.IC_DEFAULT && img.imageCodec !== ImageCodec.IC_JPEG) throw errNoCompatibleCodec();
+  const suffix = imageSuffixOf(img.filenameSuffix);
+  const storage = resolveStorage(d, perOutput, perRequest);
+  const { storageDir, imagePrefix } = imageNaming(img.filenamePrefix, d.ctx);
+  const id = `images_${d.images.length}`;
+  d.images.push({
+    id,
+    captureIntervalS: img.captureInterval > 0 ? img.captureInterval : 10,
+    // web and template sources capture at the encoding size
+    width: img.width > 0 ? img.width : d.enc.width,
+    height: img.height > 0 ? img.height : d.enc.height,
+    storageDir,
+    imagePrefix,
+    filenamePrefix: `${storageDir}${imagePrefix}`,
+    suffix,
+    disableManifest: img.disableManifest,
+    localDir: path.join(d.tmpDir, id),
+    storage,
+  });
+  d.outputCount++;
+}
+
+/** Segment duration vs keyframe interval (§2.5, §3.2). */
+function adjustKeyframes(d: Draft, hasStream: boolean): void {
+  if (d.segments) {
+    const kfi = Math.floor(d.enc.keyFrameIntervalS);
+    if (hasStream && kfi >= 1) d.segments.segmentDurationS = Math.min(kfi, d.segments.segmentDurationS);
+    d.enc.keyFrameIntervalS = 0;
+  } else if (d.enc.keyFrameIntervalS === 0 && d.stream) {
+    d.enc.keyFrameIntervalS = STREAM_KEYFRAME_INTERVAL_S;
+  }
+}
+
+type V1Outputs = Pick<WebEgressRequest | RoomCompositeEgressRequest, 'fileOutputs' | 'streamOutputs' | 'segmentOutputs' | 'imageOutputs' | 'output'>;
+
+function applyV1Outputs(d: Draft, req: V1Outputs): void {
+  const { fileOutputs: files, streamOutputs: streams, segmentOutputs: segments, imageOutputs: images } = req;
+
+  let file: EncodedFileOutput | undefined;
+  if (files.length > 1) throw errInvalidField('multiple file outputs');
+  file = files[0] ?? (req.output.case === 'file' ? req.output.value : undefined);
+  if (file) addFile(d, file.fileType, file.filepath, file.disableManifest, file.output, undefined);
+
+  if (streams.length > 1) throw errInvalidField('multiple stream outputs');
+  const stream = streams[0] ?? (req.output.case === 'stream' ? req.output.value : undefined);
+  if (stream) {
+    addStream(d, stream, false);
+    // an empty stream output only makes sense next to another output (URLs added later)
+    if (files.length + segments.length + images.length === 0 && stream.urls.length === 0) {
+      throw errInvalidField('stream url');
+    }
+  }
+
+  if (segments.length > 1) throw errInvalidField('multiple segmented file outputs');
+  const seg = segments[0] ?? (req.output.case === 'segments' ? req.output.value : undefined);
+  if (seg) addSegments(d, seg, seg.output, undefined);
+
+  adjustKeyframes(d, stream !== undefined);
+
+  if (images.length > 0) {
+    if (!d.videoEnabled) throw errInvalidField('audio_only images');
+    // images only: video only
+    if (!d.file && !d.stream && !d.websocket && !d.segments) d.audioEnabled = false;
+    for (const img of images) addImage(d, img, img.output, undefined);
+  }
+
+  if (d.outputCount === 0) throw errInvalidField('output');
+}
+
+function applyV2Outputs(d: Draft, req: StartEgressRequest): void {
+  if (req.outputs.length === 0) throw errInvalidField('output');
+  const perRequest: ProtoStorageConfig['provider'] | undefined = req.storage?.provider;
+  let files = 0;
+  let streams = 0;
+  let segments = 0;
+  for (const o of req.outputs) {
+    const perOutput = o.storage?.provider;
+    switch (o.config.case) {
+      case 'file':
+        if (++files > 1) throw errInvalidField('multiple file outputs');
+        addFile(d, o.config.value.fileType, o.config.value.filepath, o.config.value.disableManifest, perOutput, perRequest);
+        break;
+      case 'stream':
+        if (++streams > 1) throw errInvalidField('multiple stream outputs');
+        addStream(d, o.config.value, true);
+        break;
+      case 'segments':
+        if (++segments > 1) throw errInvalidField('multiple segmented file outputs');
+        addSegments(d, o.config.value, perOutput, perRequest);
+        break;
+      case 'images':
+        if (!d.videoEnabled) throw errInvalidField('audio_only images');
+        addImage(d, o.config.value, perOutput, perRequest);
+        break;
+      default:
+        throw errInvalidField('output config');
+    }
+  }
+  if (d.outputCount === 0) throw errInvalidField('output');
+  if (files === 0 && streams === 0 && segments === 0 && d.images.length > 0) d.audioEnabled = false;
+  adjustKeyframes(d, streams > 0);
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as Record<string, unknown>)) deepFreeze(x);
+  }
+  return v;
+}
