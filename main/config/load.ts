@@ -188,7 +188,7 @@ function applyDefaults(raw: RawServiceConfig, env: NodeJS.ProcessEnv): MutableSe
     }
   }
 
-  if (c.tmp_dir === '') c.tmp_dir = D.defaultTmpDir();
+  c.tmp_dir = c.tmp_dir === '' ? D.defaultTmpDir() : path.resolve(c.tmp_dir);
   if (c.chrome_path === '') c.chrome_path = findChrome(env['PATH'] ?? '') ?? '';
   return c;
 }

@@ -190,6 +190,7 @@ test('values: durations, storage, backup_storage alias, empty sections, zero →
   assert.equal(c.cpu_cost.memory_source, 'proc_rss');
   assert.equal(c.audio_tempo_controller.adjustment_rate, 0.05);
   assert.equal(c.template_base, 'http://localhost:9000/');
+  assert.equal(parseConfig('tmp_dir: rel/tmp\n').tmp_dir, path.resolve('rel/tmp'));
   assert.equal(parseConfig('backup:\n  gcp:\n    bucket: g\n').backup?.gcp?.bucket, 'g');
 });
 

@@ -378,6 +378,18 @@ test('images: images-only is video-only; sizes default to the encoding; names', 
   assert.equal(build(web({ fileOutputs: [mp4()], imageOutputs: [new ImageOutput()] })).audioEnabled, true);
 });
 
+test('v1 deprecated single output is used when the lists are empty', () => {
+  const f = build(web({ output: { case: 'file', value: mp4('dir/x') } }));
+  assert.equal(f.file?.storageFilepath, 'dir/x.mp4');
+  assert.equal(f.file?.localFilepath, '/tmp/egress-test/EG_test/x.mp4');
+  const s = build(web({ output: { case: 'segments', value: new SegmentedFileOutput({ playlistName: 'p.m3u8' }) } }));
+  assert.equal(s.segments?.playlistFilename, 'p.m3u8');
+  const st = build(web({ output: { case: 'stream', value: new StreamOutput({ urls: ['rtmp://h/app/key'] }) } }));
+  assert.equal(st.stream?.urls.length, 1);
+  // a list entry wins over the deprecated field
+  assert.equal(build(web({ output: { case: 'file', value: mp4('old') }, fileOutputs: [mp4('new')] })).file?.storageFilepath, 'new.mp4');
+});
+
 test('segments plan', () => {
   const p = build(web({ segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'hls/seg', playlistName: 'hls/index.m3u8', livePlaylistName: 'hls/live.m3u8' })] }));
   assert.deepEqual(
