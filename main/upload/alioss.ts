@@ -9,6 +9,11 @@ function stripScheme(endpoint: string): string {
   return endpoint.replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
 }
 
+function isLocalHost(endpoint: string): boolean {
+  const host = stripScheme(endpoint).split('/')[0]?.replace(/:\d+$/, '') ?? '';
+  return host === 'localhost' || /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.startsWith('[');
+}
+
 /** `https://<bucket>.<endpoint>/<key>` (§4.2). */
 export function aliOssLocation(conf: Pick<AliOssConfig, 'bucket' | 'endpoint'>, key: string): string {
   return `https://${conf.bucket}.${stripScheme(conf.endpoint)}/${key}`;
@@ -42,6 +47,8 @@ export class AliOssUploader implements Uploader {
       bucket: conf.bucket,
       endpoint: conf.endpoint,
       ...(conf.region ? { region: conf.region } : {}),
+      // Path-style (`/<bucket>/<key>`) for IP/localhost endpoints (S3-like local stores), virtual host otherwise.
+      sldEnable: isLocalHost(conf.endpoint),
       timeout: 120_000,
       retryMax: 3,
     } as OSS.Options);
