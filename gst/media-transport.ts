@@ -95,6 +95,9 @@ export class MediaTransport {
   #audioCaps = '';
   #audioNextPtsNs = 0n;
   #ended = false;
+  #stopUs: number | null = null;
+  #lastAudioEndUs = -Infinity;
+  #lastVideoInUs = -Infinity;
   readonly #timer: NodeJS.Timeout | null;
   readonly #frameNs: bigint;
   readonly #now: () => number;
@@ -136,6 +139,8 @@ export class MediaTransport {
   pushVideo(frame: VideoFrameIn): void {
     if (this.#ended || !this.opts.video) return;
     this.stats.videoFramesIn++;
+    this.#lastVideoInUs = Math.max(this.#lastVideoInUs, frame.ptsUs);
+    if (this.#stopUs !== null && frame.ptsUs > this.#stopUs) return;
     this.#lastFrame = frame;
     if (this.#startUs === null) return;
     let pts = this.#toNs(frame.ptsUs);
@@ -153,8 +158,15 @@ export class MediaTransport {
     const w = this.opts.audio;
     const frames = chunk.data.length / 4 / chunk.channels;
     const durNs = BigInt(Math.round((frames * 1e9) / chunk.sampleRate));
+    this.#lastAudioEndUs = Math.max(this.#lastAudioEndUs, chunk.ptsUs + (frames * 1e6) / chunk.sampleRate);
     let pts = this.#toNs(chunk.ptsUs);
     let data = chunk.data;
+    if (this.#stopUs !== null) {
+      // Keep exactly up to the stop time.
+      const keep = Math.round(((this.#stopUs - chunk.ptsUs) * chunk.sampleRate) / 1e6);
+      if (keep <= 0) return;
+      if (keep < frames) data = data.subarray(0, keep * 4 * chunk.channels);
+    }
     if (pts + durNs <= 0n) return;
     if (pts < 0n) {
       // Trim the part before the recording start so audio starts exactly at 0.
@@ -180,6 +192,23 @@ export class MediaTransport {
     this.stats.bytesWritten += data.length + 62;
   }
 
+  /**
+   * Marks the stop time (capture clock, µs): media after it is discarded. Capture runs a little behind
+   * real time, so the caller waits for `reachedStop()` before ending, and the recording then ends
+   * exactly at the stop instead of losing what was still in flight.
+   */
+  setStop(atUs: number): void {
+    this.#stopUs ??= atUs;
+  }
+
+  /** True when every enabled stream has delivered media up to the stop time. */
+  reachedStop(): boolean {
+    if (this.#stopUs === null) return false;
+    const videoDone = !this.opts.video || this.#lastVideoInUs >= this.#stopUs || this.#lastFrame === null;
+    const audioDone = !this.opts.audio || this.#lastAudioEndUs >= this.#stopUs;
+    return videoDone && audioDone;
+  }
+
   /** Running time of the newest audio written, in ns. */
   get audioPositionNs(): bigint {
     return this.#audioNextPtsNs;
@@ -193,7 +222,7 @@ export class MediaTransport {
     if (this.#ended) return;
     if (this.#timer) clearInterval(this.#timer);
     if (this.#startUs !== null && this.#lastFrame && this.opts.video) {
-      const stopNs = this.#toNs(stopAtUs ?? this.#now());
+      const stopNs = this.#toNs(this.#stopUs ?? stopAtUs ?? this.#now());
       if (stopNs > this.#lastVideoPtsNs) this.#writeVideo(this.#lastFrame, stopNs, true);
     }
     this.#ended = true;

@@ -7,6 +7,7 @@ import log from 'electron-log/node';
  */
 log.transports.file.level = false;
 log.transports.console.level = 'info';
+log.transports.console.format = '{text}';
 log.transports.console.writeFn = ({ message }) => {
   const text = message.data.map((d: unknown) => (typeof d === 'string' ? d : safeStringify(d))).join(' ');
   process.stderr.write(`[${message.date.toISOString()}] [${message.level}]${message.scope ? ` (${message.scope})` : ''} ${text}\n`);

@@ -49,6 +49,12 @@ declare class MediaStreamTrackProcessor {
   const AUDIO_CHUNK_FRAMES = 960; // 20 ms at 48 kHz
   const FORMAT_CODES: Record<string, number> = { I420: 1, NV12: 2, RGBA: 3, RGBX: 4, BGRA: 5, BGRX: 6 };
   const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+  // Tab audio reaches the worklet through the browser's output mixer, the loopback capture and a
+  // resampler, which together add a latency that the arrival-based mapping below cannot see (video
+  // frames carry their compositor capture time instead). Measured with templates/avsync on Chromium
+  // 156 (test/web-egress-avsync): audio arrived ~48 ms after the matching frame. Subtracting it puts
+  // both streams on the same instant.
+  const AUDIO_PATH_LATENCY_US = 48_000;
 
   const workletSource = `
     class EgressCaptureProcessor extends AudioWorkletProcessor {
@@ -167,7 +173,7 @@ declare class MediaStreamTrackProcessor {
       dv.setUint16(2, 2, true);
       dv.setUint32(4, ctx.sampleRate, true);
       dv.setUint32(8, frames, true);
-      dv.setFloat64(16, startUs + offsetUs, true);
+      dv.setFloat64(16, startUs + offsetUs - AUDIO_PATH_LATENCY_US, true);
       send(buf);
     };
   }

@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
+import { EgressError, toEgressError } from './contracts/errors.js';
+import { loadConfig, type ServiceConfig } from './config/index.js';
+import { buildPipelinePlan, type StartEgressEnvelope } from './request/index.js';
+import { ChromiumHost } from './capture/chromium-host.js';
+import { StaticServer } from './capture/static-server.js';
+import { WebEgressController } from './egress/web-egress.js';
+import { initialEgressInfo } from './egress/info.js';
+import { statusName } from './egress/status.js';
+import log, { setLogLevel } from './log.js';
+
+/**
+ * The `egress` command. Subcommands:
+ *   record  — a standalone web egress (no Redis, no LiveKit): records a page to a file and prints
+ *             the final EgressInfo as JSON on stdout's last line. With no --url, a bundled demo page.
+ */
+
+const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] [--preset NAME]
+                     [--audio-only|--video-only] [--await-start-signal] [--config FILE] [--quiet]`;
+
+const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
+
+/** New egress ids look like the original's (`EG_` + 12 random base62 chars). */
+export function newEgressId(): string {
+  const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+  const bytes = randomBytes(12);
+  let id = 'EG_';
+  for (const b of bytes) id += alphabet[b % alphabet.length];
+  return id;
+}
+
+function fileTypeOf(out: string | undefined): EncodedFileType {
+  const ext = out?.toLowerCase().match(/\.(mp4|ogg|mp3)$/)?.[1];
+  return ext === 'mp4' ? EncodedFileType.MP4 : ext === 'ogg' ? EncodedFileType.OGG : ext === 'mp3' ? EncodedFileType.MP3 : EncodedFileType.DEFAULT_FILETYPE;
+}
+
+function presetOf(name: string | undefined): EncodingOptionsPreset {
+  if (name === undefined) return EncodingOptionsPreset.H264_720P_30;
+  const value = (EncodingOptionsPreset as unknown as Record<string, number>)[name.toUpperCase()];
+  if (value === undefined || name.toUpperCase() === 'PASSTHROUGH') {
+    throw new EgressError('E_INVALID_INPUT', 'invalid_argument', `unknown preset ${name} (one of ${Object.keys(EncodingOptionsPreset).filter((k) => Number.isNaN(Number(k)) && k !== 'PASSTHROUGH').join(', ')})`);
+  }
+  return value;
+}
+
+/** `--out DIR/` or an existing directory → that directory with the default name; else a file path. */
+function filepathOf(out: string | undefined): string {
+  if (!out) return '';
+  const abs = resolve(out);
+  if (out.endsWith('/') || (existsSync(abs) && statSync(abs).isDirectory())) return abs + '/';
+  return abs;
+}
+
+async function record(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string' },
+      duration: { type: 'string' },
+      out: { type: 'string' },
+      preset: { type: 'string' },
+      'audio-only': { type: 'boolean', default: false },
+      'video-only': { type: 'boolean', default: false },
+      'await-start-signal': { type: 'boolean', default: false },
+      config: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (values.quiet) setLogLevel('warn');
+  const durationS = values.duration === undefined ? 10 : Number(values.duration);
+  if (!Number.isFinite(durationS) || durationS < 0) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', `invalid --duration ${values.duration}`);
+
+  const config: ServiceConfig = loadConfig({ configFile: values.config, requireConfig: false });
+  let demo: StaticServer | null = null;
+  let url = values.url;
+  if (!url) {
+    demo = new StaticServer(TEMPLATES_DIR);
+    url = (await demo.listen()) + 'demo/';
+  }
+  try {
+    const request = new WebEgressRequest({
+      url,
+      audioOnly: values['audio-only'],
+      videoOnly: values['video-only'],
+      awaitStartSignal: values['await-start-signal'],
+      options: { case: 'preset', value: presetOf(values.preset) },
+      fileOutputs: [new EncodedFileOutput({ fileType: fileTypeOf(values.out), filepath: filepathOf(values.out) })],
+    });
+    const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
+    const now = new Date();
+    const plan = buildPipelinePlan(envelope, config, now);
+    const info = initialEgressInfo(plan, envelope, now);
+    const host = new ChromiumHost({
+      width: plan.encoding.width,
+      height: plan.encoding.height,
+      framerate: plan.encoding.framerate,
+      workDir: plan.tmpDir,
+      egressId: plan.egressId,
+      insecure: config.insecure,
+      sandbox: config.enable_chrome_sandbox,
+      extraFlags: Object.fromEntries(Object.entries(config.chrome_flags).map(([k, v]) => [k, v === null ? '' : String(v)])),
+      ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
+    });
+    const controller = new WebEgressController(plan, info, { host, encoderThreads: config.video_encoder_threads });
+    let stopTimer: NodeJS.Timeout | undefined;
+    controller.on('update', (i: EgressInfo) => {
+      process.stderr.write(`egress ${i.egressId}: ${statusName(i.status)}${i.error ? ` (${i.error})` : ''}\n`);
+      if (statusName(i.status) === 'EGRESS_ACTIVE' && durationS > 0) {
+        // Count the duration from the recording's first frame, not from the ACTIVE update.
+        const startedMs = Number(i.fileResults[0]?.startedAt ?? 0n) / 1e6 || Date.now();
+        stopTimer = setTimeout(() => controller.stop('StopEgress API'), Math.max(0, startedMs + durationS * 1000 - Date.now()));
+      }
+    });
+    controller.on('progress', ({ elapsedMs, bytes }) => {
+      process.stderr.write(`recording: ${(elapsedMs / 1000).toFixed(0)} s, ${(bytes / 1e6).toFixed(1)} MB in\n`);
+    });
+    const onSignal = (): void => void controller.stop('Process killed');
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const final = await controller.run();
+    clearTimeout(stopTimer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.stdout.write(JSON.stringify(final.toJson()) + '\n');
+    return statusName(final.status) === 'EGRESS_COMPLETE' ? 0 : 1;
+  } finally {
+    await demo?.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'record':
+        return await record(rest);
+      case undefined:
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE + '\n');
+        return cmd === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`unknown command ${cmd}\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (err) {
+    const e = toEgressError(err);
+    log.error(e.message);
+    // Same shape as a failed EgressInfo, so scripts can read one JSON line either way.
+    process.stdout.write(JSON.stringify({ status: 'EGRESS_FAILED', error: e.message, errorCode: e.httpStatus }) + '\n');
+    return 1;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

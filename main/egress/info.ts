@@ -1,0 +1,31 @@
+import { EgressInfo, EgressSourceType, EgressStatus, FileInfo } from '@livekit/protocol';
+import type { PipelinePlan } from '../contracts/pipeline.js';
+import { redactRequest, type StartEgressEnvelope } from '../request/index.js';
+import { join } from 'node:path';
+
+/**
+ * The EgressInfo an accepted request starts with (reference §5.2): STARTING, started_at =
+ * updated_at = now, the request echoed with secrets redacted, and result stubs carrying the planned
+ * file names.
+ */
+export function initialEgressInfo(plan: PipelinePlan, envelope: StartEgressEnvelope, now: Date): EgressInfo {
+  const ns = BigInt(now.getTime()) * 1_000_000n;
+  const info = new EgressInfo({
+    egressId: plan.egressId,
+    roomId: plan.roomId,
+    roomName: plan.roomName,
+    sourceType: plan.sourceKind === 'web' ? EgressSourceType.WEB : EgressSourceType.SDK,
+    status: EgressStatus.EGRESS_STARTING,
+    startedAt: ns,
+    updatedAt: ns,
+    retryCount: plan.retryCount,
+    request: redactRequest(envelope.request),
+  });
+  if (plan.file) {
+    const file = new FileInfo({ filename: join(plan.file.storage.prefix, plan.file.storageFilepath) });
+    info.fileResults.push(file);
+    // The deprecated single `result` is filled when exactly one output kind exists (§2.2).
+    info.result = { case: 'file', value: file };
+  }
+  return info;
+}

@@ -1,0 +1,332 @@
+import { EventEmitter } from 'node:events';
+import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { EgressInfo, EgressStatus } from '@livekit/protocol';
+import { buildLaunchArgs, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
+import { MediaTransport, nowUs } from '../../gst/media-transport.js';
+import { EgressError, errGstDied, errPipelineFrozen, toEgressError } from '../contracts/errors.js';
+import type { PipelinePlan } from '../contracts/pipeline.js';
+import { CaptureIngest } from '../capture/capture-ingest.js';
+import type { CaptureHost, PageSignal } from '../capture/capture-host.js';
+import { logger } from '../log.js';
+import { buildManifest } from './manifest.js';
+import { canTransition, isTerminal, statusName } from './status.js';
+
+/**
+ * Runs one web egress: a capture host renders the page, the in-page script streams timestamped frames
+ * and PCM to our loopback ingest, the transport feeds them to one GStreamer child that writes the
+ * file. Owns every process of the egress and drives the status machine; a failure of any part ends
+ * this egress only, with a FAILED status and whatever was recorded still delivered.
+ */
+
+const log = logger('egress');
+
+/** How long a stop waits for media captured before the stop instant to arrive. */
+const STOP_DRAIN_MS = 2000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface WebEgressDeps {
+  readonly host: CaptureHost;
+  /** x264 threads (config video_encoder_threads; 0 = auto). */
+  readonly encoderThreads: number;
+  /** Writes the finished file to its storage destination; returns its location. */
+  readonly deliver?: (localPath: string, storagePath: string) => Promise<string>;
+  /** EOS watchdog (the original's 30 s). */
+  readonly eosTimeoutMs?: number;
+}
+
+export interface WebEgressEvents {
+  update: [EgressInfo];
+  /** Lines of progress for the CLI (elapsed, bytes). */
+  progress: [{ elapsedMs: number; bytes: number }];
+}
+
+type EndReason = 'StopEgress API' | 'Source closed' | 'Process killed' | 'Failure';
+
+export class WebEgressController extends EventEmitter<WebEgressEvents> {
+  readonly info: EgressInfo;
+  readonly #ingest = new CaptureIngest();
+  #gst: GstProcess | null = null;
+  #transport: MediaTransport | null = null;
+  #stopRequested: { reason: EndReason; atUs: number } | null = null;
+  #failure: EgressError | null = null;
+  #recordingStartUs: number | null = null;
+  #pendingStartUs: number | null = null;
+  #wakeStop: (() => void) | null = null;
+  #done: Promise<EgressInfo> | null = null;
+  #progressTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly plan: PipelinePlan,
+    info: EgressInfo,
+    private readonly deps: WebEgressDeps,
+  ) {
+    super();
+    this.info = info;
+  }
+
+  /** Process ids of this egress (browser + GStreamer), for CPU accounting. */
+  pids(): number[] {
+    const pids = [...this.deps.host.pids()];
+    if (this.#gst?.pid) pids.push(this.#gst.pid);
+    return pids;
+  }
+
+  /** Runs the egress to its end; resolves with the final EgressInfo (never rejects). */
+  run(): Promise<EgressInfo> {
+    this.#done ??= this.#run();
+    return this.#done;
+  }
+
+  /**
+   * Asks the egress to finish (reference §5.3): ENDING if recording, ABORTED if it never started.
+   * Returns the info as it is right after the request.
+   */
+  stop(reason: EndReason = 'StopEgress API'): EgressInfo {
+    if (isTerminal(this.info.status) || this.#stopRequested) return this.info;
+    this.#stopRequested = { reason, atUs: nowUs() };
+    if (this.info.status === EgressStatus.EGRESS_ACTIVE) {
+      this.#setStatus(EgressStatus.EGRESS_ENDING, { details: `End reason: ${reason}` });
+    }
+    this.#wakeStop?.();
+    return this.info;
+  }
+
+  #fail(err: unknown): void {
+    if (this.#failure) return;
+    this.#failure = toEgressError(err);
+    log.error(`egress failed: ${this.#failure.message} [egress:${this.plan.egressId}]`);
+    this.#wakeStop?.();
+  }
+
+  async #run(): Promise<EgressInfo> {
+    const { plan } = this;
+    const file = plan.file;
+    try {
+      if (plan.source.kind !== 'web') throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'only web sources are supported by this controller');
+      if (!file) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
+      await mkdir(plan.tmpDir, { recursive: true });
+      await mkdir(dirname(file.localFilepath), { recursive: true });
+      const ingestUrl = await this.#ingest.listen();
+      const host = this.deps.host;
+      host.on('died', (err) => this.#fail(err));
+      host.on('signal', (signal, atUs) => this.#onSignal(signal, atUs));
+      await host.open(plan.source.url);
+      if (this.#stopRequested || this.#failure) return await this.#finish();
+
+      const gstPlan: OutputPipelinePlan = {
+        video: plan.videoEnabled
+          ? {
+              width: plan.encoding.width,
+              height: plan.encoding.height,
+              framerate: plan.encoding.framerate,
+              bitrateKbps: plan.encoding.videoBitrateKbps,
+              profile: plan.encoding.videoProfile,
+              keyFrameIntervalS: plan.encoding.keyFrameIntervalS,
+              threads: this.deps.encoderThreads,
+            }
+          : null,
+        audio: plan.audioEnabled
+          ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency }
+          : null,
+        file: { container: file.fileType === 'webm' ? 'mp4' : file.fileType, location: file.localFilepath },
+      };
+      const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
+      this.#gst = gst;
+      gst.on('log', (line) => {
+        if (!line.startsWith('@')) log.debug(`gst: ${line}`);
+      });
+      gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
+      gst.on('playing', () => this.#onPlaying());
+
+      const transport = new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
+      this.#transport = transport;
+      this.#ingest.on('video', (f) => transport.pushVideo(f));
+      this.#ingest.on('audio', (a) => transport.pushAudio(a));
+      const awaitSignal = plan.source.awaitStartSignal;
+      if (this.#pendingStartUs !== null) this.#startRecording(this.#pendingStartUs);
+      this.#ingest.on('control', (m) => {
+        if (m.type === 'started' && !awaitSignal) this.#startRecording(m.atUs);
+        if (m.type === 'error') this.#fail(new EgressError('E_CAPTURE', 'internal', `capture failed: ${m.message}`));
+      });
+      this.#ingest.on('disconnected', () => {
+        if (!this.#stopRequested) this.#fail(new EgressError('E_CAPTURE', 'internal', 'capture stopped unexpectedly: the page closed its capture connection'));
+      });
+      // With await_start_signal the capture runs from page load but nothing is kept before
+      // START_RECORDING: the recording then starts exactly at the signal, with no start-up gap.
+      await host.startCapture({ ingestUrl, video: plan.videoEnabled, audio: plan.audioEnabled });
+      await new Promise<void>((resolveWait) => {
+        this.#wakeStop = resolveWait;
+        if (this.#stopRequested || this.#failure) resolveWait();
+      });
+      return await this.#finish();
+    } catch (err) {
+      this.#fail(err);
+      return await this.#finish();
+    }
+  }
+
+  #onSignal(signal: PageSignal, atUs: number): void {
+    if (signal === 'START_RECORDING' && this.plan.source.kind === 'web' && this.plan.source.awaitStartSignal) {
+      this.#startRecording(atUs);
+    } else if (signal === 'END_RECORDING') {
+      this.stop('Source closed');
+    }
+  }
+
+  #startRecording(atUs: number): void {
+    if (this.#recordingStartUs !== null || this.#stopRequested) return;
+    if (!this.#transport) {
+      // The signal came before the pipeline was up: apply it as soon as it is.
+      this.#pendingStartUs = atUs;
+      return;
+    }
+    this.#recordingStartUs = atUs;
+    this.#transport.start(atUs);
+    log.info(`recording started [egress:${this.plan.egressId}]`);
+  }
+
+  #onPlaying(): void {
+    if (this.info.status !== EgressStatus.EGRESS_STARTING || this.#stopRequested) return;
+    const startedAt = BigInt(Math.round((this.#recordingStartUs ?? nowUs()) * 1000));
+    for (const f of this.info.fileResults) f.startedAt = startedAt;
+    this.#setStatus(EgressStatus.EGRESS_ACTIVE);
+    const t0 = Date.now();
+    this.#progressTimer = setInterval(() => {
+      this.emit('progress', { elapsedMs: Date.now() - t0, bytes: this.#transport?.stats.bytesWritten ?? 0 });
+    }, 1000);
+  }
+
+  async #finish(): Promise<EgressInfo> {
+    if (this.#progressTimer) clearInterval(this.#progressTimer);
+    const { plan } = this;
+    const wasRecording = this.#recordingStartUs !== null;
+    const stopAtUs = this.#stopRequested?.atUs ?? nowUs();
+    // Let media captured up to the stop instant arrive (capture runs a little behind real time), then
+    // stop the page and end the inputs so EOS reaches the muxer.
+    const transport = this.#transport;
+    if (transport && wasRecording && !this.#failure) {
+      transport.setStop(stopAtUs);
+      const deadline = Date.now() + STOP_DRAIN_MS;
+      while (!transport.reachedStop() && Date.now() < deadline && !this.#failure) await sleep(20);
+    }
+    await this.deps.host.stopCapture().catch(() => undefined);
+    this.#transport?.end(stopAtUs);
+    let frozen = false;
+    if (this.#gst) {
+      try {
+        await this.#gst.stop(this.deps.eosTimeoutMs ?? 30_000);
+      } catch (err) {
+        if (err instanceof PipelineFrozenError) {
+          frozen = true;
+          this.#fail(errPipelineFrozen());
+        } else this.#fail(err);
+      }
+    }
+    await this.deps.host.close();
+    await this.#ingest.close();
+    if (frozen) log.warn(`pipeline frozen [egress:${plan.egressId}]`);
+
+    const endedAtNs = BigInt(Math.round(stopAtUs * 1000));
+    if (wasRecording && plan.file) await this.#deliverFile(endedAtNs);
+
+    const failure = this.#failure;
+    if (failure) {
+      this.#setStatus(EgressStatus.EGRESS_FAILED, { error: failure.message, errorCode: failure.httpStatus, details: 'End reason: Failure' }, endedAtNs);
+    } else if (!wasRecording) {
+      const awaiting = plan.source.kind === 'web' && plan.source.awaitStartSignal;
+      this.#setStatus(
+        EgressStatus.EGRESS_ABORTED,
+        { error: awaiting ? 'Start signal not received' : 'Stop called before pipeline could start', errorCode: 412, details: `End reason: ${this.#stopRequested?.reason ?? 'Failure'}` },
+        endedAtNs,
+      );
+    } else {
+      this.#setStatus(EgressStatus.EGRESS_COMPLETE, { details: `End reason: ${this.#stopRequested?.reason ?? 'Source closed'}` }, endedAtNs);
+    }
+    await rm(join(plan.tmpDir, 'chrome-profile'), { recursive: true, force: true }).catch(() => undefined);
+    return this.info;
+  }
+
+  /**
+   * Delivers what was recorded, also after a failure: a killed GStreamer leaves a fragmented MP4 that
+   * plays up to the last fragment, a crashed browser ends the inputs so the file is finalised.
+   */
+  async #deliverFile(endedAtNs: bigint): Promise<void> {
+    const file = this.plan.file;
+    if (!file) return;
+    const result = this.info.fileResults[0];
+    if (!result) return;
+    let size = 0;
+    try {
+      size = (await stat(file.localFilepath)).size;
+    } catch {
+      return;
+    }
+    const startNs = BigInt(Math.round((this.#recordingStartUs as number) * 1000));
+    const durationNs = endedAtNs > startNs ? endedAtNs - startNs : 0n;
+    result.startedAt = startNs;
+    result.endedAt = endedAtNs;
+    result.duration = durationNs;
+    result.size = BigInt(size);
+    const storagePath = join(file.storage.prefix, file.storageFilepath);
+    try {
+      result.location = await (this.deps.deliver ?? deliverLocally)(file.localFilepath, storagePath);
+      result.filename = storagePath;
+      if (!file.disableManifest) {
+        const manifest = buildManifest({
+          egressId: this.plan.egressId,
+          roomId: this.plan.roomId,
+          roomName: this.plan.roomName,
+          url: this.plan.source.kind === 'web' ? this.plan.source.url : '',
+          startedAtNs: startNs,
+          endedAtNs,
+          files: [{ filename: storagePath, location: result.location }],
+        });
+        const manifestPath = join(dirname(result.location), `${this.plan.egressId}.json`);
+        if (!this.deps.deliver) {
+          await writeFile(manifestPath, manifest);
+          this.info.manifestLocation = manifestPath;
+        }
+      }
+    } catch (err) {
+      // The recording stays where it is; report that path so nothing is lost.
+      result.location = file.localFilepath;
+      this.#fail(toEgressError(err));
+    }
+  }
+
+  #setStatus(status: EgressStatus, fields: { error?: string; errorCode?: number; details?: string } = {}, endedAtNs?: bigint): void {
+    if (!canTransition(this.info.status, status)) return;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    this.info.status = status;
+    this.info.updatedAt = now;
+    if (fields.error !== undefined) this.info.error = fields.error;
+    if (fields.errorCode !== undefined) this.info.errorCode = fields.errorCode;
+    if (fields.details !== undefined) this.info.details = fields.details;
+    if (isTerminal(status)) this.info.endedAt = endedAtNs ?? now;
+    log.info(`status ${statusName(status)}${fields.error ? `: ${fields.error}` : ''} [egress:${this.plan.egressId}]`);
+    this.emit('update', this.info.clone());
+  }
+}
+
+function describeExit(info: GstExitInfo): string {
+  if (info.error) return info.error;
+  if (info.signal) return `gst-launch killed by ${info.signal}`;
+  return `gst-launch exited with code ${info.code}`;
+}
+
+/** Local storage: move (or copy across devices) the file to its storage path, relative to cwd. */
+export async function deliverLocally(localPath: string, storagePath: string): Promise<string> {
+  const dest = resolve(storagePath);
+  if (dest === resolve(localPath)) return dest;
+  await mkdir(dirname(dest), { recursive: true });
+  try {
+    await rename(localPath, dest);
+  } catch {
+    await copyFile(localPath, dest);
+    await rm(localPath, { force: true });
+  }
+  return dest;
+}

@@ -1,0 +1,151 @@
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+
+/** Media checks on real output with ffprobe/ffmpeg: what "it works" means (architecture §Media checks). */
+
+const run = promisify(execFile);
+
+export interface ProbedStream {
+  readonly codec_type: 'video' | 'audio' | string;
+  readonly codec_name: string;
+  readonly profile?: string;
+  readonly width?: number;
+  readonly height?: number;
+  readonly avg_frame_rate?: string;
+  readonly sample_rate?: string;
+  readonly channels?: number;
+  readonly channel_layout?: string;
+  readonly bit_rate?: string;
+  readonly duration?: string;
+  readonly nb_frames?: string;
+  readonly start_time?: string;
+}
+
+export interface Probe {
+  readonly streams: ProbedStream[];
+  readonly format: { readonly duration?: string; readonly size?: string; readonly format_name: string; readonly bit_rate?: string };
+}
+
+export async function ffprobe(path: string): Promise<Probe> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', path], { maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout) as Probe;
+}
+
+export function videoStream(p: Probe): ProbedStream | undefined {
+  return p.streams.find((s) => s.codec_type === 'video');
+}
+
+export function audioStream(p: Probe): ProbedStream | undefined {
+  return p.streams.find((s) => s.codec_type === 'audio');
+}
+
+export function fps(s: ProbedStream): number {
+  const [n, d] = (s.avg_frame_rate ?? '0/1').split('/').map(Number);
+  return (n ?? 0) / (d || 1);
+}
+
+/** Exact average fps from frame count and duration (independent of the container's rate field). */
+export async function countedFps(path: string): Promise<{ frames: number; duration: number; fps: number }> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries', 'stream=nb_read_packets,duration', '-of', 'json', path]);
+  const s = (JSON.parse(stdout) as { streams: { nb_read_packets: string; duration: string }[] }).streams[0];
+  const frames = Number(s?.nb_read_packets ?? 0);
+  const duration = Number(s?.duration ?? 0);
+  return { frames, duration, fps: duration > 0 ? frames / duration : 0 };
+}
+
+function collect(cmd: string, args: string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => chunks.push(c));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('exit', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${cmd} failed: ${err.slice(-500)}`))));
+  });
+}
+
+/** Times (s) at which the picture turns bright (mean luma crosses 50 %), from a constant-rate decode. */
+export async function flashOnsets(path: string, rate = 30): Promise<number[]> {
+  const raw = await collect('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:v:0', '-vf', `fps=${rate},scale=16:9,format=gray`, '-f', 'rawvideo', '-']);
+  const per = 16 * 9;
+  const out: number[] = [];
+  let prevBright = false;
+  for (let i = 0; i * per < raw.length; i++) {
+    let sum = 0;
+    for (let j = 0; j < per; j++) sum += raw[i * per + j] ?? 0;
+    const bright = sum / per > 128;
+    if (bright && !prevBright) out.push(i / rate);
+    prevBright = bright;
+  }
+  return out;
+}
+
+/** Times (s) at which a beep starts: envelope over a threshold after at least 300 ms of quiet. */
+export async function beepOnsets(path: string): Promise<number[]> {
+  const rate = 48000;
+  const raw = await collect('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:a:0', '-ac', '1', '-ar', String(rate), '-f', 's16le', '-']);
+  const n = raw.length / 2;
+  const win = 48; // 1 ms
+  const env: number[] = [];
+  for (let i = 0; i + win <= n; i += win) {
+    let peak = 0;
+    for (let j = 0; j < win; j++) peak = Math.max(peak, Math.abs(raw.readInt16LE((i + j) * 2)));
+    env.push(peak / 32768);
+  }
+  const max = Math.max(0, ...env);
+  if (max < 0.05) return [];
+  const thr = max * 0.3;
+  const out: number[] = [];
+  let quiet = 300;
+  for (let k = 0; k < env.length; k++) {
+    if ((env[k] ?? 0) > thr) {
+      if (quiet >= 300) out.push(k / 1000);
+      quiet = 0;
+    } else quiet++;
+  }
+  return out;
+}
+
+export interface SyncReport {
+  readonly pairs: number;
+  readonly flashes: number;
+  readonly beeps: number;
+  /** video − audio, seconds, per matched pair, in time order. */
+  readonly offsets: number[];
+  readonly p50: number;
+  readonly p80: number;
+  readonly max: number;
+  /** Mean offset over the last 10 s minus the mean over the first 10 s. */
+  readonly drift: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;
+}
+
+export async function measureAvSync(path: string): Promise<SyncReport> {
+  const [flashes, beeps] = await Promise.all([flashOnsets(path), beepOnsets(path)]);
+  const pairs: { t: number; off: number }[] = [];
+  for (const f of flashes) {
+    let best: number | null = null;
+    for (const b of beeps) if (best === null || Math.abs(f - b) < Math.abs(f - best)) best = b;
+    if (best !== null && Math.abs(f - best) < 0.45) pairs.push({ t: best, off: f - best });
+  }
+  const offsets = pairs.map((p) => p.off);
+  const abs = offsets.map(Math.abs).sort((a, b) => a - b);
+  const end = pairs.length ? (pairs[pairs.length - 1] as { t: number }).t : 0;
+  const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const first = pairs.filter((p) => p.t < 10).map((p) => p.off);
+  const last = pairs.filter((p) => p.t > end - 10).map((p) => p.off);
+  return {
+    pairs: pairs.length,
+    flashes: flashes.length,
+    beeps: beeps.length,
+    offsets,
+    p50: percentile(abs, 0.5),
+    p80: percentile(abs, 0.8),
+    max: abs.length ? (abs[abs.length - 1] as number) : NaN,
+    drift: mean(last) - mean(first),
+  };
+}
