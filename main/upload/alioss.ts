@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import OSS from 'ali-oss';
 import type { AliOssConfig } from '../contracts/storage.js';
-import { ProviderError, type ObjectResult, type ObjectUpload, type Uploader, type UploaderOptions } from './types.js';
+import { partSizeFor, ProviderError, type ObjectResult, type ObjectUpload, type Uploader, type UploaderOptions } from './types.js';
 
 const PRESIGN_EXPIRY_S = 7 * 24 * 3600;
 
@@ -26,6 +26,8 @@ function toProviderError(err: unknown): ProviderError {
   let msg = typeof e?.message === 'string' ? e.message : String(err);
   // ali-oss appends request details on new lines; keep the first line only.
   msg = msg.split('\n')[0] ?? msg;
+  // …and urllib adds socket/agent statistics.
+  msg = msg.replace(/ -?\d* ?\(connected: .*$/, '');
   const code = typeof e?.code === 'string' && e.code && !msg.includes(e.code) ? `${e.code}: ` : '';
   return new ProviderError(`${code}${msg}`, status);
 }
@@ -57,7 +59,7 @@ export class AliOssUploader implements Uploader {
   async upload(obj: ObjectUpload): Promise<ObjectResult> {
     const { size } = await stat(obj.localPath);
     try {
-      const partSize = Math.max(100 * 1024, this.opts.partSizeBytes ?? 8 * 1024 * 1024);
+      const partSize = partSizeFor(size, this.opts.partSizeBytes, 10_000, 100 * 1024);
       await this.client.multipartUpload(obj.storagePath, obj.localPath, {
         partSize,
         parallel: Math.max(1, this.opts.parallelParts ?? 2),

@@ -9,7 +9,7 @@ import {
   generateBlobSASQueryParameters,
 } from '@azure/storage-blob';
 import type { AzureConfig } from '../contracts/storage.js';
-import { ProviderError, type ObjectResult, type ObjectUpload, type Uploader, type UploaderOptions } from './types.js';
+import { partSizeFor, ProviderError, type ObjectResult, type ObjectUpload, type Uploader, type UploaderOptions } from './types.js';
 
 const PRESIGN_EXPIRY_MS = 7 * 24 * 3600 * 1000;
 
@@ -60,7 +60,7 @@ export class AzureUploader implements Uploader {
     const { size } = await stat(obj.localPath);
     try {
       const blob = this.service.getContainerClient(this.conf.container_name).getBlockBlobClient(obj.storagePath);
-      const blockSize = this.opts.partSizeBytes ?? 8 * 1024 * 1024;
+      const blockSize = partSizeFor(size, this.opts.partSizeBytes, 50_000, 1024 * 1024);
       const parallel = Math.max(1, this.opts.parallelParts ?? 2);
       await blob.uploadStream(createReadStream(obj.localPath, { highWaterMark: 1024 * 1024 }), blockSize, parallel, {
         blobHTTPHeaders: { blobContentType: obj.contentType },

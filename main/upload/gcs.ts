@@ -35,7 +35,7 @@ export class GcsUploader implements Uploader {
         autoRetry: true,
         maxRetries: 4,
         retryDelayMultiplier: 2,
-        maxRetryDelay: Math.min(5, (opts.maxRetryDelayMs ?? 5000) / 1000),
+        maxRetryDelay: Math.max(1, Math.min(5, (opts.maxRetryDelayMs ?? 5000) / 1000)),
         totalTimeout: 600,
         idempotencyStrategy: IdempotencyStrategy.RetryAlways,
       },

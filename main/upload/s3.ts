@@ -10,7 +10,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, Re
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { HttpProxyAgent } from 'http-proxy-agent';
 import type { S3Config } from '../contracts/storage.js';
-import { ProviderError, type ObjectResult, type ObjectUpload, type Uploader, type UploaderOptions } from './types.js';
+import { partSizeFor, ProviderError, type ObjectResult, type ObjectUpload, type Uploader, type UploaderOptions } from './types.js';
 
 export const PRESIGN_EXPIRY_S = 7 * 24 * 3600;
 const DEFAULT_ENDPOINT = 's3.amazonaws.com';
@@ -191,7 +191,7 @@ export class S3Uploader implements Uploader {
     const { size } = await stat(obj.localPath);
     try {
       const client = await this.getClient();
-      const partSize = Math.max(5 * 1024 * 1024, this.opts.partSizeBytes ?? 8 * 1024 * 1024);
+      const partSize = partSizeFor(size, this.opts.partSizeBytes, 10_000, 5 * 1024 * 1024);
       const up = new Upload({
         client,
         queueSize: Math.max(1, this.opts.parallelParts ?? 2),

@@ -36,7 +36,7 @@ export interface UploaderOptions {
   readonly azureServiceUrl?: string;
   /** Base directory relative storage paths are resolved against for local storage (original: `/`). */
   readonly localBaseDir?: string;
-  /** Multipart part size in bytes (S3, Ali OSS) and block size (Azure); default 8 MiB. */
+  /** Multipart part size in bytes (S3, Ali OSS) and block size (Azure); default 5 MiB (raised for huge files). */
   readonly partSizeBytes?: number;
   /** Parts in flight per upload; default 2 (memory ≈ partSize × (parallelParts + 1)). */
   readonly parallelParts?: number;
@@ -52,4 +52,10 @@ export class ProviderError extends Error {
     this.name = 'ProviderError';
     this.statusCode = statusCode;
   }
+}
+
+/** Part size: the configured one (default 5 MiB), raised so that `size` fits in `maxParts` parts. */
+export function partSizeFor(size: number, configured: number | undefined, maxParts: number, min: number): number {
+  const base = Math.max(min, configured ?? 5 * 1024 * 1024);
+  return Math.max(base, Math.ceil(size / maxParts));
 }
