@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything this project needs on a fresh Debian 12 machine, idempotently.
+#   bash scripts/setup.sh          runtime: Chromium, GStreamer, ffmpeg (probing), npm packages
+#   bash scripts/setup.sh --test   also what the tests start: redis-server, livekit-server v1.13.5
+#                                  and the storage emulators (Go modules, cached in .cache/bin)
+# No Xvfb, no PulseAudio: the browser runs headless and audio is captured inside the page.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+WITH_TEST=0
+[[ "${1:-}" == "--test" ]] && WITH_TEST=1
+
+PKGS=(chromium gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+      gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg fonts-dejavu-core)
+(( WITH_TEST )) && PKGS+=(redis-server)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if (( ${#missing[@]} )); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages without install scripts: the electron package (and its types) is needed, its binary
+# download is not (it cannot be fetched on build machines; the Chromium host covers servers/tests).
+stamp=node_modules/.setup-lock-hash
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  npm ci --ignore-scripts --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi
+
+if (( WITH_TEST )); then
+  bash scripts/install-livekit.sh
+  bash scripts/install-storage-emulators.sh
+fi
+echo "setup: done"

@@ -1,0 +1,133 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EncodedFileOutput, EgressInfo, WebEgressRequest } from '@livekit/protocol';
+import type { PartialMessage } from '@bufbuild/protobuf';
+import { parseConfig } from '../../main/config/index.js';
+import { buildPipelinePlan, type StartEgressEnvelope } from '../../main/request/index.js';
+import { ChromiumHost } from '../../main/capture/chromium-host.js';
+import { StaticServer } from '../../main/capture/static-server.js';
+import { WebEgressController } from '../../main/egress/web-egress.js';
+import { initialEgressInfo } from '../../main/egress/info.js';
+import { newEgressId } from '../../main/cli.js';
+import { EgressStatus } from '@livekit/protocol';
+
+/** Test helpers that run real web egresses (real Chromium, real GStreamer) and clean up after. */
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const TEMPLATES_DIR = join(REPO_ROOT, 'templates');
+export const FIXTURE_PAGES_DIR = join(REPO_ROOT, 'test/fixtures/pages');
+
+export async function withServer<T>(root: string, fn: (baseUrl: string) => Promise<T>): Promise<T> {
+  const server = new StaticServer(root);
+  const base = await server.listen();
+  try {
+    return await fn(base);
+  } finally {
+    await server.close();
+  }
+}
+
+export async function tempDir(prefix = 'egress-test-'): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export interface RunOptions {
+  readonly request: PartialMessage<WebEgressRequest>;
+  /** Stop this long after the recording started (ms); omit to let the page end it. */
+  readonly stopAfterMs?: number;
+  /** Stop this long after run() began, whatever the status (for ABORTED cases). */
+  readonly stopAtMs?: number;
+  readonly tmpDir: string;
+  /** Called once ACTIVE, with the controller (fault injection). */
+  readonly onActive?: (c: WebEgressController) => void;
+  /** Hard limit for the whole run. */
+  readonly timeoutMs?: number;
+}
+
+export interface RunResult {
+  readonly info: EgressInfo;
+  readonly updates: EgressInfo[];
+  readonly controller: WebEgressController;
+}
+
+/** Validates the request like the service does, then runs it to its end. */
+export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
+  const config = parseConfig(`tmp_dir: ${opts.tmpDir}\n`);
+  const request = new WebEgressRequest(opts.request);
+  if (request.fileOutputs.length === 0) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
+  const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
+  const now = new Date();
+  const plan = buildPipelinePlan(envelope, config, now);
+  const info = initialEgressInfo(plan, envelope, now);
+  const host = new ChromiumHost({
+    width: plan.encoding.width,
+    height: plan.encoding.height,
+    framerate: plan.encoding.framerate,
+    workDir: plan.tmpDir,
+    egressId: plan.egressId,
+    insecure: false,
+    sandbox: false,
+    extraFlags: {},
+  });
+  const controller = new WebEgressController(plan, info, { host, encoderThreads: 0 });
+  const updates: EgressInfo[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  controller.on('update', (i) => {
+    updates.push(i);
+    if (i.status === EgressStatus.EGRESS_ACTIVE) {
+      opts.onActive?.(controller);
+      if (opts.stopAfterMs !== undefined) {
+        const startedMs = Number(i.fileResults[0]?.startedAt ?? 0n) / 1e6 || Date.now();
+        timer = setTimeout(() => controller.stop(), Math.max(0, startedMs + opts.stopAfterMs - Date.now()));
+      }
+    }
+  });
+  const stopAt = opts.stopAtMs !== undefined ? setTimeout(() => controller.stop(), opts.stopAtMs) : undefined;
+  const hard = setTimeout(() => controller.stop(), opts.timeoutMs ?? 120_000);
+  try {
+    const final = await controller.run();
+    return { info: final, updates, controller };
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(stopAt);
+    clearTimeout(hard);
+  }
+}
+
+/** Runs the `egress` CLI; resolves with the exit code, the last stdout line parsed, and stderr. */
+export function runCli(args: string[], cwd: string): Promise<{ code: number | null; last: Record<string, unknown>; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(REPO_ROOT, 'bin/egress.js'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      const lines = out.trim().split('\n');
+      let last: Record<string, unknown> = {};
+      try {
+        last = JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown>;
+      } catch {
+        // leave empty: the assertion on it will fail with the output in the message
+      }
+      resolve({ code, last, stderr: err });
+    });
+  });
+}
+
+/** Process ids still alive among the given ones. */
+export function alive(pids: number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
