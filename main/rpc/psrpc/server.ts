@@ -170,11 +170,13 @@ export class PsrpcServer {
   /** Unregisters everything; with `force` aborts in-flight handlers, otherwise waits for them. */
   async close(force = false): Promise<void> {
     await Promise.all([...this.registrations.values()].map((r) => r.close()));
-    if (force) this.closing.abort();
+    if (force) {
+      this.closing.abort();
+      // Claims still waiting for a ClaimResponse give up now instead of at expiry.
+      for (const resolve of this.pendingClaims.values()) resolve('');
+    }
     await this.idle();
     this.closing.abort();
-    for (const resolve of this.pendingClaims.values()) resolve('');
-    this.pendingClaims.clear();
   }
 
   private onClaimResponse(m: ClaimResponse): void {
