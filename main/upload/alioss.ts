@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import OSS from 'ali-oss';
 import type { AliOssConfig } from '../contracts/storage.js';
@@ -66,12 +67,26 @@ export class AliOssUploader implements Uploader {
         mime: obj.contentType,
         headers: { 'Content-Type': obj.contentType },
       });
-      const location = this.presign
-        ? this.client.signatureUrl(obj.storagePath, { expires: PRESIGN_EXPIRY_S })
-        : aliOssLocation(this.conf, obj.storagePath);
+      const location = this.presign ? this.presignedUrl(obj.storagePath) : aliOssLocation(this.conf, obj.storagePath);
       return { location, size };
     } catch (err) {
       throw toProviderError(err);
     }
+  }
+
+  /**
+   * OSS V1 query-string signed GET URL valid 7 days (what `signatureUrl` produces; built here because
+   * ali-oss refuses IP endpoints). Contains the access key id and a signature, never the secret.
+   */
+  private presignedUrl(key: string): string {
+    const expires = Math.floor(Date.now() / 1000) + PRESIGN_EXPIRY_S;
+    const resource = `/${this.conf.bucket}/${key}`;
+    const signature = createHmac('sha1', this.conf.secret).update(`GET\n\n\n${expires}\n${resource}`).digest('base64');
+    const ep = /^[a-z]+:\/\//i.test(this.conf.endpoint) ? this.conf.endpoint : `https://${this.conf.endpoint}`;
+    const u = new URL(ep);
+    const escaped = key.split('/').map(encodeURIComponent).join('/');
+    const base = isLocalHost(this.conf.endpoint) ? `${u.protocol}//${u.host}/${this.conf.bucket}/${escaped}` : `${u.protocol}//${this.conf.bucket}.${u.host}/${escaped}`;
+    const qs = new URLSearchParams({ OSSAccessKeyId: this.conf.access_key, Expires: String(expires), Signature: signature });
+    return `${base}?${qs.toString()}`;
   }
 }
