@@ -54,6 +54,9 @@ export interface MediaTransportOptions {
   readonly now?: () => number;
 }
 
+/** How long after the start a fresh frame may take before the last earlier one is used. */
+const FIRST_FRAME_GRACE_US = 500_000;
+
 /** How far behind "now" a repeated frame is stamped. */
 const REPEAT_LAG_US = 50_000;
 
@@ -133,7 +136,6 @@ export class MediaTransport {
   start(atUs: number): void {
     if (this.#startUs !== null) return;
     this.#startUs = atUs;
-    if (this.#lastFrame) this.#writeVideo(this.#lastFrame, 0n, false);
   }
 
   pushVideo(frame: VideoFrameIn): void {
@@ -145,7 +147,10 @@ export class MediaTransport {
     if (this.#startUs === null) return;
     let pts = this.#toNs(frame.ptsUs);
     if (pts < 0n) return;
-    if (pts <= this.#lastVideoPtsNs) pts = this.#lastVideoPtsNs + 1n;
+    // The first frame captured at or after the start opens the recording at running time 0, so
+    // video starts with audio and nothing shown before the start is recorded.
+    if (this.#lastVideoPtsNs < 0n) pts = 0n;
+    else if (pts <= this.#lastVideoPtsNs) pts = this.#lastVideoPtsNs + 1n;
     if (this.opts.video.writableLength > this.#maxQueued) {
       this.stats.videoFramesDropped++;
       return;
@@ -244,9 +249,12 @@ export class MediaTransport {
     if (this.#ended || this.#startUs === null || !this.#lastFrame || !this.opts.video) return;
     const now = this.#now();
     if (now - this.#lastVideoWriteAtUs < repeatMs * 1000) return;
+    // A page that does not repaint after the start gets its last picture from before it, but only
+    // once a fresh frame had a fair chance to arrive.
+    if (this.#lastVideoPtsNs < 0n && now - this.#startUs < FIRST_FRAME_GRACE_US) return;
     // Stamp the repeat a little in the past, so a real frame captured just before it (and still in
     // flight) does not arrive with an older timestamp.
-    const pts = this.#toNs(now - REPEAT_LAG_US);
+    const pts = this.#lastVideoPtsNs < 0n ? 0n : this.#toNs(now - REPEAT_LAG_US);
     if (pts <= this.#lastVideoPtsNs) return;
     if (this.opts.video.writableLength > this.#maxQueued) return;
     this.#writeVideo(this.#lastFrame, pts, true);

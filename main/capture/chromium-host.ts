@@ -197,7 +197,9 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
       }
     });
     child.on('exit', (code, signal) => {
-      if (!this.#closing) this.#die(errChrome(`browser exited unexpectedly (code ${code}, signal ${signal}): ${stderrTail.slice(-3).join(' | ')}`));
+      if (this.#closing) return;
+      log.warn(`browser stderr (last lines): ${stderrTail.slice(-5).join(' | ')}`);
+      this.#die(errChrome(signal ? `browser killed by ${signal}` : `browser exited with code ${code}`));
     });
     child.on('error', (err) => this.#die(errChrome(`could not start ${bin}: ${err.message}`, err)));
     const cdp = new CdpConnection(child.stdio[3] as Writable, child.stdio[4] as Readable);
