@@ -111,9 +111,12 @@ describe('psrpc interop with livekit-server v1.13.5', { skip: binary ? false : '
 
   after(async () => {
     await sniffer?.stop();
+    const alive = lk?.running ?? false;
+    const panicked = /panic:|goroutine \d+ \[running\]/.test(lk?.logs() ?? '');
     await lk?.stop();
     await redis?.close();
-    if (lk && !lk.logs().includes('starting LiveKit server')) throw new Error('livekit-server never started');
+    assert.ok(alive, 'livekit-server must survive the whole suite');
+    assert.ok(!panicked, 'livekit-server logged a panic');
   });
 
   test('StartEgress is claimed with affinity and answered STARTING; ACTIVE/COMPLETE via IOInfo.UpdateEgress are visible in listEgress; StopEgress routes by egress id', async () => {

@@ -152,7 +152,7 @@ export class PsrpcClient {
     if (this.closed) throw new PsrpcError('canceled', 'client is closed');
     if (method.multi) throw new Error(`${method.method} is a multi-response method; use callMulti`);
     await this.ensureService(method.service);
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const timeoutMs = Math.min(Math.max(1, opts.timeoutMs ?? this.timeoutMs), 2 ** 31 - 1);
     const sel = { ...this.defaultSelection(method), ...(opts.selection ?? {}) };
     let raw: Uint8Array;
     try {
@@ -278,7 +278,7 @@ export class PsrpcClient {
   ): Promise<Array<MultiResult<Res>>> {
     if (this.closed) throw new PsrpcError('canceled', 'client is closed');
     await this.ensureService(method.service);
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const timeoutMs = Math.min(Math.max(1, opts.timeoutMs ?? this.timeoutMs), 2 ** 31 - 1);
     const ir = this.buildRequest({ multi: true }, request.toBinary(), timeoutMs, opts.metadata);
     const results: Array<MultiResult<Res>> = [];
     return new Promise((resolve, reject) => {

@@ -71,6 +71,14 @@ export interface Registration {
   close(): Promise<void>;
 }
 
+/** Longer request/client ids are not psrpc's and would make absurd channel names. */
+const MAX_ID_LENGTH = 256;
+
+/** setTimeout delays above 2^31-1 ms overflow to 1 ms in Node. */
+function clampDelay(ms: number): number {
+  return Math.min(Math.max(0, ms), 2 ** 31 - 1);
+}
+
 function topicList(topic: Topic): string[] {
   if (topic === undefined) return [];
   return typeof topic === 'string' ? [topic] : [...topic];
@@ -198,8 +206,8 @@ export class PsrpcServer {
       this.bus.drop('expired request', { method: method.method, requestId: ir.requestId.slice(0, 64) });
       return;
     }
-    if (ir.requestId === '' || ir.clientId === '') {
-      this.bus.drop('request without request_id/client_id', { method: method.method });
+    if (ir.requestId === '' || ir.clientId === '' || ir.requestId.length > MAX_ID_LENGTH || ir.clientId.length > MAX_ID_LENGTH) {
+      this.bus.drop('request with a missing or oversized request_id/client_id', { method: method.method });
       return;
     }
     if (this.inFlight >= this.maxInFlight) {
@@ -234,7 +242,7 @@ export class PsrpcServer {
     const ac = new AbortController();
     const onClose = (): void => ac.abort(new PsrpcError('canceled', 'server closing'));
     this.closing.signal.addEventListener('abort', onClose, { once: true });
-    const timer = setTimeout(() => ac.abort(new PsrpcError('deadline_exceeded', 'request expired')), Math.max(0, expiryMs - Date.now()));
+    const timer = setTimeout(() => ac.abort(new PsrpcError('deadline_exceeded', 'request expired')), clampDelay(expiryMs - Date.now()));
     const ctx: RequestContext = {
       requestId: ir.requestId,
       clientId: ir.clientId,
@@ -297,7 +305,7 @@ export class PsrpcServer {
     let resolveWinner: (winner: string) => void = () => undefined;
     const winner = new Promise<string>((resolve) => (resolveWinner = resolve));
     this.pendingClaims.set(ctx.requestId, resolveWinner);
-    const wait = setTimeout(() => resolveWinner(''), Math.max(0, Math.min(expiryMs - Date.now(), this.maxClaimWaitMs)));
+    const wait = setTimeout(() => resolveWinner(''), clampDelay(Math.min(expiryMs - Date.now(), this.maxClaimWaitMs)));
     try {
       await this.bus.publish(
         claimRequestChannel(method.service, ctx.clientId),
