@@ -1,0 +1,157 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EgressStatus, EncodingOptionsPreset, WebEgressRequest, EncodedFileOutput } from '@livekit/protocol';
+import { parseConfig } from '../main/config/index.js';
+import { buildPipelinePlan, type StartEgressEnvelope } from '../main/request/index.js';
+import { ChromiumHost } from '../main/capture/chromium-host.js';
+import { StaticServer } from '../main/capture/static-server.js';
+import { WebEgressController } from '../main/egress/web-egress.js';
+import { initialEgressInfo } from '../main/egress/info.js';
+import { newEgressId } from '../main/cli.js';
+import { setLogLevel } from '../main/log.js';
+import { audioBranch, videoBranch, type AudioEncoding, type VideoEncoding } from '../gst/output-pipeline.js';
+import { GroupCpuMeter } from './proc-cpu.js';
+import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
+
+/**
+ * bench/web-egress: CPU seconds per recorded minute of all of a web egress's processes (Chromium and
+ * its helpers, gst-launch, and this Node process's share), beside a floor measured in the same run —
+ * the same encoder settings on generated frames alone — plus request-to-first-frame latency.
+ *
+ *   npm run bench:web -- [--seconds 60] [--presets 720,1080] [--page demo|avsync] [--chrome-flags a=b,c]
+ */
+
+const TEMPLATES = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
+
+interface Figures {
+  label: string;
+  recordedS: number;
+  cpuS: number;
+  perMinute: number;
+  floorPerMinute: number;
+  requestToFirstFrameMs: number;
+  requestToActiveMs: number;
+  framesIn: number;
+  framesRepeated: number;
+  framesDropped: number;
+  breakdown: string;
+}
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
+}
+
+/** CPU seconds of gst-launch encoding `seconds` of generated video+audio with the egress's settings. */
+async function floorCpu(video: VideoEncoding, audio: AudioEncoding, seconds: number, out: string): Promise<number> {
+  const frames = seconds * video.framerate;
+  const v = videoBranch(video).replace(/^fdsrc .*? ! gdpdepay !/, `videotestsrc num-buffers=${frames} pattern=ball ! video/x-raw,format=I420,width=${video.width},height=${video.height},framerate=${video.framerate}/1 !`);
+  const a = audioBranch(audio).replace(/^fdsrc .*? ! gdpdepay !/, `audiotestsrc num-buffers=${Math.ceil((seconds * 48000) / 1024)} samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2,format=F32LE !`);
+  const desc = `mp4mux name=mux ! filesink location=${out} ${v} ! mux. ${a} ! mux.`;
+  // bash's `times` prints the CPU time of its finished children exactly (user and system).
+  const script = `gst-launch-1.0 -q ${desc.split(/\s+/).map((t) => `'${t}'`).join(' ')} >/dev/null && times`;
+  const child = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let printed = '';
+  child.stdout.on('data', (d: Buffer) => (printed += d.toString()));
+  const code = await new Promise((r) => child.on('exit', r));
+  if (code !== 0) throw new Error(`floor pipeline failed (${String(code)})`);
+  const children = printed.trim().split('\n')[1] ?? '';
+  const secs = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  return secs.reduce((a, b) => a + b, 0);
+}
+
+async function runOne(preset: EncodingOptionsPreset, label: string, seconds: number, page: string, base: string, dir: string): Promise<Figures> {
+  const config = parseConfig(`tmp_dir: ${dir}\n`);
+  const request = new WebEgressRequest({
+    url: `${base}${page}/`,
+    options: { case: 'preset', value: preset },
+    fileOutputs: [new EncodedFileOutput({ filepath: `${dir}/out/` })],
+  });
+  const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
+  const t0 = Date.now();
+  const plan = buildPipelinePlan(envelope, config, new Date());
+  const extraFlags = Object.fromEntries(
+    arg('chrome-flags', '')
+      .split(',')
+      .filter((f) => f)
+      .map((f) => [f.split('=')[0] as string, f.split('=').slice(1).join('=')]),
+  );
+  const host = new ChromiumHost({ width: plan.encoding.width, height: plan.encoding.height, framerate: plan.encoding.framerate, workDir: plan.tmpDir, egressId: plan.egressId, insecure: false, sandbox: false, extraFlags });
+  const c = new WebEgressController(plan, initialEgressInfo(plan, envelope, new Date()), { host, encoderThreads: 0 });
+  const meter = new GroupCpuMeter();
+  const nodeStart = process.cpuUsage();
+  let activeAt = 0;
+  let firstFrameAt = 0;
+  const sampler = setInterval(() => {
+    for (const pid of c.pids()) meter.follow(pid);
+    meter.sample();
+  }, 500);
+  c.on('update', (i) => {
+    if (i.status === EgressStatus.EGRESS_ACTIVE) {
+      activeAt = Date.now();
+      firstFrameAt = Number(i.fileResults[0]?.startedAt ?? 0n) / 1e6;
+      setTimeout(() => c.stop(), firstFrameAt + seconds * 1000 - Date.now());
+    }
+  });
+  const info = await c.run();
+  clearInterval(sampler);
+  const nodeCpu = process.cpuUsage(nodeStart);
+  if (info.status !== EgressStatus.EGRESS_COMPLETE) throw new Error(`${label}: ${EgressStatus[info.status]} ${info.error}`);
+  const recordedS = Number(info.fileResults[0]?.duration ?? 0n) / 1e9;
+  const nodeS = (nodeCpu.user + nodeCpu.system) / 1e6;
+  const cpuS = meter.total() + nodeS;
+  const [browserPid] = host.pids();
+  const groups = meter.byGroup();
+  const browserS = groups.find((g) => g.pgid === browserPid)?.cpuS ?? 0;
+  const breakdown = `browser ${browserS.toFixed(1)} s, gst ${(meter.total() - browserS).toFixed(1)} s, node ${nodeS.toFixed(1)} s`;
+  const enc = plan.encoding;
+  const floor = await floorCpu(
+    { width: enc.width, height: enc.height, framerate: enc.framerate, bitrateKbps: enc.videoBitrateKbps, profile: enc.videoProfile, keyFrameIntervalS: enc.keyFrameIntervalS, threads: 0 },
+    { codec: enc.audioCodec, bitrateKbps: enc.audioBitrateKbps, sampleRate: enc.audioFrequency },
+    seconds,
+    join(dir, 'floor.mp4'),
+  );
+  const stats = c.transportStats();
+  return {
+    label,
+    recordedS,
+    cpuS,
+    perMinute: (cpuS / recordedS) * 60,
+    floorPerMinute: (floor / seconds) * 60,
+    requestToFirstFrameMs: firstFrameAt - t0,
+    requestToActiveMs: activeAt - t0,
+    framesIn: stats?.videoFramesWritten ?? 0,
+    framesRepeated: stats?.videoFramesRepeated ?? 0,
+    framesDropped: stats?.videoFramesDropped ?? 0,
+    breakdown,
+  };
+}
+
+async function main(): Promise<void> {
+  setLogLevel('warn');
+  const seconds = Number(arg('seconds', '60'));
+  const page = arg('page', 'demo');
+  const presets = arg('presets', '720,1080').split(',');
+  const dir = await mkdtemp(join(tmpdir(), 'egress-bench-'));
+  const server = new StaticServer(TEMPLATES);
+  const base = await server.listen();
+  try {
+    for (const p of presets) {
+      const [preset, label] = p === '1080' ? [EncodingOptionsPreset.H264_1080P_30, '1080p30'] : [EncodingOptionsPreset.H264_720P_30, '720p30'];
+      const f = await runOne(preset, label, seconds, page, base, dir);
+      process.stdout.write(
+        `${f.label}: ${f.perMinute.toFixed(1)} CPU-s per recorded minute (floor: encoder alone on generated frames ${f.floorPerMinute.toFixed(1)}), ` +
+          `recorded ${f.recordedS.toFixed(2)} s using ${f.cpuS.toFixed(1)} CPU-s (${f.breakdown}); request→first frame ${f.requestToFirstFrameMs} ms, request→ACTIVE ${f.requestToActiveMs} ms; ` +
+          `frames captured ${f.framesIn}, repeated ${f.framesRepeated}, dropped ${f.framesDropped}\n`,
+      );
+    }
+  } finally {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
