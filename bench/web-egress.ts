@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EgressStatus, EncodingOptionsPreset, WebEgressRequest, EncodedFileOutput } from '@livekit/protocol';
 import { parseConfig } from '../main/config/index.js';
-import { buildPipelinePlan, type StartEgressEnvelope } from '../main/request/index.js';
+import type { StartEgressEnvelope } from '../main/request/index.js';
 import { ChromiumHost } from '../main/capture/chromium-host.js';
 import { StaticServer } from '../main/capture/static-server.js';
-import { WebEgressController } from '../main/egress/web-egress.js';
-import { initialEgressInfo } from '../main/egress/info.js';
+import { createWebEgress } from '../main/egress/create-web-egress.js';
 import { newEgressId } from '../main/cli.js';
 import { setLogLevel } from '../main/log.js';
 import { audioBranch, videoBranch, type AudioEncoding, type VideoEncoding } from '../gst/output-pipeline.js';
@@ -72,15 +71,17 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
   });
   const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
   const t0 = Date.now();
-  const plan = buildPipelinePlan(envelope, config, new Date());
   const extraFlags = Object.fromEntries(
     arg('chrome-flags', '')
       .split(',')
       .filter((f) => f)
       .map((f) => [f.split('=')[0] as string, f.split('=').slice(1).join('=')]),
   );
-  const host = new ChromiumHost({ width: plan.encoding.width, height: plan.encoding.height, framerate: plan.encoding.framerate, workDir: plan.tmpDir, egressId: plan.egressId, insecure: false, sandbox: false, extraFlags });
-  const c = new WebEgressController(plan, initialEgressInfo(plan, envelope, new Date()), { host, encoderThreads: 0 });
+  let host: ChromiumHost | null = null;
+  const { plan, controller: c } = createWebEgress(envelope, config, {
+    localBaseDir: dir,
+    hostFactory: (o) => (host = new ChromiumHost({ ...o, extraFlags })),
+  });
   const meter = new GroupCpuMeter();
   const nodeStart = process.cpuUsage();
   let activeAt = 0;
@@ -103,7 +104,7 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
   const recordedS = Number(info.fileResults[0]?.duration ?? 0n) / 1e9;
   const nodeS = (nodeCpu.user + nodeCpu.system) / 1e6;
   const cpuS = meter.total() + nodeS;
-  const [browserPid] = host.pids();
+  const [browserPid] = (host as ChromiumHost | null)?.pids() ?? [];
   const groups = meter.byGroup();
   const browserS = groups.find((g) => g.pgid === browserPid)?.cpuS ?? 0;
   const breakdown = `browser ${browserS.toFixed(1)} s, gst ${(meter.total() - browserS).toFixed(1)} s, node ${nodeS.toFixed(1)} s`;

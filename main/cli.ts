@@ -7,11 +7,9 @@ import { parseArgs } from 'node:util';
 import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from './contracts/errors.js';
 import { loadConfig, type ServiceConfig } from './config/index.js';
-import { buildPipelinePlan, type StartEgressEnvelope } from './request/index.js';
-import { ChromiumHost } from './capture/chromium-host.js';
+import type { StartEgressEnvelope } from './request/index.js';
 import { StaticServer } from './capture/static-server.js';
-import { WebEgressController } from './egress/web-egress.js';
-import { initialEgressInfo } from './egress/info.js';
+import { createWebEgress } from './egress/create-web-egress.js';
 import { statusName } from './egress/status.js';
 import log, { setLogLevel } from './log.js';
 
@@ -99,21 +97,8 @@ async function record(argv: string[]): Promise<number> {
       fileOutputs: [new EncodedFileOutput({ fileType: fileTypeOf(values.out), filepath: filepathOf(values.out) })],
     });
     const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
-    const now = new Date();
-    const plan = buildPipelinePlan(envelope, config, now);
-    const info = initialEgressInfo(plan, envelope, now);
-    const host = new ChromiumHost({
-      width: plan.encoding.width,
-      height: plan.encoding.height,
-      framerate: plan.encoding.framerate,
-      workDir: plan.tmpDir,
-      egressId: plan.egressId,
-      insecure: config.insecure,
-      sandbox: config.enable_chrome_sandbox,
-      extraFlags: Object.fromEntries(Object.entries(config.chrome_flags).map(([k, v]) => [k, v === null ? '' : String(v)])),
-      ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
-    });
-    const controller = new WebEgressController(plan, info, { host, encoderThreads: config.video_encoder_threads });
+    // Relative local paths are relative to where the command runs.
+    const { controller } = createWebEgress(envelope, config, { localBaseDir: process.cwd() });
     let stopTimer: NodeJS.Timeout | undefined;
     controller.on('update', (i: EgressInfo) => {
       process.stderr.write(`egress ${i.egressId}: ${statusName(i.status)}${i.error ? ` (${i.error})` : ''}\n`);

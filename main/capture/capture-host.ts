@@ -37,6 +37,8 @@ export interface CaptureHostEvents {
 }
 
 export interface CaptureHost extends EventEmitter<CaptureHostEvents> {
+  /** How many connections the ingest must accept for one capture (the page, plus the host itself). */
+  readonly ingestConnections: number;
   /** Starts the browser and loads `url`; rejects with a page-load, template or Chrome EgressError. */
   open(url: string): Promise<void>;
   /** Starts the in-page capture; resolves once media flows to the ingest URL. */

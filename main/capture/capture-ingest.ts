@@ -36,8 +36,14 @@ export interface CaptureIngestEvents {
 export class CaptureIngest extends EventEmitter<CaptureIngestEvents> {
   readonly #token = randomBytes(16).toString('hex');
   #server: WebSocketServer | null = null;
-  #client: WebSocket | null = null;
+  readonly #clients = new Set<WebSocket>();
+  #accepted = 0;
   #rejected = 0;
+
+  /** @param maxConnections connections accepted in total (1: the page; 2: page + host-side video). */
+  constructor(private readonly maxConnections = 1) {
+    super();
+  }
 
   /** Binds to 127.0.0.1 on a free port; resolves with the URL the page must connect to. */
   async listen(): Promise<string> {
@@ -48,13 +54,18 @@ export class CaptureIngest extends EventEmitter<CaptureIngestEvents> {
       server.once('error', reject);
     });
     server.on('connection', (ws, req) => {
-      if (req.url !== `/capture/${this.#token}` || this.#client) {
+      if (req.url !== `/capture/${this.#token}` || this.#accepted >= this.maxConnections) {
         ws.close(1008, 'not allowed');
         return;
       }
-      this.#client = ws;
+      this.#accepted++;
+      this.#clients.add(ws);
       ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
-      ws.on('close', () => this.emit('disconnected'));
+      // Any capture connection closing ends the capture: a partial capture is not a recording.
+      ws.on('close', () => {
+        this.#clients.delete(ws);
+        this.emit('disconnected');
+      });
       ws.on('error', (err) => log.warn(`capture socket error: ${err.message}`));
     });
     const port = (server.address() as AddressInfo).port;
@@ -67,8 +78,8 @@ export class CaptureIngest extends EventEmitter<CaptureIngestEvents> {
   }
 
   async close(): Promise<void> {
-    this.#client?.terminate();
-    this.#client = null;
+    for (const c of this.#clients) c.terminate();
+    this.#clients.clear();
     const server = this.#server;
     this.#server = null;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -48,6 +48,8 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   #died = false;
   #closePromise: Promise<void> | null = null;
   readonly #title: string;
+  /** The page's capture script is the only connection. */
+  readonly ingestConnections = 1;
 
   constructor(private readonly opts: CaptureHostOptions) {
     super();

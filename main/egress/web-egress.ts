@@ -1,16 +1,16 @@
 import { EventEmitter } from 'node:events';
-import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { buildLaunchArgs, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
-import { MediaTransport, nowUs } from '../../gst/media-transport.js';
+import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import { EgressError, errGstDied, errPipelineFrozen, toEgressError } from '../contracts/errors.js';
 import type { PipelinePlan } from '../contracts/pipeline.js';
 import { CaptureIngest } from '../capture/capture-ingest.js';
 import type { CaptureHost, PageSignal } from '../capture/capture-host.js';
 import { logger } from '../log.js';
-import { buildManifest } from './manifest.js';
+import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { canTransition, isTerminal, statusName } from './status.js';
 
 /**
@@ -31,8 +31,8 @@ export interface WebEgressDeps {
   readonly host: CaptureHost;
   /** x264 threads (config video_encoder_threads; 0 = auto). */
   readonly encoderThreads: number;
-  /** Writes the finished file to its storage destination; returns its location. */
-  readonly deliver?: (localPath: string, storagePath: string) => Promise<string>;
+  /** Uploads of this egress (primary storage, backup, local storage), see uploads.ts. */
+  readonly uploads: UploadManager;
   /** EOS watchdog (the original's 30 s). */
   readonly eosTimeoutMs?: number;
 }
@@ -47,7 +47,7 @@ type EndReason = 'StopEgress API' | 'Source closed' | 'Process killed' | 'Failur
 
 export class WebEgressController extends EventEmitter<WebEgressEvents> {
   readonly info: EgressInfo;
-  readonly #ingest = new CaptureIngest();
+  readonly #ingest: CaptureIngest;
   #gst: GstProcess | null = null;
   #transport: MediaTransport | null = null;
   #stopRequested: { reason: EndReason; atUs: number } | null = null;
@@ -65,6 +65,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   ) {
     super();
     this.info = info;
+    this.#ingest = new CaptureIngest(deps.host.ingestConnections);
   }
 
   /** Process ids of this egress (browser + GStreamer), for CPU accounting. */
@@ -72,6 +73,11 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const pids = [...this.deps.host.pids()];
     if (this.#gst?.pid) pids.push(this.#gst.pid);
     return pids;
+  }
+
+  /** Counters of the media transport (frames in/repeated/dropped, bytes), once it exists. */
+  transportStats(): Readonly<TransportStats> | null {
+    return this.#transport?.stats ?? null;
   }
 
   /** Runs the egress to its end; resolves with the final EgressInfo (never rejects). */
@@ -251,13 +257,14 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
   /**
    * Delivers what was recorded, also after a failure: a killed GStreamer leaves a fragmented MP4 that
-   * plays up to the last fragment, a crashed browser ends the inputs so the file is finalised.
+   * plays up to the last fragment, a crashed browser ends the inputs so the file is finalised. Upload
+   * goes to the output's storage, falling back to `backup`; a file that could not be stored anywhere
+   * stays on local disk and that path is reported as its location.
    */
   async #deliverFile(endedAtNs: bigint): Promise<void> {
     const file = this.plan.file;
-    if (!file) return;
     const result = this.info.fileResults[0];
-    if (!result) return;
+    if (!file || !result) return;
     let size = 0;
     try {
       size = (await stat(file.localFilepath)).size;
@@ -265,35 +272,41 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       return;
     }
     const startNs = BigInt(Math.round((this.#recordingStartUs as number) * 1000));
-    const durationNs = endedAtNs > startNs ? endedAtNs - startNs : 0n;
     result.startedAt = startNs;
     result.endedAt = endedAtNs;
-    result.duration = durationNs;
+    result.duration = endedAtNs > startNs ? endedAtNs - startNs : 0n;
     result.size = BigInt(size);
-    const storagePath = join(file.storage.prefix, file.storageFilepath);
+    const uploads = this.deps.uploads;
+    const sink = uploads.sink('file');
     try {
-      result.location = await (this.deps.deliver ?? deliverLocally)(file.localFilepath, storagePath);
-      result.filename = storagePath;
-      if (!file.disableManifest) {
-        const manifest = buildManifest({
-          egressId: this.plan.egressId,
-          roomId: this.plan.roomId,
-          roomName: this.plan.roomName,
-          url: this.plan.source.kind === 'web' ? this.plan.source.url : '',
-          startedAtNs: startNs,
-          endedAtNs,
-          files: [{ filename: storagePath, location: result.location }],
-        });
-        const manifestPath = join(dirname(result.location), `${this.plan.egressId}.json`);
-        if (!this.deps.deliver) {
-          await writeFile(manifestPath, manifest);
-          this.info.manifestLocation = manifestPath;
-        }
-      }
+      const out = await sink.upload(file.localFilepath, file.storageFilepath, file.fileType, { deleteAfterUpload: true });
+      result.location = out.location;
+      result.filename = out.storagePath;
     } catch (err) {
-      // The recording stays where it is; report that path so nothing is lost.
       result.location = file.localFilepath;
-      this.#fail(toEgressError(err));
+      this.info.backupStorageUsed = uploads.backupStorageUsed;
+      this.#fail(err);
+      return;
+    }
+    this.info.backupStorageUsed = uploads.backupStorageUsed;
+    // The manifest is uploaded only for recordings that ended normally (reference §4.4).
+    if (this.#failure || !manifestRequired(uploads.backupConfigured, [file.disableManifest])) return;
+    if (!sinkUploadsManifest(file.disableManifest, uploads.backupStorageUsed)) return;
+    const manifest = new Manifest({
+      egressId: this.plan.egressId,
+      roomId: this.plan.roomId,
+      roomName: this.plan.roomName,
+      url: this.plan.source.kind === 'web' ? this.plan.source.url : '',
+      startedAt: startNs,
+      endedAt: endedAtNs,
+    });
+    manifest.addFile(result.filename, result.location);
+    try {
+      const m = await manifest.upload(sink, dirOf(file.storageFilepath), this.plan.tmpDir);
+      this.info.manifestLocation ||= m.location;
+      this.info.backupStorageUsed = uploads.backupStorageUsed;
+    } catch (err) {
+      log.warn(`manifest upload failed: ${(err as Error).message} [egress:${this.plan.egressId}]`);
     }
   }
 
@@ -315,18 +328,4 @@ function describeExit(info: GstExitInfo): string {
   if (info.error) return info.error;
   if (info.signal) return `gst-launch killed by ${info.signal}`;
   return `gst-launch exited with code ${info.code}`;
-}
-
-/** Local storage: move (or copy across devices) the file to its storage path, relative to cwd. */
-export async function deliverLocally(localPath: string, storagePath: string): Promise<string> {
-  const dest = resolve(storagePath);
-  if (dest === resolve(localPath)) return dest;
-  await mkdir(dirname(dest), { recursive: true });
-  try {
-    await rename(localPath, dest);
-  } catch {
-    await copyFile(localPath, dest);
-    await rm(localPath, { force: true });
-  }
-  return dest;
 }

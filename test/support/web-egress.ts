@@ -6,11 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { EncodedFileOutput, EgressInfo, WebEgressRequest } from '@livekit/protocol';
 import type { PartialMessage } from '@bufbuild/protobuf';
 import { parseConfig } from '../../main/config/index.js';
-import { buildPipelinePlan, type StartEgressEnvelope } from '../../main/request/index.js';
-import { ChromiumHost } from '../../main/capture/chromium-host.js';
+import type { StartEgressEnvelope } from '../../main/request/index.js';
 import { StaticServer } from '../../main/capture/static-server.js';
-import { WebEgressController } from '../../main/egress/web-egress.js';
-import { initialEgressInfo } from '../../main/egress/info.js';
+import type { WebEgressController } from '../../main/egress/web-egress.js';
+import { createWebEgress } from '../../main/egress/create-web-egress.js';
 import { newEgressId } from '../../main/cli.js';
 import { EgressStatus } from '@livekit/protocol';
 
@@ -60,20 +59,7 @@ export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
   const request = new WebEgressRequest(opts.request);
   if (request.fileOutputs.length === 0) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
   const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
-  const now = new Date();
-  const plan = buildPipelinePlan(envelope, config, now);
-  const info = initialEgressInfo(plan, envelope, now);
-  const host = new ChromiumHost({
-    width: plan.encoding.width,
-    height: plan.encoding.height,
-    framerate: plan.encoding.framerate,
-    workDir: plan.tmpDir,
-    egressId: plan.egressId,
-    insecure: false,
-    sandbox: false,
-    extraFlags: {},
-  });
-  const controller = new WebEgressController(plan, info, { host, encoderThreads: 0 });
+  const { controller } = createWebEgress(envelope, config, { localBaseDir: opts.tmpDir });
   const updates: EgressInfo[] = [];
   let timer: NodeJS.Timeout | undefined;
   controller.on('update', (i) => {

@@ -1,0 +1,47 @@
+import type { Registry } from 'prom-client';
+import type { ServiceConfig } from '../config/index.js';
+import type { PipelinePlan } from '../contracts/pipeline.js';
+import { buildPipelinePlan, type StartEgressEnvelope } from '../request/index.js';
+import type { CaptureHost, CaptureHostOptions } from '../capture/capture-host.js';
+import { ChromiumHost } from '../capture/chromium-host.js';
+import { initialEgressInfo } from './info.js';
+import { createEgressUploads } from './uploads.js';
+import { WebEgressController } from './web-egress.js';
+
+export type CaptureHostFactory = (opts: CaptureHostOptions) => CaptureHost;
+
+export interface CreateWebEgressOptions {
+  /** Default: Debian's Chromium over CDP. The Electron app passes its offscreen-window host. */
+  readonly hostFactory?: CaptureHostFactory;
+  /** Base for relative local-storage paths (the original uses `/`). */
+  readonly localBaseDir?: string;
+  readonly registry?: Registry;
+  readonly now?: Date;
+}
+
+/**
+ * Validates a web egress request and assembles its controller: plan, initial STARTING info, capture
+ * host and uploads. Throws the original's validation errors before anything is spawned.
+ */
+export function createWebEgress(envelope: StartEgressEnvelope, config: ServiceConfig, opts: CreateWebEgressOptions = {}): { plan: PipelinePlan; controller: WebEgressController } {
+  const now = opts.now ?? new Date();
+  const plan = buildPipelinePlan(envelope, config, now);
+  const hostOptions: CaptureHostOptions = {
+    width: plan.encoding.width,
+    height: plan.encoding.height,
+    framerate: plan.encoding.framerate,
+    workDir: plan.tmpDir,
+    egressId: plan.egressId,
+    insecure: config.insecure,
+    sandbox: config.enable_chrome_sandbox,
+    extraFlags: Object.fromEntries(Object.entries(config.chrome_flags).map(([k, v]) => [k, v === null ? '' : String(v)])),
+    ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
+  };
+  const host = (opts.hostFactory ?? ((o) => new ChromiumHost(o)))(hostOptions);
+  const uploads = createEgressUploads(plan, config, {
+    ...(opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : {}),
+    ...(opts.registry ? { registry: opts.registry } : {}),
+  });
+  const controller = new WebEgressController(plan, initialEgressInfo(plan, envelope, now), { host, encoderThreads: config.video_encoder_threads, uploads });
+  return { plan, controller };
+}

@@ -1,0 +1,26 @@
+import type { Registry } from 'prom-client';
+import type { PipelinePlan } from '../contracts/pipeline.js';
+import type { ServiceConfig } from '../config/index.js';
+import { resolveBackupPlan, UploadManager } from '../upload/index.js';
+
+export interface EgressUploadOptions {
+  /**
+   * Base directory for relative local-storage paths. The original resolves them against `/` (its
+   * handler's cwd); the standalone recorder uses its own working directory instead.
+   */
+  readonly localBaseDir?: string;
+  readonly registry?: Registry;
+}
+
+/** The upload manager of one egress: its file output's storage as primary, config `backup` as backup. */
+export function createEgressUploads(plan: PipelinePlan, config: ServiceConfig, opts: EgressUploadOptions = {}): UploadManager {
+  const primary = plan.file?.storage ?? { target: null, prefix: config.storage?.prefix ?? '', generatePresignedUrl: config.storage?.generate_presigned_url ?? false };
+  const uploaderOptions = opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : undefined;
+  return new UploadManager({
+    egressId: plan.egressId,
+    primary,
+    backup: resolveBackupPlan(config.backup),
+    ...(opts.registry ? { registry: opts.registry } : {}),
+    ...(uploaderOptions ? { uploaderOptions, backupUploaderOptions: uploaderOptions } : {}),
+  });
+}
