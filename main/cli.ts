@@ -47,12 +47,15 @@ function presetOf(name: string | undefined): EncodingOptionsPreset {
   return value;
 }
 
-/** `--out DIR/` or an existing directory → that directory with the default name; else a file path. */
+/**
+ * `--out DIR/` or an existing directory → that directory with the default name; else a file path.
+ * The path is kept as given: with cloud storage it is the object key; with local storage a relative
+ * path is relative to the working directory.
+ */
 function filepathOf(out: string | undefined): string {
   if (!out) return '';
-  const abs = resolve(out);
-  if (out.endsWith('/') || (existsSync(abs) && statSync(abs).isDirectory())) return abs + '/';
-  return abs;
+  if (!out.endsWith('/') && existsSync(out) && statSync(out).isDirectory()) return out + '/';
+  return out;
 }
 
 async function record(argv: string[]): Promise<number> {
