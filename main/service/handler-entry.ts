@@ -1,0 +1,200 @@
+/**
+ * The handler process: one per egress, forked by the worker (`HandlerProcess`). It receives the
+ * validated rpc.StartEgressRequest and the service config over IPC, rebuilds the plan, runs the web
+ * egress (ChromiumHost + WebEgressController) and streams EgressInfo updates back. It never touches
+ * Redis. If the worker goes away, it ends its recording (`Process killed`) and exits.
+ *
+ * Reason rewrites the controller does not know yet (reference §5.2): a session limit ends the egress
+ * as LIMIT_REACHED 413 (no ENDING update), a CPU drain as `End reason: CPU exhausted`, a kill as
+ * FAILED with the worker's error.
+ */
+import { EgressInfo, EgressStatus } from '@livekit/protocol';
+import { parseConfig, type ServiceConfig } from '../config/index.js';
+import type { WebEgressController } from '../egress/web-egress.js';
+import { createWebEgress } from '../egress/create-web-egress.js';
+import { isTerminal } from '../egress/status.js';
+import { toEgressError } from '../contracts/errors.js';
+import { StartEgressRequest } from '../rpc/messages.js';
+import { logger } from '../log.js';
+import { encodeInfo, parseWorkerMessage, type HandlerToWorker, type StopReason, type WorkerToHandler } from './ipc.js';
+import { dirSize, OUTPUT_SIZE_CHECK_MS, sessionLimitMs } from './limits.js';
+import { envelopeOf } from './envelope.js';
+
+const log = logger('handler');
+
+type Mode = { kind: 'normal' } | { kind: 'limit' } | { kind: 'cpu' } | { kind: 'kill'; error: string; code: number };
+
+const send = (m: HandlerToWorker): Promise<void> =>
+  new Promise((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    try {
+      process.send(m, undefined, {}, () => resolve());
+    } catch {
+      resolve();
+    }
+  });
+
+class Handler {
+  private controller: WebEgressController | null = null;
+  private mode: Mode = { kind: 'normal' };
+  private finished = false;
+  private timers: NodeJS.Timeout[] = [];
+  private earlyStop: StopReason | null = null;
+  private earlyKill: { error: string; code: number } | null = null;
+
+  async start(msg: Extract<WorkerToHandler, { type: 'start' }>): Promise<void> {
+    let config: ServiceConfig;
+    let req: StartEgressRequest;
+    try {
+      config = parseConfig(msg.config);
+      req = StartEgressRequest.fromBinary(Buffer.from(msg.request, 'base64'));
+    } catch (err) {
+      log.error(`handler: bad start message: ${toEgressError(err).message}`);
+      process.exit(3);
+    }
+    const now = new Date(msg.nowMs);
+    const envelope = envelopeOf(req);
+    try {
+      // Relative local storage paths resolve against the worker's working directory (the original
+      // uses `/`, its handler's cwd).
+      const { plan, controller } = createWebEgress(envelope, config, { now, localBaseDir: process.cwd() });
+      this.controller = controller;
+      controller.on('update', (i) => {
+        if (isTerminal(i.status)) return; // the final info goes out as `finished`
+        if (i.status === EgressStatus.EGRESS_ENDING && this.mode.kind === 'limit') return; // §5.2: no ENDING for limits
+        void send({ type: 'update', info: encodeInfo(this.rewrite(i)) });
+      });
+      await send({ type: 'ready', egressId: req.egressId });
+      const limit = sessionLimitMs(plan, config);
+      if (limit > 0) this.timers.push(setTimeout(() => this.stop('Session limit reached'), limit));
+      const maxSize = config.session_limits.file_output_max_size;
+      if (maxSize > 0) {
+        this.timers.push(
+          setInterval(() => {
+            void dirSize(plan.tmpDir).then((size) => {
+              if (size >= maxSize) this.stop('Session limit reached');
+            });
+          }, OUTPUT_SIZE_CHECK_MS),
+        );
+      }
+      if (this.earlyKill) this.kill(this.earlyKill.error, this.earlyKill.code);
+      else if (this.earlyStop) this.stop(this.earlyStop);
+      const final = await controller.run();
+      await this.finish(final);
+    } catch (err) {
+      // buildPipelinePlan was already run by the worker; anything here is an internal fault.
+      const e = toEgressError(err);
+      log.error(`handler failed: ${e.message} [egress:${req.egressId}]`);
+      const failed = new EgressInfo({ egressId: req.egressId, status: EgressStatus.EGRESS_FAILED, error: e.message, errorCode: e.httpStatus || 500 });
+      const t = BigInt(Date.now()) * 1_000_000n;
+      failed.updatedAt = t;
+      failed.endedAt = t;
+      await this.finish(failed);
+    }
+  }
+
+  private rewrite(i: EgressInfo): EgressInfo {
+    const out = i.clone();
+    const m = this.mode;
+    if (m.kind === 'cpu' && out.details.startsWith('End reason:')) out.details = 'End reason: CPU exhausted';
+    if (!isTerminal(out.status)) return out;
+    if (m.kind === 'limit') {
+      if (out.status === EgressStatus.EGRESS_COMPLETE) {
+        out.status = EgressStatus.EGRESS_LIMIT_REACHED;
+        out.error = 'Session limit reached';
+        out.errorCode = 413;
+        out.details = 'End reason: Session limit reached';
+      } else if (out.status === EgressStatus.EGRESS_ABORTED) {
+        out.error = 'Session limit reached before start signal';
+        out.errorCode = 412;
+        out.details = 'End reason: Session limit reached';
+      }
+    } else if (m.kind === 'kill' && out.status !== EgressStatus.EGRESS_FAILED) {
+      out.status = EgressStatus.EGRESS_FAILED;
+      out.error = m.error;
+      out.errorCode = m.code;
+      out.details = 'End reason: Process killed';
+    }
+    return out;
+  }
+
+  stop(reason: StopReason): EgressInfo | null {
+    const c = this.controller;
+    if (!c) {
+      this.earlyStop ??= reason;
+      return null;
+    }
+    if (this.mode.kind === 'normal') {
+      if (reason === 'Session limit reached') this.mode = { kind: 'limit' };
+      else if (reason === 'CPU exhausted') this.mode = { kind: 'cpu' };
+    }
+    const info = c.stop(reason === 'Process killed' ? 'Process killed' : 'StopEgress API');
+    return this.rewrite(info);
+  }
+
+  kill(error: string, code: number): void {
+    if (!this.controller) {
+      this.earlyKill = { error, code };
+      return;
+    }
+    this.mode = { kind: 'kill', error, code };
+    this.controller.stop('Process killed');
+  }
+
+  async onStopRequest(seq: number, reason: StopReason): Promise<void> {
+    const info = this.stop(reason);
+    if (info) await send({ type: 'stopped', seq, info: encodeInfo(info) });
+  }
+
+  private async finish(final: EgressInfo): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    for (const t of this.timers) clearTimeout(t);
+    await send({ type: 'finished', info: encodeInfo(this.rewrite(final)) });
+    if (process.connected) process.disconnect();
+    process.exit(0);
+  }
+
+  /** The worker went away: end the recording and exit. */
+  orphaned(): void {
+    if (this.finished) process.exit(0);
+    log.warn('handler: worker disconnected; ending the egress');
+    if (this.controller) this.controller.stop('Process killed');
+    else process.exit(1);
+    setTimeout(() => process.exit(1), 60_000).unref();
+  }
+}
+
+function main(): void {
+  if (!process.send) {
+    process.stderr.write('handler-entry must be started by the egress worker (IPC channel missing)\n');
+    process.exit(2);
+  }
+  const h = new Handler();
+  let started = false;
+  process.on('message', (raw: unknown) => {
+    const m = parseWorkerMessage(raw);
+    if (!m) {
+      log.warn('handler: dropped an invalid IPC message');
+      return;
+    }
+    switch (m.type) {
+      case 'start':
+        if (started) return;
+        started = true;
+        void h.start(m);
+        break;
+      case 'stop':
+        void h.onStopRequest(m.seq, m.reason);
+        break;
+      case 'kill':
+        h.kill(m.error, m.code);
+        break;
+    }
+  });
+  process.on('disconnect', () => h.orphaned());
+  process.on('SIGINT', () => h.stop('Process killed'));
+  process.on('SIGTERM', () => h.stop('Process killed'));
+}
+
+main();

@@ -1,0 +1,70 @@
+/**
+ * The worker ↔ handler IPC protocol (Node `child_process.fork` channel, JSON serialization).
+ * Every message is validated with zod on receipt, on both sides: a handler is a separate
+ * process that may be buggy or compromised by a hostile page, so nothing it sends is trusted.
+ *
+ * Protobuf payloads (rpc.StartEgressRequest, livekit.EgressInfo) travel as base64 of their
+ * binary encoding, so the handler rebuilds exactly what the worker validated.
+ */
+import { z } from 'zod';
+import { EgressInfo } from '@livekit/protocol';
+
+/** The original's handler-ready deadline (reference §0, §13). */
+export const HANDLER_READY_TIMEOUT_MS = 10_000;
+
+/** Upper bounds that keep a misbehaving peer from making us allocate without limit. */
+const MAX_B64 = 8 * 1024 * 1024;
+const b64 = z.string().max(MAX_B64).regex(/^[A-Za-z0-9+/]*={0,2}$/);
+
+/** Why the worker asks a handler to stop; each maps to an `End reason:` (reference §5.2). */
+export const stopReasonSchema = z.enum(['StopEgress API', 'Session limit reached', 'CPU exhausted', 'Process killed']);
+export type StopReason = z.infer<typeof stopReasonSchema>;
+
+export const workerToHandlerSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('start'),
+      /** base64 rpc.StartEgressRequest */
+      request: b64,
+      /** The acceptance instant the worker used for its plan and STARTING info (ms). */
+      nowMs: z.number().int().nonnegative(),
+      /** The service config as YAML (re-parsed and re-validated by the handler). */
+      config: z.string().max(4 * 1024 * 1024),
+    })
+    .strict(),
+  z.object({ type: z.literal('stop'), seq: z.number().int().nonnegative(), reason: stopReasonSchema }).strict(),
+  /** Ends the egress and reports it FAILED with this error (SIGINT shutdown, CPU/OOM kill). */
+  z.object({ type: z.literal('kill'), error: z.string().max(1000), code: z.number().int().min(0).max(999) }).strict(),
+]);
+export type WorkerToHandler = z.infer<typeof workerToHandlerSchema>;
+
+export const handlerToWorkerSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready'), egressId: z.string().max(256) }).strict(),
+  /** A status change (every controller update, already rewritten for limits/kills). */
+  z.object({ type: z.literal('update'), info: b64 }).strict(),
+  /** The answer to a `stop` with the same seq: the info right after the stop request. */
+  z.object({ type: z.literal('stopped'), seq: z.number().int().nonnegative(), info: b64 }).strict(),
+  /** The final info; the handler exits after this. */
+  z.object({ type: z.literal('finished'), info: b64 }).strict(),
+]);
+export type HandlerToWorker = z.infer<typeof handlerToWorkerSchema>;
+
+export function encodeInfo(info: EgressInfo): string {
+  return Buffer.from(info.toBinary()).toString('base64');
+}
+
+/** Decodes a base64 EgressInfo; throws on garbage. */
+export function decodeInfo(s: string): EgressInfo {
+  return EgressInfo.fromBinary(Buffer.from(s, 'base64'));
+}
+
+/** Parses an IPC message; returns null (never throws) for anything not matching the schema. */
+export function parseWorkerMessage(m: unknown): WorkerToHandler | null {
+  const r = workerToHandlerSchema.safeParse(m);
+  return r.success ? r.data : null;
+}
+
+export function parseHandlerMessage(m: unknown): HandlerToWorker | null {
+  const r = handlerToWorkerSchema.safeParse(m);
+  return r.success ? r.data : null;
+}
