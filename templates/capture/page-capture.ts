@@ -156,15 +156,17 @@ declare class MediaStreamTrackProcessor {
     const node = new AudioWorkletNode(ctx, 'egress-capture', { numberOfInputs: 1, numberOfOutputs: 0, channelCount: 2, channelCountMode: 'explicit' });
     source.connect(node);
     if (ctx.state !== 'running') await ctx.resume();
-    // Context frames → our clock: the smallest (arrival − end of chunk) seen, as for video.
-    let offsetUs = Infinity;
+    // Context frames → our clock through the context's own (contextTime, performanceTime) pair, read
+    // fresh for every chunk: the context's sample clock need not run at exactly the wall clock's rate
+    // (a timer-driven fake output device does not), and a fixed offset would drift away from video.
     node.port.onmessage = (ev: MessageEvent<AudioChunkMessage>) => {
       if (stopped) return;
       const { frame, data } = ev.data;
       const frames = data.length / 2;
-      const startUs = (frame / ctx.sampleRate) * 1e6;
-      const endUs = startUs + (frames / ctx.sampleRate) * 1e6;
-      offsetUs = Math.min(offsetUs, nowUs() - endUs);
+      const ts = ctx.getOutputTimestamp();
+      const ctxTime = ts.contextTime ?? ctx.currentTime;
+      const perfTime = ts.performanceTime ?? performance.now();
+      const startUs = (performance.timeOrigin + perfTime) * 1000 - (ctxTime - frame / ctx.sampleRate) * 1e6;
       const buf = new ArrayBuffer(HEADER + data.byteLength);
       new Float32Array(buf, HEADER).set(data);
       const dv = new DataView(buf);
@@ -173,7 +175,7 @@ declare class MediaStreamTrackProcessor {
       dv.setUint16(2, 2, true);
       dv.setUint32(4, ctx.sampleRate, true);
       dv.setUint32(8, frames, true);
-      dv.setFloat64(16, startUs + offsetUs - AUDIO_PATH_LATENCY_US, true);
+      dv.setFloat64(16, startUs - AUDIO_PATH_LATENCY_US, true);
       send(buf);
     };
   }

@@ -117,6 +117,8 @@ export interface SyncReport {
   readonly max: number;
   /** Mean offset over the last 10 s minus the mean over the first 10 s. */
   readonly drift: number;
+  /** Least-squares slope of offset over time × the recording's span (less sensitive to frame quantisation). */
+  readonly driftFit: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -147,5 +149,20 @@ export async function measureAvSync(path: string): Promise<SyncReport> {
     p80: percentile(abs, 0.8),
     max: abs.length ? (abs[abs.length - 1] as number) : NaN,
     drift: mean(last) - mean(first),
+    driftFit: fitSlope(pairs.map((p) => [p.t, p.off])) * (end - (pairs[0]?.t ?? 0)),
   };
+}
+
+function fitSlope(points: [number, number][]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((a, p) => a + p[0], 0) / n;
+  const my = points.reduce((a, p) => a + p[1], 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den > 0 ? num / den : 0;
 }
