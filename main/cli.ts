@@ -17,10 +17,12 @@ import log, { setLogLevel } from './log.js';
  * The `egress` command. Subcommands:
  *   record  — a standalone web egress (no Redis, no LiveKit): records a page to a file and prints
  *             the final EgressInfo as JSON on stdout's last line. With no --url, a bundled demo page.
+ *   serve   — the worker: takes egress jobs from livekit-server over Redis (main/service).
  */
 
 const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] [--preset NAME]
-                     [--audio-only|--video-only] [--await-start-signal] [--config FILE] [--quiet]`;
+                     [--audio-only|--video-only] [--await-start-signal] [--config FILE] [--quiet]
+       egress serve  [--config FILE | --config-body YAML]   (or EGRESS_CONFIG_FILE / EGRESS_CONFIG_BODY)`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
 
@@ -134,6 +136,9 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'record':
         return await record(rest);
+      case 'serve':
+        // Loaded on demand: the standalone recorder needs neither Redis nor the worker.
+        return await (await import('./service/serve.js')).serve(rest);
       case undefined:
       case '--help':
       case 'help':
