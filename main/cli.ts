@@ -114,7 +114,7 @@ async function record(argv: string[]): Promise<number> {
       }
     });
     controller.on('progress', ({ elapsedMs, bytes }) => {
-      process.stderr.write(`recording: ${(elapsedMs / 1000).toFixed(0)} s, ${(bytes / 1e6).toFixed(1)} MB in\n`);
+      process.stderr.write(`recording: ${(elapsedMs / 1000).toFixed(0)} s, ${(bytes / 1e6).toFixed(2)} MB written\n`);
     });
     const onSignal = (): void => void controller.stop('Process killed');
     process.once('SIGINT', onSignal);

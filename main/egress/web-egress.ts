@@ -39,7 +39,7 @@ export interface WebEgressDeps {
 
 export interface WebEgressEvents {
   update: [EgressInfo];
-  /** Lines of progress for the CLI (elapsed, bytes). */
+  /** Once a second while recording: time since ACTIVE and bytes written to the output file so far. */
   progress: [{ elapsedMs: number; bytes: number }];
 }
 
@@ -200,8 +200,13 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     for (const f of this.info.fileResults) f.startedAt = startedAt;
     this.#setStatus(EgressStatus.EGRESS_ACTIVE);
     const t0 = Date.now();
+    const local = this.plan.file?.localFilepath;
     this.#progressTimer = setInterval(() => {
-      this.emit('progress', { elapsedMs: Date.now() - t0, bytes: this.#transport?.stats.bytesWritten ?? 0 });
+      if (!local) return;
+      void stat(local).then(
+        (s) => this.emit('progress', { elapsedMs: Date.now() - t0, bytes: s.size }),
+        () => undefined,
+      );
     }, 1000);
   }
 

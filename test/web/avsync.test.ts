@@ -21,7 +21,9 @@ after(async () => {
 describe('A/V sync', () => {
   it('60 s of flash+beep: offset p80 ≤ 40 ms, drift ≤ 10 ms', async () => {
     await withServer(TEMPLATES_DIR, async (base) => {
-      const { info } = await runWebEgress({ request: { url: `${base}avsync/` }, stopAfterMs: 60_000, tmpDir: tmp.path, timeoutMs: 120_000 });
+      const { info, controller } = await runWebEgress({ request: { url: `${base}avsync/` }, stopAfterMs: 60_000, tmpDir: tmp.path, timeoutMs: 120_000 });
+      const st = controller.transportStats();
+      process.stdout.write(`# transport: frames written ${st?.videoFramesWritten} repeated ${st?.videoFramesRepeated} dropped ${st?.videoFramesDropped}\n`);
       assert.equal(info.status, EgressStatus.EGRESS_COMPLETE, info.error);
       const r = await measureAvSync(info.fileResults[0]?.location ?? '');
       const ms = (x: number): string => `${(x * 1000).toFixed(1)} ms`;
