@@ -48,8 +48,8 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   #died = false;
   #closePromise: Promise<void> | null = null;
   readonly #title: string;
-  /** The page's capture script is the only connection. */
-  readonly ingestConnections = 1;
+  /** The page's capture script: its main connection (audio, control) and its video sender's. */
+  readonly ingestConnections = 2;
 
   constructor(private readonly opts: CaptureHostOptions) {
     super();

@@ -27,7 +27,7 @@ const HEADER = 24;
 const FORMAT_BGRA = 5;
 
 export class ElectronHost extends EventEmitter<CaptureHostEvents> implements CaptureHost {
-  /** The page (audio) and this host (video). */
+  /** The page (audio, control; its video sender stays idle here) and this host (video). */
   readonly ingestConnections = 2;
   #win: BrowserWindow | null = null;
   #videoSocket: WebSocket | null = null;

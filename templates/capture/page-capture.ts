@@ -10,7 +10,8 @@
  * Wire format of a binary message (little-endian): [0] kind 1=video 2=audio, [1] format code,
  * [2..3] channels, [4..7] width | sample rate, [8..11] height, [12..15] reserved, [16..23] f64 pts µs,
  * then the payload (video: planes laid out with GStreamer's default strides; audio: interleaved f32).
- * Text messages are JSON: {type:'started'|'error'|'ended', ...}.
+ * Text messages are JSON: {type:'started'|'error'|'ended', ...}. Video uses a second connection
+ * (see openVideoSender); audio and control messages the first.
  *
  * This file is a classic script (no imports/exports): it is injected as text.
  */
@@ -112,7 +113,34 @@ declare class MediaStreamTrackProcessor {
     return true;
   }
 
-  async function pumpVideo(track: MediaStreamTrack): Promise<void> {
+  // Video frames (41 MB/s at 720p30) leave through a second socket owned by a dedicated worker: sending
+  // them from the main thread of a page that is being tab-captured cost ~0.5 core more (measured with
+  // bench/web-egress on Chromium 156), while the worker path costs what a plain socket does.
+  const senderSource = `
+    let ws = null;
+    onmessage = (e) => {
+      if (typeof e.data === 'string') { ws = new WebSocket(e.data); ws.binaryType = 'arraybuffer'; ws.onopen = () => postMessage('open'); ws.onclose = () => postMessage('closed'); return; }
+      if (e.data === null) { if (ws) ws.close(); return; }
+      if (ws && ws.readyState === 1 && ws.bufferedAmount < ${MAX_BUFFERED_BYTES}) ws.send(e.data);
+    };`;
+  let videoSender: Worker | null = null;
+
+  async function openVideoSender(wsUrl: string): Promise<Worker> {
+    const url = URL.createObjectURL(new Blob([senderSource], { type: 'application/javascript' }));
+    const worker = new Worker(url);
+    URL.revokeObjectURL(url);
+    await new Promise<void>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<string>) => (e.data === 'open' ? resolve() : reject(new Error('video socket closed')));
+      worker.onerror = (e) => reject(new Error(`video sender failed: ${e.message}`));
+      worker.postMessage(wsUrl);
+    });
+    worker.onmessage = (e: MessageEvent<string>) => {
+      if (e.data === 'closed') stop();
+    };
+    return worker;
+  }
+
+  async function pumpVideo(track: MediaStreamTrack, sender: Worker): Promise<void> {
     const reader = new MediaStreamTrackProcessor({ track, maxBufferSize: 2 }).readable.getReader();
     // VideoFrame.timestamp is a monotonic capture time on another origin: map it onto our clock with
     // the smallest arrival delay seen, which converges on the true offset within a few frames.
@@ -130,7 +158,7 @@ declare class MediaStreamTrackProcessor {
         const w = frame.visibleRect?.width ?? frame.displayWidth;
         const h = frame.visibleRect?.height ?? frame.displayHeight;
         const lay = layoutOf(format, w, h);
-        if (!lay || !socket || socket.bufferedAmount > MAX_BUFFERED_BYTES) continue;
+        if (!lay) continue;
         const buf = new ArrayBuffer(HEADER + lay.size);
         await frame.copyTo(new Uint8Array(buf, HEADER), { layout: lay.layout });
         const dv = new DataView(buf);
@@ -139,7 +167,7 @@ declare class MediaStreamTrackProcessor {
         dv.setUint32(4, w, true);
         dv.setUint32(8, h, true);
         dv.setFloat64(16, frame.timestamp + offsetUs, true);
-        send(buf);
+        sender.postMessage(buf, [buf]);
       } finally {
         frame.close();
       }
@@ -166,7 +194,9 @@ declare class MediaStreamTrackProcessor {
       const ts = ctx.getOutputTimestamp();
       const ctxTime = ts.contextTime ?? ctx.currentTime;
       const perfTime = ts.performanceTime ?? performance.now();
-      const startUs = (performance.timeOrigin + perfTime) * 1000 - (ctxTime - frame / ctx.sampleRate) * 1e6;
+      // The pair says when a frame is *played out*; the worklet saw it base+output latency earlier.
+      const renderAheadS = (ctx.baseLatency || 0) + (ctx.outputLatency || 0);
+      const startUs = (performance.timeOrigin + perfTime) * 1000 - (ctxTime - frame / ctx.sampleRate + renderAheadS) * 1e6;
       const buf = new ArrayBuffer(HEADER + data.byteLength);
       new Float32Array(buf, HEADER).set(data);
       const dv = new DataView(buf);
@@ -205,8 +235,10 @@ declare class MediaStreamTrackProcessor {
     }
     const vt = stream.getVideoTracks()[0];
     const at = stream.getAudioTracks()[0];
-    if (opts.video && vt) void pumpVideo(vt).catch((e: unknown) => report(e));
-    else vt?.stop();
+    if (opts.video && vt) {
+      videoSender = await openVideoSender(opts.wsUrl);
+      void pumpVideo(vt, videoSender).catch((e: unknown) => report(e));
+    } else vt?.stop();
     if (opts.audio) {
       if (!at) throw new Error('tab audio capture returned no track');
       await pumpAudio(at);
@@ -228,6 +260,8 @@ declare class MediaStreamTrackProcessor {
     stream = null;
     void audioCtx?.close();
     audioCtx = null;
+    videoSender?.postMessage(null);
+    videoSender = null;
     if (socket && socket.readyState === WebSocket.OPEN) {
       socket.send(JSON.stringify({ type: 'ended', atUs: nowUs() }));
       socket.close();
