@@ -2,11 +2,11 @@ import { EventEmitter } from 'node:events';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
-import { buildLaunchArgs, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { buildLaunchArgs, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import { EgressError, errGstDied, errPipelineFrozen, toEgressError } from '../contracts/errors.js';
-import type { PipelinePlan } from '../contracts/pipeline.js';
+import type { FileType, PipelinePlan } from '../contracts/pipeline.js';
 import { CaptureIngest } from '../capture/capture-ingest.js';
 import type { CaptureHost, PageSignal } from '../capture/capture-host.js';
 import { logger } from '../log.js';
@@ -137,7 +137,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         audio: plan.audioEnabled
           ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency }
           : null,
-        file: { container: file.fileType === 'webm' ? 'mp4' : file.fileType, location: file.localFilepath },
+        file: { container: containerOf(file.fileType), location: file.localFilepath },
       };
       const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
       this.#gst = gst;
@@ -256,7 +256,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     } else {
       this.#setStatus(EgressStatus.EGRESS_COMPLETE, { details: `End reason: ${this.#stopRequested?.reason ?? 'Source closed'}` }, endedAtNs);
     }
-    await rm(join(plan.tmpDir, 'chrome-profile'), { recursive: true, force: true }).catch(() => undefined);
+    // The temp dir goes unless it holds a recording that could not be stored anywhere (its path is
+    // the reported location then).
+    const keptLocally = this.info.fileResults.some((f) => f.location !== '' && f.location === plan.file?.localFilepath);
+    await rm(keptLocally ? join(plan.tmpDir, 'chrome-profile') : plan.tmpDir, { recursive: true, force: true }).catch(() => undefined);
     return this.info;
   }
 
@@ -327,6 +330,11 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     log.info(`status ${statusName(status)}${fields.error ? `: ${fields.error}` : ''} [egress:${this.plan.egressId}]`);
     this.emit('update', this.info.clone());
   }
+}
+
+function containerOf(fileType: FileType): Container {
+  if (fileType === 'webm') throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'webm output needs a VP8/VP9 track source');
+  return fileType;
 }
 
 function describeExit(info: GstExitInfo): string {

@@ -35,7 +35,7 @@ function s3Yaml(key: string, s: S3Emulator, endpoint: string): string {
 }
 
 async function writeConfig(name: string, withBackup: boolean): Promise<string> {
-  let yaml = `storage:\n  prefix: recordings\n${s3Yaml('s3', primary, proxy.endpoint)}`;
+  let yaml = `tmp_dir: ${join(tmp.path, 'work')}\nstorage:\n  prefix: recordings\n${s3Yaml('s3', primary, proxy.endpoint)}`;
   if (withBackup) yaml += `backup:\n${s3Yaml('s3', backup, backup.endpoint)}`;
   const path = join(tmp.path, name);
   await writeFile(path, yaml);
