@@ -66,6 +66,8 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
   readonly done: Promise<EgressInfo>;
   private readyResolve: (() => void) | null = null;
   private exited = false;
+  /** True when the process ended without sending its final status (crash, SIGKILL). */
+  diedUnexpectedly = false;
 
   constructor(
     initial: EgressInfo,
@@ -222,6 +224,7 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
     this.exited = true;
     if (!this.final) {
       const text = exitText(code, signal);
+      this.diedUnexpectedly = true;
       log.error(`handler process died: ${text} [egress:${this.egressId}]`);
       const failed = this.info.clone();
       const now = BigInt(Date.now()) * 1_000_000n;

@@ -13,7 +13,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import YAML from 'yaml';
 import { EgressInfo, EgressStatus, WebEgressRequest, type StopEgressRequest, type UpdateStreamRequest } from '@livekit/protocol';
 import type { ServiceConfig } from '../config/index.js';
 import { EgressError, errAlreadyExists, errInvalidInput, errNotEnoughCpu, errNotFound, errShuttingDown, toEgressError } from '../contracts/errors.js';
@@ -25,6 +24,7 @@ import { buildPipelinePlan, costOf, requestTypeOf, usesChrome, type EgressReques
 import { ListActiveEgressResponse, type StartEgressRequest } from '../rpc/messages.js';
 import { PsrpcClient, PsrpcServer, RedisBus, type Registration, type RedisBusOptions } from '../rpc/psrpc/index.js';
 import { EgressHandler, EgressInternal } from '../rpc/services.js';
+import { configBodyOf } from './config-body.js';
 import { envelopeOf } from './envelope.js';
 import { abortedReply, HandlerProcess } from './handler-process.js';
 import { IoReporter } from './io.js';
@@ -110,7 +110,7 @@ export class EgressService {
     private readonly opts: EgressServiceOptions = {},
   ) {
     this.monitor = new Monitor(config, opts.cores !== undefined ? { cores: opts.cores } : {});
-    this.configYaml = YAML.stringify(config);
+    this.configYaml = configBodyOf(config);
     this.done = new Promise((r) => (this.resolveDone = r));
     this.metrics = new ServiceMetrics(this.nodeId, config.cluster_id, {
       isIdle: () => this.activeCount === 0 && !this.isDisabled(),
@@ -285,7 +285,7 @@ export class EgressService {
     a.info = final;
     log.info(`egress ended ${statusName(final.status)}${final.error ? `: ${final.error}` : ''} [egress:${a.id}]`);
     this.io.update(final);
-    this.metrics.handlerResults.inc({ type: a.requestType, result: a.result ?? resultOf(final) });
+    this.metrics.handlerResults.inc({ type: a.requestType, result: a.result ?? (a.handler?.diedUnexpectedly ? 'process_error' : resultOf(final)) });
     for (const r of a.regs) await r.close().catch(() => undefined);
     a.regs = [];
     this.monitor.release(a.id);
@@ -422,6 +422,6 @@ function resultOf(info: EgressInfo): HandlerResult {
     case EgressStatus.EGRESS_LIMIT_REACHED:
       return 'limit_reached';
     default:
-      return info.errorCode === 500 ? 'process_error' : 'failed';
+      return 'failed';
   }
 }
