@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EncodedFileOutput, EgressInfo, WebEgressRequest } from '@livekit/protocol';
+import { EncodedFileOutput, EgressInfo, FileOutput, Output, StartEgressRequest, WebEgressRequest, WebSource } from '@livekit/protocol';
 import type { PartialMessage } from '@bufbuild/protobuf';
 import { parseConfig } from '../../main/config/index.js';
 import type { StartEgressEnvelope } from '../../main/request/index.js';
@@ -45,6 +45,18 @@ export interface RunOptions {
   readonly onActive?: (c: WebEgressController) => void;
   /** Hard limit for the whole run. */
   readonly timeoutMs?: number;
+  /** Send the same request as a v2 StartEgressRequest with a web source. */
+  readonly v2?: boolean;
+}
+
+/** The v2 (unified) form of a v1 web request: web source, one file output, same encoding. */
+function toV2(r: WebEgressRequest): StartEgressRequest {
+  const file = r.fileOutputs[0];
+  return new StartEgressRequest({
+    source: { case: 'web', value: new WebSource({ url: r.url, audioOnly: r.audioOnly, videoOnly: r.videoOnly, awaitStartSignal: r.awaitStartSignal }) },
+    encoding: r.options.case === 'advanced' ? { case: 'advanced', value: r.options.value } : r.options.case === 'preset' ? { case: 'preset', value: r.options.value } : { case: undefined },
+    outputs: file ? [new Output({ config: { case: 'file', value: new FileOutput({ fileType: file.fileType, filepath: file.filepath }) } })] : [],
+  });
 }
 
 export interface RunResult {
@@ -58,7 +70,7 @@ export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
   const config = parseConfig(`tmp_dir: ${opts.tmpDir}\n`);
   const request = new WebEgressRequest(opts.request);
   if (request.fileOutputs.length === 0) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
-  const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
+  const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: opts.v2 ? { case: 'egress', value: toV2(request) } : { case: 'web', value: request } };
   const { controller } = createWebEgress(envelope, config, { localBaseDir: opts.tmpDir });
   const updates: EgressInfo[] = [];
   let timer: NodeJS.Timeout | undefined;

@@ -63,6 +63,16 @@ describe('web egress file outputs', () => {
     });
   });
 
+  it('v2 StartEgressRequest with a web source, audio_only → OGG/Opus', async () => {
+    await withServer(TEMPLATES_DIR, async (base) => {
+      const { info } = await runWebEgress({ request: { url: `${base}demo/`, audioOnly: true }, v2: true, stopAfterMs: 4000, tmpDir: tmp.path });
+      assert.equal(info.status, EgressStatus.EGRESS_COMPLETE, info.error);
+      assert.equal(info.request.case, 'egress', 'the v2 request is echoed');
+      const a = audioStream(await ffprobe(info.fileResults[0]?.location ?? ''));
+      assert.equal(a?.codec_name, 'opus');
+    });
+  });
+
   it('video_only → MP4 with no audio stream', async () => {
     await withServer(TEMPLATES_DIR, async (base) => {
       const { info } = await runWebEgress({ request: { url: `${base}demo/`, videoOnly: true }, stopAfterMs: 5000, tmpDir: tmp.path });
