@@ -197,7 +197,8 @@ describe('egress serve against livekit-server v1.13.5', { skip: binary ? false :
     assert.equal(done.error, 'Session limit reached');
     assert.equal(done.errorCode, 413);
     assert.equal(done.details, 'End reason: Session limit reached');
-    assert.ok(existsSync(join(env.dir, 'limit.mp4')));
+    const location = done.fileResults[0]?.location ?? '';
+    assert.ok(location !== '' && existsSync(location), `recording at ${location}`);
     const hooks = env.hooks.filter((h) => h.egressId === limited.egressId);
     assert.ok(!hooks.some((h) => h.status === 'EGRESS_ENDING'), 'no ENDING update for a limit');
 
