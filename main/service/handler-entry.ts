@@ -15,7 +15,7 @@ import { createWebEgress } from '../egress/create-web-egress.js';
 import { isTerminal } from '../egress/status.js';
 import { toEgressError } from '../contracts/errors.js';
 import { StartEgressRequest } from '../rpc/messages.js';
-import { logger } from '../log.js';
+import { logger, setLogLevel, type LogLevel } from '../log.js';
 import { encodeInfo, parseWorkerMessage, type HandlerToWorker, type StopReason, type WorkerToHandler } from './ipc.js';
 import { dirSize, OUTPUT_SIZE_CHECK_MS, sessionLimitMs } from './limits.js';
 import { envelopeOf } from './envelope.js';
@@ -52,6 +52,8 @@ class Handler {
       log.error(`handler: bad start message: ${toEgressError(err).message}`);
       process.exit(3);
     }
+    const level = ({ debug: 'debug', info: 'info', warn: 'warn', error: 'error' } as Record<string, LogLevel>)[config.logging.level];
+    if (level) setLogLevel(level);
     const now = new Date(msg.nowMs);
     const envelope = envelopeOf(req);
     try {
