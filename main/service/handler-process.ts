@@ -245,7 +245,7 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
 
   /**
    * Asks the handler to stop; resolves with the info right after the request (ENDING when it was
-   * recording). Falls back to the latest info if the handler does not answer within 3 s.
+   * recording). Falls back to the latest info if the handler does not answer within 1.5 s (lk waits 3 s).
    */
   stop(reason: StopReason): Promise<EgressInfo> {
     if (this.final) return Promise.resolve(this.final.clone());
@@ -254,7 +254,7 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
       const timer = setTimeout(() => {
         this.stopWaiters.delete(seq);
         resolve(this.info.clone());
-      }, 3000);
+      }, 1500);
       this.stopWaiters.set(seq, (info) => {
         clearTimeout(timer);
         this.stopWaiters.delete(seq);
