@@ -166,7 +166,9 @@ export class IoReporter {
   /** Resolves once every queued update was delivered (or given up), or after `timeoutMs`. */
   async drain(timeoutMs = 60_000): Promise<void> {
     if (this.queues.every((q) => !q.running && q.order.length === 0)) return;
-    await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), sleep(timeoutMs)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   close(): void {

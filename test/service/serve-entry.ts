@@ -6,4 +6,6 @@ import { serve } from '../../main/service/serve.js';
 
 void serve(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
+  // Whatever handle a library may still hold, the command ends once serve() returned.
+  setTimeout(() => process.exit(code), 2000).unref();
 });
