@@ -84,8 +84,14 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
       framerate: this.opts.framerate,
     });
     const result = await this.#evaluate(`globalThis.__egressCapture.start(${args})`, executionContextId, true);
-    log.info(`capture started ${String(result)} [egress:${this.opts.egressId}]`);
     this.#captureContext = executionContextId;
+    // Starting a tab capture shows a "sharing this tab" bar a moment later, which takes height from
+    // the page: give it back so the page keeps the requested size (no letterboxing, no resize).
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (await this.#fitViewport()) break;
+    }
+    log.info(`capture started ${String(result)} [egress:${this.opts.egressId}]`);
   }
 
   #captureContext = 0;
@@ -325,16 +331,20 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     }
   }
 
-  /** Makes the page's viewport exactly the requested size (the browser UI height varies). */
-  async #fitViewport(): Promise<void> {
+  /**
+   * Makes the page's viewport exactly the requested size (the browser UI height varies). Returns
+   * true when it already was.
+   */
+  async #fitViewport(): Promise<boolean> {
     const size = (await this.#evaluate('JSON.stringify([innerWidth, innerHeight, outerWidth, outerHeight])')) as string;
     const [iw, ih, ow, oh] = JSON.parse(size) as number[];
-    if (iw === this.opts.width && ih === this.opts.height) return;
+    if (iw === this.opts.width && ih === this.opts.height) return true;
     const cdp = this.#requireCdp();
     const { windowId } = (await cdp.send('Browser.getWindowForTarget', {}, this.#sessionId)) as { windowId: number };
     await cdp.send('Browser.setWindowBounds', {
       windowId,
       bounds: { width: this.opts.width + ((ow ?? 0) - (iw ?? 0)), height: this.opts.height + ((oh ?? 0) - (ih ?? 0)) },
     });
+    return false;
   }
 }

@@ -154,7 +154,6 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       const awaitSignal = plan.source.awaitStartSignal;
       if (this.#pendingStartUs !== null) this.#startRecording(this.#pendingStartUs);
       this.#ingest.on('control', (m) => {
-        if (m.type === 'started' && !awaitSignal) this.#startRecording(m.atUs);
         if (m.type === 'error') this.#fail(new EgressError('E_CAPTURE', 'internal', `capture failed: ${m.message}`));
       });
       this.#ingest.on('disconnected', () => {
@@ -163,6 +162,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       // With await_start_signal the capture runs from page load but nothing is kept before
       // START_RECORDING: the recording then starts exactly at the signal, with no start-up gap.
       await host.startCapture({ ingestUrl, video: plan.videoEnabled, audio: plan.audioEnabled });
+      // Without a start signal the recording starts once the host reports the capture settled
+      // (media flowing, viewport at its final size).
+      if (!awaitSignal) this.#startRecording(nowUs());
       await new Promise<void>((resolveWait) => {
         this.#wakeStop = resolveWait;
         if (this.#stopRequested || this.#failure) resolveWait();
