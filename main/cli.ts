@@ -136,9 +136,14 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'record':
         return await record(rest);
-      case 'serve':
-        // Loaded on demand: the standalone recorder needs neither Redis nor the worker.
-        return await (await import('./service/serve.js')).serve(rest);
+      // Loaded on demand: the standalone recorder needs neither Redis nor the worker.
+      case 'serve': {
+        const code = await (await import('./service/serve.js')).serve(rest);
+        // The worker has drained: a library timer left behind (ioredis, prom-client) must not keep
+        // the process alive.
+        setTimeout(() => process.exit(code), 2000).unref();
+        return code;
+      }
       case undefined:
       case '--help':
       case 'help':

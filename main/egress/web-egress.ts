@@ -43,7 +43,8 @@ export interface WebEgressEvents {
   progress: [{ elapsedMs: number; bytes: number }];
 }
 
-type EndReason = 'StopEgress API' | 'Source closed' | 'Process killed' | 'Failure';
+/** Why an egress ends, as `details: End reason: <reason>` reports it (reference §5.2). */
+export type EndReason = 'StopEgress API' | 'Source closed' | 'Process killed' | 'Session limit reached' | 'CPU exhausted' | 'Failure';
 
 export class WebEgressController extends EventEmitter<WebEgressEvents> {
   readonly info: EgressInfo;
@@ -52,6 +53,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #transport: MediaTransport | null = null;
   #stopRequested: { reason: EndReason; atUs: number } | null = null;
   #failure: EgressError | null = null;
+  #failureReason: EndReason = 'Failure';
   #recordingStartUs: number | null = null;
   #pendingStartUs: number | null = null;
   #wakeStop: (() => void) | null = null;
@@ -93,16 +95,27 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   stop(reason: EndReason = 'StopEgress API'): EgressInfo {
     if (isTerminal(this.info.status) || this.#stopRequested) return this.info;
     this.#stopRequested = { reason, atUs: nowUs() };
-    if (this.info.status === EgressStatus.EGRESS_ACTIVE) {
+    // A session limit ends without an ENDING update and finishes as LIMIT_REACHED (§5.2).
+    if (this.info.status === EgressStatus.EGRESS_ACTIVE && reason !== 'Session limit reached') {
       this.#setStatus(EgressStatus.EGRESS_ENDING, { details: `End reason: ${reason}` });
     }
     this.#wakeStop?.();
     return this.info;
   }
 
-  #fail(err: unknown): void {
+  /**
+   * Ends the egress as FAILED with `error` (CPU/OOM kill, shutdown): what was recorded is still
+   * finalised and delivered.
+   */
+  kill(error: EgressError): void {
+    this.#fail(error, 'Process killed');
+    this.stop('Process killed');
+  }
+
+  #fail(err: unknown, reason: EndReason = 'Failure'): void {
     if (this.#failure) return;
     this.#failure = toEgressError(err);
+    this.#failureReason = reason;
     log.error(`egress failed: ${this.#failure.message} [egress:${this.plan.egressId}]`);
     this.#wakeStop?.();
   }
@@ -246,17 +259,18 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     if (wasRecording && plan.file) await this.#deliverFile(endedAtNs);
 
     const failure = this.#failure;
+    const reason = this.#stopRequested?.reason;
     if (failure) {
-      this.#setStatus(EgressStatus.EGRESS_FAILED, { error: failure.message, errorCode: failure.httpStatus, details: 'End reason: Failure' }, endedAtNs);
+      this.#setStatus(EgressStatus.EGRESS_FAILED, { error: failure.message, errorCode: failure.httpStatus, details: `End reason: ${this.#failureReason}` }, endedAtNs);
     } else if (!wasRecording) {
       const awaiting = plan.source.kind === 'web' && plan.source.awaitStartSignal;
-      this.#setStatus(
-        EgressStatus.EGRESS_ABORTED,
-        { error: awaiting ? 'Start signal not received' : 'Stop called before pipeline could start', errorCode: 412, details: `End reason: ${this.#stopRequested?.reason ?? 'Failure'}` },
-        endedAtNs,
-      );
+      const error =
+        reason === 'Session limit reached' ? 'Session limit reached before start signal' : awaiting ? 'Start signal not received' : 'Stop called before pipeline could start';
+      this.#setStatus(EgressStatus.EGRESS_ABORTED, { error, errorCode: 412, details: `End reason: ${reason ?? 'Failure'}` }, endedAtNs);
+    } else if (reason === 'Session limit reached') {
+      this.#setStatus(EgressStatus.EGRESS_LIMIT_REACHED, { error: 'Session limit reached', errorCode: 413, details: 'End reason: Session limit reached' }, endedAtNs);
     } else {
-      this.#setStatus(EgressStatus.EGRESS_COMPLETE, { details: `End reason: ${this.#stopRequested?.reason ?? 'Source closed'}` }, endedAtNs);
+      this.#setStatus(EgressStatus.EGRESS_COMPLETE, { details: `End reason: ${reason ?? 'Source closed'}` }, endedAtNs);
     }
     // The temp dir goes unless it holds a recording that could not be stored anywhere (its path is
     // the reported location then).

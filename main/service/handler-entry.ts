@@ -2,18 +2,15 @@
  * The handler process: one per egress, forked by the worker (`HandlerProcess`). It receives the
  * validated rpc.StartEgressRequest and the service config over IPC, rebuilds the plan, runs the web
  * egress (ChromiumHost + WebEgressController) and streams EgressInfo updates back. It never touches
- * Redis. If the worker goes away, it ends its recording (`Process killed`) and exits.
- *
- * Reason rewrites the controller does not know yet (reference §5.2): a session limit ends the egress
- * as LIMIT_REACHED 413 (no ENDING update), a CPU drain as `End reason: CPU exhausted`, a kill as
- * FAILED with the worker's error.
+ * Redis. If the worker goes away, it ends its recording (`Process killed`) and exits. End reasons
+ * (session limit → LIMIT_REACHED, CPU drain, kills → FAILED) are the controller's (§5.2).
  */
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { parseConfig, type ServiceConfig } from '../config/index.js';
 import type { WebEgressController } from '../egress/web-egress.js';
 import { createWebEgress } from '../egress/create-web-egress.js';
 import { isTerminal } from '../egress/status.js';
-import { toEgressError } from '../contracts/errors.js';
+import { EgressError, toEgressError, type PsrpcCode } from '../contracts/errors.js';
 import { StartEgressRequest } from '../rpc/messages.js';
 import { logger, setLogLevel, type LogLevel } from '../log.js';
 import { encodeInfo, parseWorkerMessage, type HandlerToWorker, type StopReason, type WorkerToHandler } from './ipc.js';
@@ -22,7 +19,10 @@ import { envelopeOf } from './envelope.js';
 
 const log = logger('handler');
 
-type Mode = { kind: 'normal' } | { kind: 'limit' } | { kind: 'cpu' } | { kind: 'kill'; error: string; code: number };
+/** psrpc code for the HTTP-style code a kill carries (403 CPU/OOM/shutdown, 500 internal). */
+function psrpcCodeOf(httpCode: number): PsrpcCode {
+  return httpCode === 403 ? 'permission_denied' : httpCode === 503 ? 'unavailable' : httpCode === 412 ? 'failed_precondition' : 'internal';
+}
 
 const send = (m: HandlerToWorker): Promise<void> =>
   new Promise((resolve) => {
@@ -36,7 +36,6 @@ const send = (m: HandlerToWorker): Promise<void> =>
 
 class Handler {
   private controller: WebEgressController | null = null;
-  private mode: Mode = { kind: 'normal' };
   private finished = false;
   private timers: NodeJS.Timeout[] = [];
   private earlyStop: StopReason | null = null;
@@ -63,8 +62,7 @@ class Handler {
       this.controller = controller;
       controller.on('update', (i) => {
         if (isTerminal(i.status)) return; // the final info goes out as `finished`
-        if (i.status === EgressStatus.EGRESS_ENDING && this.mode.kind === 'limit') return; // §5.2: no ENDING for limits
-        void send({ type: 'update', info: encodeInfo(this.rewrite(i)) });
+        void send({ type: 'update', info: encodeInfo(i) });
       });
       await send({ type: 'ready', egressId: req.egressId });
       const limit = sessionLimitMs(plan, config);
@@ -95,43 +93,13 @@ class Handler {
     }
   }
 
-  private rewrite(i: EgressInfo): EgressInfo {
-    const out = i.clone();
-    const m = this.mode;
-    if (m.kind === 'cpu' && out.details.startsWith('End reason:')) out.details = 'End reason: CPU exhausted';
-    if (!isTerminal(out.status)) return out;
-    if (m.kind === 'limit') {
-      if (out.status === EgressStatus.EGRESS_COMPLETE) {
-        out.status = EgressStatus.EGRESS_LIMIT_REACHED;
-        out.error = 'Session limit reached';
-        out.errorCode = 413;
-        out.details = 'End reason: Session limit reached';
-      } else if (out.status === EgressStatus.EGRESS_ABORTED) {
-        out.error = 'Session limit reached before start signal';
-        out.errorCode = 412;
-        out.details = 'End reason: Session limit reached';
-      }
-    } else if (m.kind === 'kill' && out.status !== EgressStatus.EGRESS_FAILED) {
-      out.status = EgressStatus.EGRESS_FAILED;
-      out.error = m.error;
-      out.errorCode = m.code;
-      out.details = 'End reason: Process killed';
-    }
-    return out;
-  }
-
   stop(reason: StopReason): EgressInfo | null {
     const c = this.controller;
     if (!c) {
       this.earlyStop ??= reason;
       return null;
     }
-    if (this.mode.kind === 'normal') {
-      if (reason === 'Session limit reached') this.mode = { kind: 'limit' };
-      else if (reason === 'CPU exhausted') this.mode = { kind: 'cpu' };
-    }
-    const info = c.stop(reason === 'Process killed' ? 'Process killed' : 'StopEgress API');
-    return this.rewrite(info);
+    return c.stop(reason);
   }
 
   kill(error: string, code: number): void {
@@ -139,8 +107,7 @@ class Handler {
       this.earlyKill = { error, code };
       return;
     }
-    this.mode = { kind: 'kill', error, code };
-    this.controller.stop('Process killed');
+    this.controller.kill(new EgressError('E_RESOURCE', psrpcCodeOf(code), error));
   }
 
   async onStopRequest(seq: number, reason: StopReason): Promise<void> {
@@ -152,7 +119,7 @@ class Handler {
     if (this.finished) return;
     this.finished = true;
     for (const t of this.timers) clearTimeout(t);
-    await send({ type: 'finished', info: encodeInfo(this.rewrite(final)) });
+    await send({ type: 'finished', info: encodeInfo(final) });
     if (process.connected) process.disconnect();
     process.exit(0);
   }
