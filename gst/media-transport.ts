@@ -262,7 +262,11 @@ export class MediaTransport {
 
   #writeVideo(frame: VideoFrameIn, ptsNs: bigint, repeat: boolean): void {
     const w = this.opts.video as Writable;
-    const caps = `video/x-raw, format=(string)${frame.format}, width=(int)${frame.width}, height=(int)${frame.height}, framerate=(fraction)0/1, pixel-aspect-ratio=(fraction)1/1`;
+    // Chromium's captured frames are BT.709 limited range with MPEG-2 chroma siting; saying so lets
+    // videoconvert pass I420 through untouched instead of converting to the encoder's caps.
+    const yuv = frame.format === 'I420' || frame.format === 'NV12';
+    const color = yuv ? ', colorimetry=(string)bt709, chroma-site=(string)mpeg2' : '';
+    const caps = `video/x-raw, format=(string)${frame.format}, width=(int)${frame.width}, height=(int)${frame.height}, framerate=(fraction)0/1, pixel-aspect-ratio=(fraction)1/1${color}`;
     if (caps !== this.#videoCaps) {
       w.write(gdpCaps(caps));
       if (this.#videoCaps === '') w.write(gdpTimeSegment());
