@@ -35,8 +35,14 @@ export const MAX_AUDIO_TEMPO_ADJUSTMENT_RATE = 0.2;
 export const DEFAULT_MAX_CPU_UTILIZATION = 0.8;
 export const DEFAULT_ROOM_COMPOSITE_CPU_COST = 4;
 export const DEFAULT_AUDIO_ROOM_COMPOSITE_CPU_COST = 1;
-export const DEFAULT_WEB_CPU_COST = 4;
-export const DEFAULT_AUDIO_WEB_CPU_COST = 1;
+/**
+ * Web egress costs are ours, from bench/web-egress (reference §15.1): a 720p30 web egress used 1.6
+ * cores in total (browser ~1.0, GStreamer ~0.45, this process ~0.2) on a 2-core machine, so 2 leaves
+ * headroom; an audio-only one needs the browser for the page and the tab audio only (~0.5). The
+ * original charges 4 and 1.
+ */
+export const DEFAULT_WEB_CPU_COST = 2;
+export const DEFAULT_AUDIO_WEB_CPU_COST = 0.5;
 export const DEFAULT_PARTICIPANT_CPU_COST = 2;
 export const DEFAULT_TRACK_COMPOSITE_CPU_COST = 1;
 export const DEFAULT_TRACK_CPU_COST = 0.5;
