@@ -7,8 +7,9 @@
  * exits 0 after the muxer finalised the file.
  */
 
-export type H264Profile = 'baseline' | 'main' | 'high';
-export type AudioCodec = 'aac' | 'opus' | 'mp3';
+import type { AudioCodec, H264Profile } from '../main/contracts/pipeline.js';
+
+export type { AudioCodec, H264Profile };
 export type Container = 'mp4' | 'ogg' | 'mp3';
 
 export interface VideoEncoding {

@@ -134,23 +134,7 @@ export async function measureAvSync(path: string): Promise<SyncReport> {
     for (const b of beeps) if (best === null || Math.abs(f - b) < Math.abs(f - best)) best = b;
     if (best !== null && Math.abs(f - best) < 0.45) pairs.push({ t: best, off: f - best });
   }
-  const offsets = pairs.map((p) => p.off);
-  const abs = offsets.map(Math.abs).sort((a, b) => a - b);
-  const end = pairs.length ? (pairs[pairs.length - 1] as { t: number }).t : 0;
-  const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-  const first = pairs.filter((p) => p.t < 10).map((p) => p.off);
-  const last = pairs.filter((p) => p.t > end - 10).map((p) => p.off);
-  return {
-    pairs: pairs.length,
-    flashes: flashes.length,
-    beeps: beeps.length,
-    offsets,
-    p50: percentile(abs, 0.5),
-    p80: percentile(abs, 0.8),
-    max: abs.length ? (abs[abs.length - 1] as number) : NaN,
-    drift: mean(last) - mean(first),
-    driftFit: fitSlope(pairs.map((p) => [p.t, p.off])) * (end - (pairs[0]?.t ?? 0)),
-  };
+  return syncReport(pairs, flashes.length, beeps.length);
 }
 
 function fitSlope(points: [number, number][]): number {
@@ -228,14 +212,19 @@ export async function measureAvSyncPrecise(path: string, width: number): Promise
     for (const v of videoAt) if (!best || Math.abs(v.t - b) < Math.abs(best.t - b)) best = v;
     if (best && Math.abs(best.t - b) < 0.45) pairs.push({ t: b, off: best.t - b });
   }
+  return syncReport(pairs, flashes.length, beeps.length);
+}
+
+/** Offset statistics of matched (beep time, video − audio) pairs. */
+function syncReport(pairs: { t: number; off: number }[], flashes: number, beeps: number): SyncReport {
   const offsets = pairs.map((p) => p.off);
   const abs = offsets.map(Math.abs).sort((a, b) => a - b);
   const end = pairs.length ? (pairs[pairs.length - 1] as { t: number }).t : 0;
   const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
   return {
     pairs: pairs.length,
-    flashes: flashes.length,
-    beeps: beeps.length,
+    flashes,
+    beeps,
     offsets,
     p50: percentile(abs, 0.5),
     p80: percentile(abs, 0.8),
