@@ -26,7 +26,7 @@ import {
 } from '@livekit/protocol';
 import type { PartialMessage } from '@bufbuild/protobuf';
 import { EgressError } from '../../main/contracts/errors.js';
-import { parseConfig, type ServiceConfig } from '../../main/config/index.js';
+import { DEFAULT_AUDIO_WEB_CPU_COST, parseConfig, type ServiceConfig } from '../../main/config/index.js';
 import {
   buildPipelinePlan,
   costOf,
@@ -460,7 +460,7 @@ test('requestTypeOf and cpu cost (reference §6.3)', () => {
   assert.equal(requestTypeOf({ case: 'egress', value: new StartEgressRequest({ source: { case: 'template', value: new TemplateSource() } }) }), 'template');
   assert.equal(requestTypeOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest() }), 'room_composite');
   assert.deepEqual(costOf(web({}), conf), { cpu: 3, memoryGb: 0 });
-  assert.deepEqual(costOf(web({ audioOnly: true }), conf), { cpu: 1, memoryGb: 0 });
+  assert.deepEqual(costOf(web({ audioOnly: true }), conf), { cpu: DEFAULT_AUDIO_WEB_CPU_COST, memoryGb: 0 });
   assert.deepEqual(costOf(web({}), conf, 2.5), { cpu: 2.5, memoryGb: 0 });
   assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest() }, config).cpu, 4);
   assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ audioOnly: true }) }, config).cpu, 1);
