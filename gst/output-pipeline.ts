@@ -94,9 +94,10 @@ export function audioBranch(a: AudioEncoding): string {
 function muxer(file: FileSinkPlan): string {
   switch (file.container) {
     case 'mp4':
-      // Fragmented while recording, so a killed pipeline still leaves a playable file; rewritten
-      // into a regular MP4 (full moov) when EOS arrives.
-      return `mp4mux name=mux fragment-duration=${MP4_FRAGMENT_MS} fragment-mode=first-moov-then-finalise ! filesink location=@LOCATION@ sync=false`;
+      // Fragmented MP4 (moov, then moof+mdat per second): a killed pipeline still leaves a file that
+      // plays up to its last complete fragment. (mp4mux's first-moov-then-finalise mode would end as a
+      // plain MP4, but writes each moof after its mdat: a file cut short is unreadable.)
+      return `mp4mux name=mux fragment-duration=${MP4_FRAGMENT_MS} ! filesink location=@LOCATION@ sync=false`;
     case 'ogg':
       return `oggmux name=mux ! filesink location=@LOCATION@ sync=false`;
     case 'mp3':

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { CaptureClock } from './clock.js';
 
 /**
  * What an egress needs from a browser that renders the page: load it (with the original's timeout,
@@ -30,7 +31,7 @@ export interface CaptureStartOptions {
 export type PageSignal = 'START_RECORDING' | 'END_RECORDING';
 
 export interface CaptureHostEvents {
-  /** A console signal from the page, with the renderer's wall-clock time of the call (µs). */
+  /** A console signal from the page, with the time of the call on the egress clock (µs). */
   signal: [PageSignal, number];
   /** The browser or the page's renderer went away without being asked to. Emitted once. */
   died: [Error];
@@ -49,4 +50,6 @@ export interface CaptureHost extends EventEmitter<CaptureHostEvents> {
   close(): Promise<void>;
   /** Process ids owned by this host (for CPU accounting). */
   pids(): number[];
+  /** Maps a capture timestamp (µs on `clock`) onto the egress clock (see clock.ts). */
+  toEgressClock(us: number, clock: CaptureClock): number;
 }

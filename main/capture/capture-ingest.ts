@@ -5,6 +5,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { z } from 'zod';
 import { frameSize, type AudioChunkIn, type RawVideoFormat, type VideoFrameIn } from '../../gst/media-transport.js';
 import { logger } from '../log.js';
+import type { CaptureClock } from './clock.js';
 
 /**
  * The loopback WebSocket endpoint the in-page capture script (templates/capture/page-capture.ts)
@@ -25,9 +26,15 @@ const controlMessage = z.discriminatedUnion('type', [
 ]);
 export type CaptureControlMessage = z.infer<typeof controlMessage>;
 
+const CLOCKS: Record<number, CaptureClock> = { 0: 'page', 1: 'monotonic', 2: 'egress' };
+
+/** A frame or chunk as captured: its pts is on `clock` until the controller maps it. */
+export type CapturedVideo = VideoFrameIn & { readonly clock: CaptureClock };
+export type CapturedAudio = AudioChunkIn & { readonly clock: CaptureClock };
+
 export interface CaptureIngestEvents {
-  video: [VideoFrameIn];
-  audio: [AudioChunkIn];
+  video: [CapturedVideo];
+  audio: [CapturedAudio];
   control: [CaptureControlMessage];
   /** The page's connection closed (capture stopped, page crashed or browser died). */
   disconnected: [];
@@ -106,7 +113,8 @@ export class CaptureIngest extends EventEmitter<CaptureIngestEvents> {
     if (buf.length < HEADER) return this.#reject('short message');
     const kind = buf.readUInt8(0);
     const ptsUs = buf.readDoubleLE(16);
-    if (!Number.isFinite(ptsUs)) return this.#reject('bad timestamp');
+    const clock = CLOCKS[buf.readUInt8(12)];
+    if (!Number.isFinite(ptsUs) || !clock) return this.#reject('bad timestamp');
     const payload = buf.subarray(HEADER);
     if (kind === 1) {
       const format = FORMATS[buf.readUInt8(1)];
@@ -114,13 +122,13 @@ export class CaptureIngest extends EventEmitter<CaptureIngestEvents> {
       const height = buf.readUInt32LE(8);
       if (!format || width === 0 || height === 0 || width > MAX_DIMENSION || height > MAX_DIMENSION) return this.#reject('bad video header');
       if (payload.length !== frameSize(format, width, height)) return this.#reject('video payload size mismatch');
-      this.emit('video', { ptsUs, format, width, height, data: payload });
+      this.emit('video', { ptsUs, clock, format, width, height, data: payload });
     } else if (kind === 2) {
       const channels = buf.readUInt16LE(2);
       const sampleRate = buf.readUInt32LE(4);
       if (channels < 1 || channels > 8 || sampleRate < 8000 || sampleRate > 192000) return this.#reject('bad audio header');
       if (payload.length % (4 * channels) !== 0) return this.#reject('audio payload size mismatch');
-      this.emit('audio', { ptsUs, sampleRate, channels, data: payload });
+      this.emit('audio', { ptsUs, clock, sampleRate, channels, data: payload });
     } else {
       this.#reject(`unknown kind ${kind}`);
     }

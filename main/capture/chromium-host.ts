@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { errChrome, errPageLoad, errTemplate, EgressError } from '../contracts/errors.js';
 import { logger } from '../log.js';
+import { nowUs } from '../../gst/media-transport.js';
 import { CdpConnection, type CdpEvent } from './cdp-connection.js';
 import type { CaptureHost, CaptureHostEvents, CaptureHostOptions, CaptureStartOptions } from './capture-host.js';
+import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock } from './clock.js';
 
 /**
  * Debian's Chromium, headless, driven over the DevTools protocol through a pipe. One browser per
@@ -60,10 +62,20 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     return this.#child?.pid ? [this.#child.pid] : [];
   }
 
+  /** Page clock − egress clock (µs), measured once the page is loaded. */
+  #pageOffsetUs = 0;
+
+  toEgressClock(us: number, clock: CaptureClock): number {
+    if (clock === 'monotonic') return monotonicToEgressUs(us);
+    if (clock === 'page') return us - this.#pageOffsetUs;
+    return us;
+  }
+
   async open(url: string): Promise<void> {
     await this.#launch(url);
     await this.#navigate(url);
     await this.#fitViewport();
+    this.#pageOffsetUs = await measurePageClockOffset(async () => Number(await this.#evaluate('(performance.timeOrigin + performance.now()) * 1000')));
     const errorText = await this.#evaluate(`(() => { const e = document.querySelector('div.error'); return e ? (e.innerText || e.textContent || '') : null })()`);
     if (typeof errorText === 'string') throw errTemplate(errorText.trim());
   }
@@ -241,7 +253,8 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   #onEvent(ev: CdpEvent): void {
     if (ev.method === 'Runtime.consoleAPICalled') {
       const args = (ev.params['args'] as { value?: unknown }[] | undefined) ?? [];
-      const ts = typeof ev.params['timestamp'] === 'number' ? (ev.params['timestamp'] as number) * 1000 : Date.now() * 1000;
+      // The call's time, in ms on the page's clock (its timeOrigin + performance.now()).
+      const ts = typeof ev.params['timestamp'] === 'number' ? this.toEgressClock((ev.params['timestamp'] as number) * 1000, 'page') : nowUs();
       for (const a of args) {
         if (a.value === 'START_RECORDING' || a.value === 'END_RECORDING') this.emit('signal', a.value, ts);
       }

@@ -162,8 +162,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
       const transport = new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
       this.#transport = transport;
-      this.#ingest.on('video', (f) => transport.pushVideo(f));
-      this.#ingest.on('audio', (a) => transport.pushAudio(a));
+      // Every buffer moves onto the egress clock here; the transport sees one clock only.
+      this.#ingest.on('video', (f) => transport.pushVideo({ ...f, ptsUs: host.toEgressClock(f.ptsUs, f.clock) }));
+      this.#ingest.on('audio', (a) => transport.pushAudio({ ...a, ptsUs: host.toEgressClock(a.ptsUs, a.clock) }));
       const awaitSignal = plan.source.awaitStartSignal;
       if (this.#pendingStartUs !== null) this.#startRecording(this.#pendingStartUs);
       this.#ingest.on('control', (m) => {

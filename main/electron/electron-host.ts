@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { errChrome, errPageLoad, errTemplate } from '../contracts/errors.js';
 import { loadCaptureScript } from '../capture/chromium-host.js';
 import type { CaptureHost, CaptureHostEvents, CaptureHostOptions, CaptureStartOptions } from '../capture/capture-host.js';
+import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock } from '../capture/clock.js';
 import { nowUs } from '../../gst/media-transport.js';
 import { logger } from '../log.js';
 
@@ -25,6 +26,8 @@ const NAVIGATION_TIMEOUT_MS = 30_000;
 const ISOLATED_WORLD_ID = 1999;
 const HEADER = 24;
 const FORMAT_BGRA = 5;
+/** Frames are stamped here, on the egress clock (see capture/clock.ts). */
+const CLOCK_EGRESS = 2;
 
 export class ElectronHost extends EventEmitter<CaptureHostEvents> implements CaptureHost {
   /** The page (audio, control; its video sender stays idle here) and this host (video). */
@@ -35,6 +38,15 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
 
   constructor(private readonly opts: CaptureHostOptions) {
     super();
+  }
+
+  /** Page clock − egress clock (µs), measured once the page is loaded. */
+  #pageOffsetUs = 0;
+
+  toEgressClock(us: number, clock: CaptureClock): number {
+    if (clock === 'monotonic') return monotonicToEgressUs(us);
+    if (clock === 'page') return us - this.#pageOffsetUs;
+    return us;
   }
 
   pids(): number[] {
@@ -75,6 +87,7 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
     });
     wc.setAudioMuted(false);
     await this.#load(wc, url);
+    this.#pageOffsetUs = await measurePageClockOffset(async () => Number(await wc.executeJavaScript('(performance.timeOrigin + performance.now()) * 1000')));
     const errorText = (await wc.executeJavaScript(`(() => { const e = document.querySelector('div.error'); return e ? (e.innerText || '') : null })()`)) as string | null;
     if (typeof errorText === 'string') throw errTemplate(errorText.trim());
   }
@@ -119,6 +132,7 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
         const header = Buffer.alloc(HEADER);
         header.writeUInt8(1, 0);
         header.writeUInt8(FORMAT_BGRA, 1);
+        header.writeUInt8(CLOCK_EGRESS, 12);
         header.writeUInt32LE(size.width, 4);
         header.writeUInt32LE(size.height, 8);
         header.writeDoubleLE(nowUs(), 16);

@@ -1,14 +1,14 @@
 /*
  * The in-page capture script, shared by both capture hosts (Chromium over CDP evaluates it in an
- * isolated world; the Electron host runs it from the preload). It captures the page's own tab — every
- * pixel the compositor draws and every sound the page plays (WebAudio, media elements, WebRTC) — with
- * getDisplayMedia({preferCurrentTab}) and ships raw frames and PCM, each stamped with its capture time
- * on the machine's wall clock (timeOrigin + performance.now(), in µs), to a loopback WebSocket owned by
- * the egress. Audio is read by an AudioWorklet (real-time, sample-accurate), video by
- * MediaStreamTrackProcessor (raw I420, no JPEG round trip).
+ * isolated world; the Electron host evaluates it in an isolated world too). It captures the page's own
+ * tab — every pixel the compositor draws and every sound the page plays (WebAudio, media elements,
+ * WebRTC) — with getDisplayMedia({preferCurrentTab}) and ships raw frames (I420, no JPEG round trip)
+ * and PCM, both read with MediaStreamTrackProcessor and each stamped with its capture time, to a
+ * loopback WebSocket owned by the egress, which maps the stamps onto its own clock (capture/clock.ts).
  *
  * Wire format of a binary message (little-endian): [0] kind 1=video 2=audio, [1] format code,
- * [2..3] channels, [4..7] width | sample rate, [8..11] height, [12..15] reserved, [16..23] f64 pts µs,
+ * [2..3] channels, [4..7] width | sample rate, [8..11] height, [12] clock of the pts (1 = the
+ * machine's monotonic clock, 0 = this page's timeOrigin + performance.now()), [13..15] reserved, [16..23] f64 pts µs,
  * then the payload (video: planes laid out with GStreamer's default strides; audio: interleaved f32).
  * Text messages are JSON: {type:'started'|'error'|'ended', ...}. Video uses a second connection
  * (see openVideoSender); audio and control messages the first.
@@ -31,11 +31,6 @@ interface EgressCaptureApi {
   stop(): void;
 }
 
-interface AudioChunkMessage {
-  readonly frame: number;
-  readonly data: Float32Array;
-}
-
 // Chrome ships MediaStreamTrackProcessor; lib.dom does not type it yet.
 declare class MediaStreamTrackProcessor {
   constructor(init: { track: MediaStreamTrack; maxBufferSize?: number });
@@ -47,44 +42,14 @@ declare class MediaStreamTrackProcessor {
   if (g.__egressCapture) return;
 
   const HEADER = 24;
-  const AUDIO_CHUNK_FRAMES = 960; // 20 ms at 48 kHz
   const FORMAT_CODES: Record<string, number> = { I420: 1, NV12: 2, RGBA: 3, RGBX: 4, BGRA: 5, BGRX: 6 };
   const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
-  // Tab audio reaches the worklet through the browser's output mixer, the loopback capture and a
-  // resampler, which together add a latency that the arrival-based mapping below cannot see (video
-  // frames carry their compositor capture time instead). Measured with templates/avsync on Chromium
-  // 156 (test/web-egress-avsync): audio arrived ~48 ms after the matching frame. Subtracting it puts
-  // both streams on the same instant.
-  const AUDIO_PATH_LATENCY_US = 48_000;
 
-  const workletSource = `
-    class EgressCaptureProcessor extends AudioWorkletProcessor {
-      constructor() { super(); this.n = 0; this.first = 0; this.buf = new Float32Array(${AUDIO_CHUNK_FRAMES} * 2); }
-      process(inputs) {
-        const input = inputs[0] || [];
-        const l = input[0], r = input[1] || input[0];
-        const len = l ? l.length : 128;
-        if (this.n === 0) this.first = currentFrame;
-        for (let i = 0; i < len; i++) {
-          this.buf[(this.n + i) * 2] = l ? l[i] : 0;
-          this.buf[(this.n + i) * 2 + 1] = r ? r[i] : 0;
-        }
-        this.n += len;
-        if (this.n >= ${AUDIO_CHUNK_FRAMES}) {
-          this.port.postMessage({ frame: this.first, data: this.buf }, [this.buf.buffer]);
-          this.buf = new Float32Array(${AUDIO_CHUNK_FRAMES} * 2);
-          this.n = 0;
-        }
-        return true;
-      }
-    }
-    registerProcessor('egress-capture', EgressCaptureProcessor);`;
 
   const nowUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
 
   let stream: MediaStream | null = null;
   let socket: WebSocket | null = null;
-  let audioCtx: AudioContext | null = null;
   let stopped = false;
 
   const r4 = (n: number): number => (n + 3) & ~3;
@@ -142,9 +107,8 @@ declare class MediaStreamTrackProcessor {
 
   async function pumpVideo(track: MediaStreamTrack, sender: Worker): Promise<void> {
     const reader = new MediaStreamTrackProcessor({ track, maxBufferSize: 2 }).readable.getReader();
-    // VideoFrame.timestamp is a monotonic capture time on another origin: map it onto our clock with
-    // the smallest arrival delay seen, which converges on the true offset within a few frames.
-    let offsetUs = Infinity;
+    // VideoFrame.timestamp of a tab-capture frame is its capture time on the machine's monotonic
+    // clock (CLOCK_MONOTONIC, µs): sent as is, the egress maps it onto its own clock exactly.
     for (;;) {
       const { value: frame, done } = await reader.read();
       if (done || stopped) {
@@ -152,8 +116,6 @@ declare class MediaStreamTrackProcessor {
         break;
       }
       try {
-        const arrival = nowUs();
-        offsetUs = Math.min(offsetUs, arrival - frame.timestamp);
         const format = frame.format ?? '';
         const w = frame.visibleRect?.width ?? frame.displayWidth;
         const h = frame.visibleRect?.height ?? frame.displayHeight;
@@ -166,7 +128,8 @@ declare class MediaStreamTrackProcessor {
         dv.setUint8(1, FORMAT_CODES[format] ?? 0);
         dv.setUint32(4, w, true);
         dv.setUint32(8, h, true);
-        dv.setFloat64(16, frame.timestamp + offsetUs, true);
+        dv.setUint8(12, 1);
+        dv.setFloat64(16, frame.timestamp, true);
         sender.postMessage(buf, [buf]);
       } finally {
         frame.close();
@@ -174,40 +137,45 @@ declare class MediaStreamTrackProcessor {
     }
   }
 
+  /**
+   * Audio: the tab's audio track read as AudioData through MediaStreamTrackProcessor. Each chunk
+   * carries its capture time, so audio stays on the video's timeline by construction. (An AudioWorklet
+   * reading the same track through an AudioContext drifted ~30 ms per minute against the video on
+   * Chromium 156: the context's clock and buffering are not the capture's.)
+   */
   async function pumpAudio(track: MediaStreamTrack): Promise<void> {
-    const ctx = new AudioContext({ sampleRate: 48000 });
-    audioCtx = ctx;
-    const url = URL.createObjectURL(new Blob([workletSource], { type: 'application/javascript' }));
-    await ctx.audioWorklet.addModule(url);
-    URL.revokeObjectURL(url);
-    const source = ctx.createMediaStreamSource(new MediaStream([track]));
-    const node = new AudioWorkletNode(ctx, 'egress-capture', { numberOfInputs: 1, numberOfOutputs: 0, channelCount: 2, channelCountMode: 'explicit' });
-    source.connect(node);
-    if (ctx.state !== 'running') await ctx.resume();
-    // Context frames → our clock through the context's own (contextTime, performanceTime) pair, read
-    // fresh for every chunk: the context's sample clock need not run at exactly the wall clock's rate
-    // (a timer-driven fake output device does not), and a fixed offset would drift away from video.
-    node.port.onmessage = (ev: MessageEvent<AudioChunkMessage>) => {
-      if (stopped) return;
-      const { frame, data } = ev.data;
-      const frames = data.length / 2;
-      const ts = ctx.getOutputTimestamp();
-      const ctxTime = ts.contextTime ?? ctx.currentTime;
-      const perfTime = ts.performanceTime ?? performance.now();
-      // The pair says when a frame is *played out*; the worklet saw it base+output latency earlier.
-      const renderAheadS = (ctx.baseLatency || 0) + (ctx.outputLatency || 0);
-      const startUs = (performance.timeOrigin + perfTime) * 1000 - (ctxTime - frame / ctx.sampleRate + renderAheadS) * 1e6;
-      const buf = new ArrayBuffer(HEADER + data.byteLength);
-      new Float32Array(buf, HEADER).set(data);
-      const dv = new DataView(buf);
-      dv.setUint8(0, 2);
-      dv.setUint8(1, 1);
-      dv.setUint16(2, 2, true);
-      dv.setUint32(4, ctx.sampleRate, true);
-      dv.setUint32(8, frames, true);
-      dv.setFloat64(16, startUs - AUDIO_PATH_LATENCY_US, true);
-      send(buf);
-    };
+    const reader = new MediaStreamTrackProcessor({ track } as unknown as { track: MediaStreamTrack }).readable.getReader() as unknown as ReadableStreamDefaultReader<AudioData>;
+    const origin = performance.timeOrigin * 1000;
+    for (;;) {
+      const { value: chunk, done } = await reader.read();
+      if (done || stopped) {
+        chunk?.close();
+        break;
+      }
+      try {
+        const frames = chunk.numberOfFrames;
+        const channels = Math.min(2, chunk.numberOfChannels);
+        const buf = new ArrayBuffer(HEADER + frames * 2 * 4);
+        const out = new Float32Array(buf, HEADER);
+        const plane = new Float32Array(frames);
+        for (let c = 0; c < 2; c++) {
+          // Mono sources fill both channels.
+          chunk.copyTo(plane, { planeIndex: Math.min(c, channels - 1), format: 'f32-planar' });
+          for (let i = 0; i < frames; i++) out[i * 2 + c] = plane[i] as number;
+        }
+        const dv = new DataView(buf);
+        dv.setUint8(0, 2);
+        dv.setUint8(1, 1);
+        dv.setUint16(2, 2, true);
+        dv.setUint32(4, chunk.sampleRate, true);
+        dv.setUint32(8, frames, true);
+        // AudioData.timestamp is on this page's performance clock.
+        dv.setFloat64(16, origin + chunk.timestamp, true);
+        send(buf);
+      } finally {
+        chunk.close();
+      }
+    }
   }
 
   async function start(opts: EgressCaptureOptions): Promise<string> {
@@ -241,7 +209,7 @@ declare class MediaStreamTrackProcessor {
     } else vt?.stop();
     if (opts.audio) {
       if (!at) throw new Error('tab audio capture returned no track');
-      await pumpAudio(at);
+      void pumpAudio(at).catch((e: unknown) => report(e));
     }
     const settings = vt?.getSettings() ?? {};
     socket.send(JSON.stringify({ type: 'started', atUs: nowUs(), width: settings.width ?? 0, height: settings.height ?? 0 }));
@@ -258,8 +226,6 @@ declare class MediaStreamTrackProcessor {
     stopped = true;
     stream?.getTracks().forEach((t) => t.stop());
     stream = null;
-    void audioCtx?.close();
-    audioCtx = null;
     videoSender?.postMessage(null);
     videoSender = null;
     if (socket && socket.readyState === WebSocket.OPEN) {

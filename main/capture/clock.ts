@@ -1,0 +1,36 @@
+import { nowUs } from '../../gst/media-transport.js';
+
+/**
+ * The egress clock is this process's `performance.timeOrigin + performance.now()` in µs (nowUs). Capture
+ * timestamps arrive on other clocks and are mapped onto it here:
+ * - `monotonic`: the machine's CLOCK_MONOTONIC (Chromium's TimeTicks, e.g. VideoFrame.timestamp of a
+ *   tab-capture frame). Node's performance.now() runs on the same clock, so the mapping is exact.
+ * - `page`: a page's `performance.timeOrigin + performance.now()`. Same rate, but the page took its
+ *   wall-clock origin at navigation: its offset is measured by the host (see measurePageClockOffset).
+ * - `egress`: already ours (the Electron host stamps frames in this process).
+ */
+export type CaptureClock = 'monotonic' | 'page' | 'egress';
+
+let monotonicOffsetUs: number | null = null;
+
+/** µs on CLOCK_MONOTONIC → µs on the egress clock. */
+export function monotonicToEgressUs(us: number): number {
+  monotonicOffsetUs ??= nowUs() - Number(process.hrtime.bigint()) / 1000;
+  return us + monotonicOffsetUs;
+}
+
+/**
+ * Offset of a page's clock from ours (page − egress, µs), from `samples` round trips of reading the
+ * page's clock: the reading with the shortest round trip, assumed taken at its midpoint.
+ */
+export async function measurePageClockOffset(readPageClockUs: () => Promise<number>, samples = 7): Promise<number> {
+  let best: { rtt: number; offset: number } | null = null;
+  for (let i = 0; i < samples; i++) {
+    const t0 = nowUs();
+    const page = await readPageClockUs();
+    const t1 = nowUs();
+    const sample = { rtt: t1 - t0, offset: page - (t0 + t1) / 2 };
+    if (!best || sample.rtt < best.rtt) best = sample;
+  }
+  return best?.offset ?? 0;
+}
