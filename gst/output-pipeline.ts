@@ -54,7 +54,10 @@ function tokens(desc: string): string[] {
 }
 
 export function videoBranch(v: VideoEncoding): string {
-  const x264: string[] = ['x264enc', 'speed-preset=veryfast', `bitrate=${v.bitrateKbps}`, 'vbv-buf-capacity=2000'];
+  // No B-frames: with frame reordering the first frame's DTS is negative, and the fragmented MP4 we
+  // record into (crash tolerance) has no edit list to undo the shift, so every player would show the
+  // video two frames (67 ms) late against the audio. It also takes encoder latency out of the start.
+  const x264: string[] = ['x264enc', 'speed-preset=veryfast', `bitrate=${v.bitrateKbps}`, 'vbv-buf-capacity=2000', 'bframes=0'];
   if (v.keyFrameIntervalS > 0) {
     x264.push(`key-int-max=${Math.max(1, Math.round(v.keyFrameIntervalS * v.framerate))}`, 'option-string=scenecut=0');
   }

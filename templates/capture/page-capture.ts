@@ -145,7 +145,12 @@ declare class MediaStreamTrackProcessor {
    */
   async function pumpAudio(track: MediaStreamTrack): Promise<void> {
     const reader = new MediaStreamTrackProcessor({ track } as unknown as { track: MediaStreamTrack }).readable.getReader() as unknown as ReadableStreamDefaultReader<AudioData>;
-    const origin = performance.timeOrigin * 1000;
+    // The tab's audio is stamped when the browser's output stream takes it, which is the output
+    // device's latency before it is heard; the page's video is presented for the heard time (that is
+    // how Chromium keeps a <video> in sync). Ask the browser for that latency and take it off, so
+    // the recording keeps the page's own A/V alignment (measured against a media element playing a
+    // synced flash+beep file: video 40 ms early without this, 0 ± one frame with it).
+    const origin = performance.timeOrigin * 1000 - (await outputLatencyUs());
     for (;;) {
       const { value: chunk, done } = await reader.read();
       if (done || stopped) {
@@ -175,6 +180,18 @@ declare class MediaStreamTrackProcessor {
       } finally {
         chunk.close();
       }
+    }
+  }
+
+  /** The default output device's latency as the browser reports it (base + output), in µs. */
+  async function outputLatencyUs(): Promise<number> {
+    const probe = new AudioContext();
+    try {
+      await probe.resume();
+      await new Promise((r) => setTimeout(r, 200));
+      return ((probe.baseLatency || 0) + (probe.outputLatency || 0)) * 1e6;
+    } finally {
+      void probe.close();
     }
   }
 

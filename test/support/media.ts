@@ -117,8 +117,6 @@ export interface SyncReport {
   readonly max: number;
   /** Mean offset over the last 10 s minus the mean over the first 10 s. */
   readonly drift: number;
-  /** Least-squares slope of offset over time × the recording's span (less sensitive to frame quantisation). */
-  readonly driftFit: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -137,83 +135,6 @@ export async function measureAvSync(path: string): Promise<SyncReport> {
   return syncReport(pairs, flashes.length, beeps.length);
 }
 
-function fitSlope(points: [number, number][]): number {
-  const n = points.length;
-  if (n < 2) return 0;
-  const mx = points.reduce((a, p) => a + p[0], 0) / n;
-  const my = points.reduce((a, p) => a + p[1], 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const [x, y] of points) {
-    num += (x - mx) * (y - my);
-    den += (x - mx) ** 2;
-  }
-  return den > 0 ? num / den : 0;
-}
-
-/**
- * templates/avsync draws a clock bar: a 32 px white block in the top 24 px rows whose x position is
- * the fractional second of the page's audio clock in that frame. Returns, per decoded frame (at a
- * constant `rate`), its output time and the audio-clock time it shows (unwrapped across seconds), or
- * null for frames where the bar cannot be read (the full-page flash covers it).
- */
-export async function clockBarReadings(path: string, width: number, rate = 30): Promise<{ t: number; clock: number | null }[]> {
-  const raw = await collect('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:v:0', '-vf', `fps=${rate},crop=iw:16:0:4,scale=${width}:1,format=gray`, '-f', 'rawvideo', '-']);
-  const out: { t: number; clock: number | null }[] = [];
-  let second = 0;
-  let prevFrac: number | null = null;
-  for (let i = 0; i * width < raw.length; i++) {
-    let bright = 0;
-    let sum = 0;
-    for (let x = 0; x < width; x++) {
-      const v = raw[i * width + x] ?? 0;
-      if (v > 128) {
-        bright++;
-        sum += x;
-      }
-    }
-    if (bright === 0 || bright > width / 4) {
-      out.push({ t: i / rate, clock: null });
-      continue;
-    }
-    const frac = (sum / bright - 16) / (width - 32);
-    if (prevFrac !== null && frac < prevFrac - 0.5) second++;
-    prevFrac = frac;
-    out.push({ t: i / rate, clock: second + frac });
-  }
-  return out;
-}
-
-/**
- * A/V offset at sub-frame precision: for every whole second n of the page's audio clock, the video
- * time at which the frames show clock n (median over the frames around it, read from the clock bar)
- * minus the time of the beep the page started at clock n. Flash frames anchor the pairing.
- */
-export async function measureAvSyncPrecise(path: string, width: number): Promise<SyncReport> {
-  const [readings, beeps, flashes] = await Promise.all([clockBarReadings(path, width), beepOnsets(path), flashOnsets(path)]);
-  // Video time of clock instant n, estimated from each readable frame within ±0.4 s of it.
-  const estimates = new Map<number, number[]>();
-  for (const r of readings) {
-    if (r.clock === null) continue;
-    const n = Math.round(r.clock);
-    if (Math.abs(r.clock - n) > 0.4) continue;
-    const list = estimates.get(n) ?? [];
-    list.push(r.t - (r.clock - n));
-    estimates.set(n, list);
-  }
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)] as number;
-  };
-  const videoAt = [...estimates].filter(([, xs]) => xs.length >= 5).map(([n, xs]) => ({ n, t: median(xs) }));
-  const pairs: { t: number; off: number }[] = [];
-  for (const b of beeps) {
-    let best: { n: number; t: number } | null = null;
-    for (const v of videoAt) if (!best || Math.abs(v.t - b) < Math.abs(best.t - b)) best = v;
-    if (best && Math.abs(best.t - b) < 0.45) pairs.push({ t: b, off: best.t - b });
-  }
-  return syncReport(pairs, flashes.length, beeps.length);
-}
 
 /** Offset statistics of matched (beep time, video − audio) pairs. */
 function syncReport(pairs: { t: number; off: number }[], flashes: number, beeps: number): SyncReport {
@@ -230,6 +151,5 @@ function syncReport(pairs: { t: number; off: number }[], flashes: number, beeps:
     p80: percentile(abs, 0.8),
     max: abs.length ? (abs[abs.length - 1] as number) : NaN,
     drift: mean(pairs.filter((p) => p.t > end - 10).map((p) => p.off)) - mean(pairs.filter((p) => p.t < 10).map((p) => p.off)),
-    driftFit: fitSlope(pairs.map((p) => [p.t, p.off])) * (end - (pairs[0]?.t ?? 0)),
   };
 }
