@@ -45,7 +45,6 @@ declare class MediaStreamTrackProcessor {
   const FORMAT_CODES: Record<string, number> = { I420: 1, NV12: 2, RGBA: 3, RGBX: 4, BGRA: 5, BGRX: 6 };
   const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
-
   const nowUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
 
   let stream: MediaStream | null = null;
@@ -144,13 +143,14 @@ declare class MediaStreamTrackProcessor {
    * Chromium 156: the context's clock and buffering are not the capture's.)
    */
   async function pumpAudio(track: MediaStreamTrack): Promise<void> {
-    const reader = new MediaStreamTrackProcessor({ track } as unknown as { track: MediaStreamTrack }).readable.getReader() as unknown as ReadableStreamDefaultReader<AudioData>;
     // The tab's audio is stamped when the browser's output stream takes it, which is the output
     // device's latency before it is heard; the page's video is presented for the heard time (that is
     // how Chromium keeps a <video> in sync). Ask the browser for that latency and take it off, so
     // the recording keeps the page's own A/V alignment (measured against a media element playing a
     // synced flash+beep file: video 40 ms early without this, 0 ± one frame with it).
     const origin = performance.timeOrigin * 1000 - (await outputLatencyUs());
+    // Created after the probe, so no chunk waits (or is dropped) while it runs.
+    const reader = new MediaStreamTrackProcessor({ track } as unknown as { track: MediaStreamTrack }).readable.getReader() as unknown as ReadableStreamDefaultReader<AudioData>;
     for (;;) {
       const { value: chunk, done } = await reader.read();
       if (done || stopped) {
