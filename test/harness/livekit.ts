@@ -9,6 +9,7 @@
  *
  * If the binary is missing, `livekitBinary()` returns undefined; tests should skip (and say so).
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -176,4 +177,18 @@ export async function startLivekit(opts: StartLivekitOptions): Promise<LivekitIn
     throw err;
   }
   return inst;
+}
+
+/**
+ * Asserts that a call through livekit-server's API (livekit-server-sdk) rejects with the Twirp code,
+ * HTTP status and message the server returns.
+ */
+export async function expectTwirpError(p: Promise<unknown>, code: string, status: number, message: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    const e = err as { code?: string; status?: number; message?: string };
+    assert.equal(e.code, code, `code (message: ${e.message})`);
+    assert.equal(e.status, status);
+    assert.match(e.message ?? '', message);
+    return true;
+  });
 }

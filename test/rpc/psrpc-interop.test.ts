@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { EgressClient, EncodedFileOutput, EgressStatus } from 'livekit-server-sdk';
 import type { EgressInfo } from 'livekit-server-sdk';
-import { livekitBinary, startLivekit } from '../harness/livekit.js';
+import { expectTwirpError, livekitBinary, startLivekit } from '../harness/livekit.js';
 import type { LivekitInstance } from '../harness/livekit.js';
 import { sleep, startRedis } from '../harness/redis.js';
 import type { RedisInstance } from '../harness/redis.js';
@@ -86,16 +86,6 @@ async function statusOf(client: EgressClient, id: string): Promise<EgressStatus 
   return list[0]?.status;
 }
 
-async function expectServerError(p: Promise<unknown>, code: string, status: number, message: RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    const e = err as { code?: string; status?: number; message?: string };
-    assert.equal(e.code, code, `code (message: ${e.message})`);
-    assert.equal(e.status, status);
-    assert.match(e.message ?? '', message);
-    return true;
-  });
-}
-
 describe('psrpc interop with livekit-server v1.13.5', { skip: binary ? false : 'livekit-server not built: bash scripts/install-livekit.sh' }, () => {
   let redis: RedisInstance;
   let lk: LivekitInstance;
@@ -150,7 +140,7 @@ describe('psrpc interop with livekit-server v1.13.5', { skip: binary ? false : '
       assert.deepEqual(w.errors, []);
 
       // The worker unsubscribed its EgressHandler topics: lk answers from the store.
-      await expectServerError(api.stopEgress(info.egressId), 'failed_precondition', 412, /cannot be stopped/);
+      await expectTwirpError(api.stopEgress(info.egressId), 'failed_precondition', 412, /cannot be stopped/);
     } finally {
       await w.stop();
     }
@@ -161,7 +151,7 @@ describe('psrpc interop with livekit-server v1.13.5', { skip: binary ? false : '
     try {
       const info = await api.startWebEgress('https://example.com', fileOut());
       await waitFor('ACTIVE', async () => ((await statusOf(api, info.egressId)) === EgressStatus.EGRESS_ACTIVE ? true : undefined));
-      await expectServerError(api.updateStream(info.egressId, ['rtmp://127.0.0.1/x']), 'invalid_argument', 400, /non-streaming egress/);
+      await expectTwirpError(api.updateStream(info.egressId, ['rtmp://127.0.0.1/x']), 'invalid_argument', 400, /non-streaming egress/);
       await api.stopEgress(info.egressId);
     } finally {
       await w.stop();
@@ -177,7 +167,7 @@ describe('psrpc interop with livekit-server v1.13.5', { skip: binary ? false : '
     }).start();
     try {
       const before = sniffer.seen.length;
-      await expectServerError(api.startWebEgress('https://example.com', fileOut()), 'invalid_argument', 400, /bad url/);
+      await expectTwirpError(api.startWebEgress('https://example.com', fileOut()), 'invalid_argument', 400, /bad url/);
       await sleep(3000);
       assert.equal(sniffer.seen.length - before, 1, 'lk must not retry a non-recoverable error');
       assert.equal(w.startRequests.length, 1);
@@ -359,7 +349,7 @@ describe('psrpc interop with livekit-server v1.13.5', { skip: binary ? false : '
   test('with no worker, livekit-server returns unavailable "no response from servers" after its retries', async () => {
     const before = sniffer.seen.length;
     const t0 = Date.now();
-    await expectServerError(api.startWebEgress('https://example.com', fileOut()), 'unavailable', 503, /no response from servers/);
+    await expectTwirpError(api.startWebEgress('https://example.com', fileOut()), 'unavailable', 503, /no response from servers/);
     const took = Date.now() - t0;
     const attempts = sniffer.seen.slice(before);
     assert.equal(new Set(attempts.map((a) => a.egressId)).size, 1, 'all attempts carry one egress id');

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { EgressStatus } from 'livekit-server-sdk';
-import { livekitBinary } from '../harness/livekit.js';
+import { expectTwirpError, livekitBinary } from '../harness/livekit.js';
 import { sleep } from '../harness/redis.js';
 import { ffprobe, videoStream } from '../support/media.js';
 import { PsrpcClient, PsrpcError, RedisBus } from '../../main/rpc/psrpc/index.js';
@@ -21,16 +21,6 @@ import { startWorker, waitFor, type WorkerProc } from './worker-harness.js';
 
 setLogLevel('error');
 const binary = livekitBinary();
-
-async function expectTwirpError(p: Promise<unknown>, code: string, status: number, message: RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    const e = err as { code?: string; status?: number; message?: string };
-    assert.equal(e.code, code, `code (message: ${e.message})`);
-    assert.equal(e.status, status);
-    assert.match(e.message ?? '', message);
-    return true;
-  });
-}
 
 describe('egress serve against livekit-server v1.13.5', { skip: binary ? false : 'livekit-server not built: bash scripts/install-livekit.sh' }, () => {
   let env: Env;
