@@ -13,17 +13,14 @@ import type { LivekitInstance } from '../harness/livekit.js';
 import { sleep, startRedis } from '../harness/redis.js';
 import type { RedisInstance } from '../harness/redis.js';
 import { FakeWorker } from './fake-worker.js';
+import { hostileMessages } from '../support/hostile-messages.js';
 import {
-  ClaimRequest,
-  ClaimResponse,
   decodeEnvelope,
   encodeEnvelope,
-  Msg,
   PsrpcClient,
   PsrpcError,
   RedisBus,
   Request,
-  Response,
   requestChannel,
   claimResponseChannel,
   responseChannel,
@@ -282,29 +279,8 @@ describe('psrpc interop with livekit-server v1.13.5', { skip: binary ? false : '
         responseChannel('IOInfo', ioClientId),
         claimRequestChannel('IOInfo', ioClientId),
       ];
-      const past = BigInt(Date.now() - 60_000) * 1_000_000n;
       const junk: Buffer[] = [
-        Buffer.alloc(0),
-        Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff]),
-        Buffer.from('not protobuf at all'),
-        Buffer.from(new Msg({ typeUrl: 'type.googleapis.com/internal.Nope', value: new Uint8Array([1, 2, 3]) }).toBinary()),
-        Buffer.from(new Msg({ typeUrl: 'type.googleapis.com/internal.Request', value: new Uint8Array([0x0a, 0xff]) }).toBinary()),
-        Buffer.from(encodeEnvelope(Response, new Response({ requestId: 'REQ_x', error: 'x' }))),
-        Buffer.from(encodeEnvelope(ClaimRequest, new ClaimRequest({ requestId: 'REQ_x', serverId: 'SRV_x', affinity: 1 }))),
-        Buffer.from(encodeEnvelope(ClaimResponse, new ClaimResponse({ requestId: 'REQ_x', serverId: w.server.id }))),
-        // Expired request with a valid payload: must not be claimed.
-        Buffer.from(
-          encodeEnvelope(
-            Request,
-            new Request({
-              requestId: 'REQ_expired00000',
-              clientId: 'CLI_nobody000000',
-              sentAt: past,
-              expiry: past + 1n,
-              rawRequest: new StartEgressRequest({ egressId: 'EG_expired000000' }).toBinary(),
-            }),
-          ),
-        ),
+        ...hostileMessages(w.server.id),
         Buffer.alloc(5 * 1024 * 1024, 0x0a), // larger than the 4 MiB limit
       ];
       const droppedBefore = w.bus.stats.dropped;
