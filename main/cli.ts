@@ -4,25 +4,34 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
+import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, RoomCompositeEgressRequest, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from './contracts/errors.js';
 import { loadConfig, type ServiceConfig } from './config/index.js';
 import type { StartEgressEnvelope } from './request/index.js';
 import { StaticServer } from './capture/static-server.js';
+import { startTemplateServer } from './capture/template-server.js';
 import { createWebEgress } from './egress/create-web-egress.js';
 import { statusName } from './egress/status.js';
 import log, { setLogLevel } from './log.js';
 
 /**
  * The `egress` command. Subcommands:
- *   record  — a standalone web egress (no Redis, no LiveKit): records a page to a file and prints
- *             the final EgressInfo as JSON on stdout's last line. With no --url, a bundled demo page.
+ *   record  — a standalone egress (no Redis): records a web page (with no --url, a bundled demo
+ *             page) or, with --room, a whole LiveKit room through a template, to a file, and prints
+ *             the final EgressInfo as JSON on stdout's last line.
  *   serve   — the worker: takes egress jobs from livekit-server over Redis (main/service).
  */
 
 const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] [--preset NAME]
                      [--audio-only|--video-only] [--await-start-signal] [--config FILE] [--quiet]
-       egress serve  [--config FILE | --config-body YAML]   (or EGRESS_CONFIG_FILE / EGRESS_CONFIG_BODY)`;
+       egress record --room NAME --url WS_URL (--api-key K --api-secret S | --token JWT)
+                     [--layout grid|speaker|single-speaker[-light]] [--base-url URL]
+                     [--duration S] [--out DIR|FILE] [--preset NAME] [--audio-only|--video-only]
+       egress serve  [--config FILE | --config-body YAML]   (or EGRESS_CONFIG_FILE / EGRESS_CONFIG_BODY)
+
+  With --room, --url is the LiveKit server (ws:// or wss://) and the whole room is recorded through
+  a template (default: the built-in one); --duration defaults to 0 there: until the room closes or
+  SIGINT/SIGTERM. API key/secret also come from --config or LIVEKIT_API_KEY / LIVEKIT_API_SECRET.`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
 
@@ -72,6 +81,12 @@ async function record(argv: string[]): Promise<number> {
       'video-only': { type: 'boolean', default: false },
       'await-start-signal': { type: 'boolean', default: false },
       config: { type: 'string' },
+      room: { type: 'string' },
+      layout: { type: 'string', default: '' },
+      'base-url': { type: 'string', default: '' },
+      'api-key': { type: 'string' },
+      'api-secret': { type: 'string' },
+      token: { type: 'string', default: '' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -82,26 +97,55 @@ async function record(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.quiet) setLogLevel('warn');
-  const durationS = values.duration === undefined ? 10 : Number(values.duration);
+  const room = values.room;
+  const durationS = values.duration === undefined ? (room !== undefined ? 0 : 10) : Number(values.duration);
   if (!Number.isFinite(durationS) || durationS < 0) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', `invalid --duration ${values.duration}`);
 
-  const config: ServiceConfig = loadConfig({ configFile: values.config, requireConfig: false });
-  let demo: StaticServer | null = null;
-  let url = values.url;
-  if (!url) {
-    demo = new StaticServer(TEMPLATES_DIR);
-    url = (await demo.listen()) + 'demo/';
-  }
+  let config: ServiceConfig = loadConfig({ configFile: values.config, requireConfig: false });
+  const servers: { close(): Promise<void> }[] = [];
   try {
-    const request = new WebEgressRequest({
-      url,
-      audioOnly: values['audio-only'],
-      videoOnly: values['video-only'],
-      awaitStartSignal: values['await-start-signal'],
-      options: { case: 'preset', value: presetOf(values.preset) },
-      fileOutputs: [new EncodedFileOutput({ fileType: fileTypeOf(values.out), filepath: filepathOf(values.out) })],
-    });
-    const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
+    const options = { case: 'preset' as const, value: presetOf(values.preset) };
+    const fileOutputs = [new EncodedFileOutput({ fileType: fileTypeOf(values.out), filepath: filepathOf(values.out) })];
+    let envelope: StartEgressEnvelope;
+    if (room !== undefined) {
+      config = {
+        ...config,
+        api_key: values['api-key'] ?? config.api_key,
+        api_secret: values['api-secret'] ?? config.api_secret,
+        ws_url: values.url ?? config.ws_url,
+      };
+      if (values['base-url'] === '') {
+        const templates = await startTemplateServer(config, { movable: true });
+        servers.push(templates);
+        config = { ...config, template_base: templates.baseUrl };
+      }
+      const request = new RoomCompositeEgressRequest({
+        roomName: room,
+        layout: values.layout,
+        customBaseUrl: values['base-url'],
+        audioOnly: values['audio-only'],
+        videoOnly: values['video-only'],
+        options,
+        fileOutputs,
+      });
+      envelope = { egressId: newEgressId(), request: { case: 'roomComposite', value: request }, roomName: room, token: values.token, wsUrl: config.ws_url };
+    } else {
+      let url = values.url;
+      if (!url) {
+        const demo = new StaticServer(TEMPLATES_DIR);
+        servers.push(demo);
+        url = (await demo.listen()) + 'demo/';
+      }
+      const request = new WebEgressRequest({
+        url,
+        audioOnly: values['audio-only'],
+        videoOnly: values['video-only'],
+        awaitStartSignal: values['await-start-signal'],
+        options,
+        fileOutputs,
+      });
+      envelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
+    }
     // Relative local paths are relative to where the command runs.
     const { controller } = createWebEgress(envelope, config, { localBaseDir: process.cwd() });
     let stopTimer: NodeJS.Timeout | undefined;
@@ -126,7 +170,7 @@ async function record(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(final.toJson()) + '\n');
     return statusName(final.status) === 'EGRESS_COMPLETE' ? 0 : 1;
   } finally {
-    await demo?.close();
+    for (const s of servers) await s.close();
   }
 }
 

@@ -30,18 +30,62 @@ export interface CaptureStartOptions {
 
 export type PageSignal = 'START_RECORDING' | 'END_RECORDING';
 
+export interface OpenOptions {
+  /**
+   * Keep watching the page for a `div.error` after it loaded (room templates render connection
+   * errors there at any time) and report it as `templateError`. Web pages are checked once, at load.
+   */
+  readonly watchTemplateErrors?: boolean;
+}
+
+/** Evaluated in the page: the innerText of its `div.error`, or null (reference §7.2). */
+export const ERROR_DIV_EXPRESSION = `(() => { const e = document.querySelector('div.error'); return e ? (e.innerText || e.textContent || '') : null })()`;
+
+/** How often a template page is checked for a `div.error` while it runs. */
+export const TEMPLATE_ERROR_POLL_MS = 1000;
+
+/**
+ * Polls `evaluate` (which runs ERROR_DIV_EXPRESSION in the page) and calls `onError` once with the
+ * text of the first `div.error` seen. Returns a function that stops the polling.
+ */
+export function watchErrorDiv(evaluate: () => Promise<unknown>, onError: (text: string) => void): () => void {
+  let stopped = false;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy || stopped) return;
+    busy = true;
+    evaluate()
+      .then((text) => {
+        if (typeof text === 'string' && !stopped) {
+          stopped = true;
+          clearInterval(timer);
+          onError(text.trim());
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, TEMPLATE_ERROR_POLL_MS);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}
+
 export interface CaptureHostEvents {
   /** A console signal from the page, with the time of the call on the egress clock (µs). */
   signal: [PageSignal, number];
   /** The browser or the page's renderer went away without being asked to. Emitted once. */
   died: [Error];
+  /** A watched template page rendered a `div.error` (`template error: <text>`). Emitted once. */
+  templateError: [Error];
 }
 
 export interface CaptureHost extends EventEmitter<CaptureHostEvents> {
   /** How many connections the ingest must accept for one capture (the page, plus the host itself). */
   readonly ingestConnections: number;
   /** Starts the browser and loads `url`; rejects with a page-load, template or Chrome EgressError. */
-  open(url: string): Promise<void>;
+  open(url: string, opts?: OpenOptions): Promise<void>;
   /** Starts the in-page capture; resolves once media flows to the ingest URL. */
   startCapture(opts: CaptureStartOptions): Promise<void>;
   /** Stops the in-page capture (the ingest sees `ended` and the socket close). */

@@ -9,7 +9,7 @@ import { errChrome, errPageLoad, errTemplate, EgressError } from '../contracts/e
 import { logger } from '../log.js';
 import { nowUs } from '../../gst/media-transport.js';
 import { CdpConnection, type CdpEvent } from './cdp-connection.js';
-import type { CaptureHost, CaptureHostEvents, CaptureHostOptions, CaptureStartOptions } from './capture-host.js';
+import { ERROR_DIV_EXPRESSION, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type OpenOptions } from './capture-host.js';
 import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock } from './clock.js';
 
 /**
@@ -71,14 +71,24 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     return us;
   }
 
-  async open(url: string): Promise<void> {
+  async open(url: string, opts: OpenOptions = {}): Promise<void> {
     await this.#launch(url);
     await this.#navigate(url);
     await this.#fitViewport();
     this.#pageOffsetUs = await measurePageClockOffset(async () => Number(await this.#evaluate('(performance.timeOrigin + performance.now()) * 1000')));
-    const errorText = await this.#evaluate(`(() => { const e = document.querySelector('div.error'); return e ? (e.innerText || e.textContent || '') : null })()`);
+    const errorText = await this.#evaluate(ERROR_DIV_EXPRESSION);
     if (typeof errorText === 'string') throw errTemplate(errorText.trim());
+    if (opts.watchTemplateErrors) {
+      this.#stopErrorWatch = watchErrorDiv(
+        () => this.#evaluate(ERROR_DIV_EXPRESSION),
+        (text) => {
+          if (!this.#closing) this.emit('templateError', errTemplate(text));
+        },
+      );
+    }
   }
+
+  #stopErrorWatch: (() => void) | null = null;
 
   async startCapture(opts: CaptureStartOptions): Promise<void> {
     const cdp = this.#requireCdp();
@@ -124,6 +134,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
 
   async #doClose(): Promise<void> {
     this.#closing = true;
+    this.#stopErrorWatch?.();
     const child = this.#child;
     try {
       if (this.#cdp && !this.#cdp.closed) await this.#cdp.send('Browser.close', {}, undefined, 3000);

@@ -28,7 +28,13 @@ export class StaticServer {
     const root = normalize(this.root + sep);
     const server = createServer((req, res) => {
       void (async () => {
-        const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+        let path: string;
+        try {
+          path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+        } catch {
+          res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
+          return;
+        }
         let file = normalize(join(root, path));
         if (!file.startsWith(root)) {
           res.writeHead(403).end();

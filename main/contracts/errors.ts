@@ -80,6 +80,8 @@ export type EgressErrorCode =
   | 'E_ALREADY_EXISTS'
   | 'E_RESOURCE'
   | 'E_SHUTTING_DOWN'
+  | 'E_ROOM'
+  | 'E_UNSUPPORTED'
   | 'E_INTERNAL';
 
 export interface EgressErrorOptions {
@@ -160,6 +162,21 @@ export function errAlreadyExists(): EgressError {
 
 export function errNotFound(message: string): EgressError {
   return new EgressError('E_NOT_FOUND', 'not_found', message);
+}
+
+/** The room connection of a room egress was lost after the recording started (503, reference §5.2). */
+export function errRoomConnectionFailed(): EgressError {
+  return new EgressError('E_ROOM', 'unavailable', 'recording ended early: connection to room failed');
+}
+
+/** Another participant joined with the recorder's identity (= egress id): the egress exits silently. */
+export function errDuplicateIdentity(): EgressError {
+  return new EgressError('E_ROOM', 'aborted', 'recorder replaced: another participant joined with the egress identity');
+}
+
+/** A valid request for something this build cannot run yet: refused up front, never half done. */
+export function errUnsupported(what: string): EgressError {
+  return new EgressError('E_UNSUPPORTED', 'unimplemented', `${what}: not yet supported by this egress`);
 }
 
 /** Wraps anything thrown into an EgressError, keeping an EgressError as it is. */

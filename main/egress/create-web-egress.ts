@@ -4,6 +4,7 @@ import type { PipelinePlan } from '../contracts/pipeline.js';
 import { buildPipelinePlan, type StartEgressEnvelope } from '../request/index.js';
 import type { CaptureHost, CaptureHostOptions } from '../capture/capture-host.js';
 import { ChromiumHost } from '../capture/chromium-host.js';
+import { assertRunnable } from './capabilities.js';
 import { initialEgressInfo } from './info.js';
 import { createEgressUploads } from './uploads.js';
 import { WebEgressController } from './web-egress.js';
@@ -20,12 +21,14 @@ export interface CreateWebEgressOptions {
 }
 
 /**
- * Validates a web egress request and assembles its controller: plan, initial STARTING info, capture
- * host and uploads. Throws the original's validation errors before anything is spawned.
+ * Validates a page egress request (web page, room composite or v2 template) and assembles its
+ * controller: plan, initial STARTING info, capture host and uploads. Throws the original's
+ * validation errors, or a clear refusal for what this build cannot run, before anything is spawned.
  */
 export function createWebEgress(envelope: StartEgressEnvelope, config: ServiceConfig, opts: CreateWebEgressOptions = {}): { plan: PipelinePlan; controller: WebEgressController } {
   const now = opts.now ?? new Date();
   const plan = buildPipelinePlan(envelope, config, now);
+  assertRunnable(plan);
   const hostOptions: CaptureHostOptions = {
     width: plan.encoding.width,
     height: plan.encoding.height,
@@ -42,6 +45,11 @@ export function createWebEgress(envelope: StartEgressEnvelope, config: ServiceCo
     ...(opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : {}),
     ...(opts.registry ? { registry: opts.registry } : {}),
   });
-  const controller = new WebEgressController(plan, initialEgressInfo(plan, envelope, now), { host, encoderThreads: config.video_encoder_threads, uploads });
+  const controller = new WebEgressController(plan, initialEgressInfo(plan, envelope, now), {
+    host,
+    encoderThreads: config.video_encoder_threads,
+    uploads,
+    credentials: { apiKey: config.api_key, apiSecret: config.api_secret },
+  });
   return { plan, controller };
 }

@@ -5,19 +5,27 @@ import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { buildLaunchArgs, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
-import { EgressError, errGstDied, errPipelineFrozen, toEgressError } from '../contracts/errors.js';
+import { EgressError, errDuplicateIdentity, errGstDied, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
 import type { FileType, PipelinePlan } from '../contracts/pipeline.js';
 import { CaptureIngest } from '../capture/capture-ingest.js';
 import type { CaptureHost, PageSignal } from '../capture/capture-host.js';
 import { logger } from '../log.js';
+import type { TemplateSourcePlan } from '../contracts/pipeline.js';
+import { classifyRoomEnd, type RoomEndCause } from './room-end.js';
+import { resolveTemplateUrl, type RecorderCredentials } from './template-source.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { canTransition, isTerminal, statusName } from './status.js';
 
 /**
- * Runs one web egress: a capture host renders the page, the in-page script streams timestamped frames
- * and PCM to our loopback ingest, the transport feeds them to one GStreamer child that writes the
- * file. Owns every process of the egress and drives the status machine; a failure of any part ends
- * this egress only, with a FAILED status and whatever was recorded still delivered.
+ * Runs one page egress — a web page (web egress) or a room template (room composite, v2 template
+ * source): a capture host renders the page, the in-page script streams timestamped frames and PCM
+ * to our loopback ingest, the transport feeds them to one GStreamer child that writes the file.
+ * Owns every process of the egress and drives the status machine; a failure of any part ends this
+ * egress only, with a FAILED status and whatever was recorded still delivered.
+ *
+ * A template always gates the recording on its START_RECORDING signal; its END_RECORDING means its
+ * room connection ended, and the server is asked why (room-end.ts): a closed room completes, a lost
+ * connection fails with the partial file delivered, a duplicate recorder identity exits silently.
  */
 
 const log = logger('egress');
@@ -35,6 +43,10 @@ export interface WebEgressDeps {
   readonly uploads: UploadManager;
   /** EOS watchdog (the original's 30 s). */
   readonly eosTimeoutMs?: number;
+  /** API key/secret for the recorder token and for asking the server why a room ended. */
+  readonly credentials?: RecorderCredentials;
+  /** Why a template's room connection ended (default: ask livekit-server, room-end.ts). */
+  readonly classifyRoomEnd?: (source: TemplateSourcePlan) => Promise<RoomEndCause>;
 }
 
 export interface WebEgressEvents {
@@ -59,6 +71,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #wakeStop: (() => void) | null = null;
   #done: Promise<EgressInfo> | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
+  #silentExit = false;
 
   constructor(
     readonly plan: PipelinePlan,
@@ -75,6 +88,14 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const pids = [...this.deps.host.pids()];
     if (this.#gst?.pid) pids.push(this.#gst.pid);
     return pids;
+  }
+
+  /**
+   * True when the egress ended because another participant took the recorder's identity: the
+   * original then exits silently — no further status update, nothing uploaded (reference §5.2).
+   */
+  get silentExit(): boolean {
+    return this.#silentExit;
   }
 
   /** Counters of the media transport (frames in/repeated/dropped, bytes), once it exists. */
@@ -124,15 +145,16 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const { plan } = this;
     const file = plan.file;
     try {
-      if (plan.source.kind !== 'web') throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'only web sources are supported by this controller');
       if (!file) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
+      const pageUrl = plan.source.kind === 'web' ? plan.source.url : await resolveTemplateUrl(plan.source, plan.egressId, this.#credentials());
       await mkdir(plan.tmpDir, { recursive: true });
       await mkdir(dirname(file.localFilepath), { recursive: true });
       const ingestUrl = await this.#ingest.listen();
       const host = this.deps.host;
       host.on('died', (err) => this.#fail(err));
+      host.on('templateError', (err) => this.#fail(err));
       host.on('signal', (signal, atUs) => this.#onSignal(signal, atUs));
-      await host.open(plan.source.url);
+      await host.open(pageUrl, { watchTemplateErrors: plan.source.kind === 'template' });
       if (this.#stopRequested || this.#failure) return await this.#finish();
 
       const gstPlan: OutputPipelinePlan = {
@@ -165,7 +187,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       // Every buffer moves onto the egress clock here; the transport sees one clock only.
       this.#ingest.on('video', (f) => transport.pushVideo({ ...f, ptsUs: host.toEgressClock(f.ptsUs, f.clock) }));
       this.#ingest.on('audio', (a) => transport.pushAudio({ ...a, ptsUs: host.toEgressClock(a.ptsUs, a.clock) }));
-      const awaitSignal = plan.source.awaitStartSignal;
+      const awaitSignal = this.#awaitsStartSignal();
       if (this.#pendingStartUs !== null) this.#startRecording(this.#pendingStartUs);
       this.#ingest.on('control', (m) => {
         if (m.type === 'error') this.#fail(new EgressError('E_CAPTURE', 'internal', `capture failed: ${m.message}`));
@@ -190,12 +212,41 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     }
   }
 
+  /** Web pages start at once unless asked to wait; templates always wait (reference §1.3, §7.2). */
+  #awaitsStartSignal(): boolean {
+    return this.plan.source.kind === 'template' || this.plan.source.awaitStartSignal;
+  }
+
+  #credentials(): RecorderCredentials {
+    return this.deps.credentials ?? { apiKey: '', apiSecret: '' };
+  }
+
   #onSignal(signal: PageSignal, atUs: number): void {
-    if (signal === 'START_RECORDING' && this.plan.source.kind === 'web' && this.plan.source.awaitStartSignal) {
+    if (signal === 'START_RECORDING' && this.#awaitsStartSignal()) {
       this.#startRecording(atUs);
     } else if (signal === 'END_RECORDING') {
-      this.stop('Source closed');
+      if (this.plan.source.kind === 'template') void this.#onRoomEnded(this.plan.source, atUs);
+      else this.stop('Source closed');
     }
+  }
+
+  /** A template's room connection ended: finish according to why (see room-end.ts). */
+  async #onRoomEnded(source: TemplateSourcePlan, atUs: number): Promise<void> {
+    if (this.#stopRequested || isTerminal(this.info.status)) return;
+    // The recording ends where the room connection ended, whatever the server says afterwards.
+    this.#stopRequested = { reason: 'Source closed', atUs };
+    const classify = this.deps.classifyRoomEnd ?? ((s: TemplateSourcePlan) => classifyRoomEnd(s.wsUrl ?? '', this.#credentials(), s.roomName, this.plan.egressId));
+    const cause = await classify(source).catch(() => 'room_closed' as const);
+    log.info(`room connection ended: ${cause} [egress:${this.plan.egressId}]`);
+    if (cause === 'duplicate_identity') {
+      this.#silentExit = true;
+      this.#fail(errDuplicateIdentity());
+    } else if (cause === 'connection_lost') {
+      this.#fail(errRoomConnectionFailed());
+    } else if (this.info.status === EgressStatus.EGRESS_ACTIVE) {
+      this.#setStatus(EgressStatus.EGRESS_ENDING, { details: 'End reason: Source closed' });
+    }
+    this.#wakeStop?.();
   }
 
   #startRecording(atUs: number): void {
@@ -257,14 +308,14 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     if (frozen) log.warn(`pipeline frozen [egress:${plan.egressId}]`);
 
     const endedAtNs = BigInt(Math.round(stopAtUs * 1000));
-    if (wasRecording && plan.file) await this.#deliverFile(endedAtNs);
+    if (wasRecording && plan.file && !this.#silentExit) await this.#deliverFile(endedAtNs);
 
     const failure = this.#failure;
     const reason = this.#stopRequested?.reason;
     if (failure) {
       this.#setStatus(EgressStatus.EGRESS_FAILED, { error: failure.message, errorCode: failure.httpStatus, details: `End reason: ${this.#failureReason}` }, endedAtNs);
     } else if (!wasRecording) {
-      const awaiting = plan.source.kind === 'web' && plan.source.awaitStartSignal;
+      const awaiting = this.#awaitsStartSignal();
       const error =
         reason === 'Session limit reached' ? 'Session limit reached before start signal' : awaiting ? 'Start signal not received' : 'Stop called before pipeline could start';
       this.#setStatus(EgressStatus.EGRESS_ABORTED, { error, errorCode: 412, details: `End reason: ${reason ?? 'Failure'}` }, endedAtNs);
@@ -314,8 +365,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       return;
     }
     this.info.backupStorageUsed = uploads.backupStorageUsed;
-    // The manifest is uploaded only for recordings that ended normally (reference §4.4).
-    if (this.#failure || !manifestRequired(uploads.backupConfigured, [file.disableManifest])) return;
+    // The manifest is uploaded only for recordings that ended normally (reference §4.4), which
+    // includes a room connection lost after the recording started (§4.4, #1270 of the original).
+    if ((this.#failure && !this.#endedEarly()) || !manifestRequired(uploads.backupConfigured, [file.disableManifest])) return;
     if (!sinkUploadsManifest(file.disableManifest, uploads.backupStorageUsed)) return;
     const manifest = new Manifest({
       egressId: this.plan.egressId,
@@ -333,6 +385,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     } catch (err) {
       log.warn(`manifest upload failed: ${(err as Error).message} [egress:${this.plan.egressId}]`);
     }
+  }
+
+  #endedEarly(): boolean {
+    return this.#failure?.code === 'E_ROOM' && this.#failure.psrpcCode === 'unavailable';
   }
 
   #setStatus(status: EgressStatus, fields: { error?: string; errorCode?: number; details?: string } = {}, endedAtNs?: bigint): void {

@@ -4,7 +4,7 @@ import { BrowserWindow, session as electronSession, type WebContents } from 'ele
 import WebSocket from 'ws';
 import { errChrome, errPageLoad, errTemplate } from '../contracts/errors.js';
 import { loadCaptureScript } from '../capture/chromium-host.js';
-import type { CaptureHost, CaptureHostEvents, CaptureHostOptions, CaptureStartOptions } from '../capture/capture-host.js';
+import { ERROR_DIV_EXPRESSION, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type OpenOptions } from '../capture/capture-host.js';
 import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock } from '../capture/clock.js';
 import { nowUs } from '../../gst/media-transport.js';
 import { logger } from '../log.js';
@@ -54,7 +54,7 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
     return pid ? [pid] : [];
   }
 
-  async open(url: string): Promise<void> {
+  async open(url: string, opts: OpenOptions = {}): Promise<void> {
     const partition = `egress-${this.opts.egressId}`;
     const ses = electronSession.fromPartition(partition);
     const win = new BrowserWindow({
@@ -88,9 +88,19 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
     wc.setAudioMuted(false);
     await this.#load(wc, url);
     this.#pageOffsetUs = await measurePageClockOffset(async () => Number(await wc.executeJavaScript('(performance.timeOrigin + performance.now()) * 1000')));
-    const errorText = (await wc.executeJavaScript(`(() => { const e = document.querySelector('div.error'); return e ? (e.innerText || '') : null })()`)) as string | null;
+    const errorText = (await wc.executeJavaScript(ERROR_DIV_EXPRESSION)) as string | null;
     if (typeof errorText === 'string') throw errTemplate(errorText.trim());
+    if (opts.watchTemplateErrors) {
+      this.#stopErrorWatch = watchErrorDiv(
+        () => (wc.isDestroyed() ? Promise.resolve(null) : (wc.executeJavaScript(ERROR_DIV_EXPRESSION) as Promise<unknown>)),
+        (text) => {
+          if (!this.#closing) this.emit('templateError', errTemplate(text));
+        },
+      );
+    }
   }
+
+  #stopErrorWatch: (() => void) | null = null;
 
   async #load(wc: WebContents, url: string): Promise<void> {
     let status = 0;
@@ -165,6 +175,7 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
 
   async close(): Promise<void> {
     this.#closing = true;
+    this.#stopErrorWatch?.();
     this.#videoSocket?.terminate();
     const win = this.#win;
     this.#win = null;

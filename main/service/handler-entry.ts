@@ -119,7 +119,7 @@ class Handler {
     if (this.finished) return;
     this.finished = true;
     for (const t of this.timers) clearTimeout(t);
-    await send({ type: 'finished', info: encodeInfo(final) });
+    await send({ type: 'finished', info: encodeInfo(final), ...(this.controller?.silentExit ? { silent: true } : {}) });
     if (process.connected) process.disconnect();
     process.exit(0);
   }

@@ -68,6 +68,8 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
   private exited = false;
   /** True when the process ended without sending its final status (crash, SIGKILL). */
   diedUnexpectedly = false;
+  /** True when the handler exited silently (duplicate recorder identity): no final update is sent. */
+  silentExit = false;
 
   constructor(
     initial: EgressInfo,
@@ -205,6 +207,7 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
           log.warn(`handler finished without a valid final status [egress:${this.egressId}]`);
           return;
         }
+        this.silentExit = m.silent === true;
         this.setFinal(info);
         break;
       }

@@ -44,8 +44,11 @@ export const handlerToWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('update'), info: b64 }).strict(),
   /** The answer to a `stop` with the same seq: the info right after the stop request. */
   z.object({ type: z.literal('stopped'), seq: z.number().int().nonnegative(), info: b64 }).strict(),
-  /** The final info; the handler exits after this. */
-  z.object({ type: z.literal('finished'), info: b64 }).strict(),
+  /**
+   * The final info; the handler exits after this. `silent`: the recorder's identity was taken by
+   * another participant — the worker sends no further status (reference §5.2, §11.9).
+   */
+  z.object({ type: z.literal('finished'), info: b64, silent: z.boolean().optional() }).strict(),
 ]);
 export type HandlerToWorker = z.infer<typeof handlerToWorkerSchema>;
 

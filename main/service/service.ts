@@ -30,6 +30,8 @@ import { abortedReply, HandlerProcess } from './handler-process.js';
 import { IoReporter } from './io.js';
 import { ServiceMetrics, type HandlerResult } from './metrics.js';
 import { Monitor } from './monitor.js';
+import { assertRunnable } from '../egress/capabilities.js';
+import { startTemplateServer, type TemplateServer } from '../capture/template-server.js';
 import { killRemembered } from './proc.js';
 import { redisOptionsOf } from './redis.js';
 
@@ -66,9 +68,12 @@ interface Active {
   result: HandlerResult | null;
 }
 
-/** Only web sources run here (web egress, v2 web source); others are left to other instances. */
+/**
+ * Every request with a known type is claimed (affinity by cost), so that what this build cannot run
+ * yet gets a clear error from StartEgress instead of livekit-server's "no response from servers".
+ */
 function servesRequest(req: StartEgressRequest): boolean {
-  return requestTypeOf(req.request as EgressRequest) === 'web';
+  return requestTypeOf(req.request as EgressRequest) !== null;
 }
 
 /** The health JSON key of a request oneof (Go's oneof wrapper type name). */
@@ -104,6 +109,7 @@ export class EgressService {
   /** Resolves when the service has shut down completely. */
   readonly done: Promise<void>;
   private readonly configYaml: string;
+  private templates: TemplateServer | null = null;
 
   constructor(
     readonly config: ServiceConfig,
@@ -174,6 +180,7 @@ export class EgressService {
     this.listReg = await this.server.register(EgressInternal.ListActiveEgress, '', () => new ListActiveEgressResponse({ egressIds: [...this.active.keys()] }));
     this.monitor.start();
     await this.startHttp();
+    this.templates = await startTemplateServer(c);
     this.startReg = await this.server.register(EgressInternal.StartEgress, c.cluster_id, (req, ctx) => this.onStartEgress(req, ctx.requestId), {
       affinity: (req) => this.affinity(req),
     });
@@ -224,6 +231,7 @@ export class EgressService {
     // Validation first: nothing is spawned for an invalid request.
     const plan = buildPipelinePlan(envelope, this.config, now);
     if (!servesRequest(req)) throw errInvalidInput('request type not supported by this egress instance');
+    assertRunnable(plan);
     const cost: RequestCost = costOf(request, this.config, req.estimatedCpu);
     const chrome = usesChrome(request);
     if (!this.monitor.canAccept(cost, chrome)) throw errNotEnoughCpu();
@@ -282,9 +290,15 @@ export class EgressService {
   }
 
   private async onHandlerDone(a: Active, final: EgressInfo): Promise<void> {
-    a.info = final;
-    log.info(`egress ended ${statusName(final.status)}${final.error ? `: ${final.error}` : ''} [egress:${a.id}]`);
-    this.io.update(final);
+    if (a.handler?.silentExit) {
+      // The original's DuplicateIdentitySilentExit: the last reported status stands.
+      log.warn(`egress exited silently: ${final.error} [egress:${a.id}]`);
+      a.result ??= 'duplicate_identity';
+    } else {
+      a.info = final;
+      log.info(`egress ended ${statusName(final.status)}${final.error ? `: ${final.error}` : ''} [egress:${a.id}]`);
+      this.io.update(final);
+    }
     this.metrics.handlerResults.inc({ type: a.requestType, result: a.result ?? (a.handler?.diedUnexpectedly ? 'process_error' : resultOf(final)) });
     for (const r of a.regs) await r.close().catch(() => undefined);
     a.regs = [];
@@ -405,6 +419,7 @@ export class EgressService {
     await this.server?.close(true).catch(() => undefined);
     await this.ioClient?.close().catch(() => undefined);
     await this.bus?.close().catch(() => undefined);
+    await this.templates?.close();
     for (const s of this.httpServers) {
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));

@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EncodedFileOutput, ImageOutput, RoomCompositeEgressRequest, SegmentedFileOutput, StreamOutput, StreamProtocol, WebEgressRequest } from '@livekit/protocol';
+import { TokenVerifier } from 'livekit-server-sdk';
+import { parseConfig } from '../../main/config/index.js';
+import { EgressError } from '../../main/contracts/errors.js';
+import { assertRunnable } from '../../main/egress/capabilities.js';
+import { httpUrlOf } from '../../main/egress/room-end.js';
+import { RECORDER_TOKEN_TTL_S, redactPageUrl, resolveTemplateUrl, templatePageUrl } from '../../main/egress/template-source.js';
+import { buildPipelinePlan, type EgressRequest } from '../../main/request/index.js';
+
+const creds = { apiKey: 'APIkey123', apiSecret: 'a-secret-that-is-long-enough-for-hs256' };
+
+test('template page URL: layout, url and token set, the base URL query kept, old values overwritten', () => {
+  const u = new URL(templatePageUrl('https://tpl.example/room/?theme=x&layout=old', 'speaker', 'wss://lk.example', 'T0K'));
+  assert.equal(u.origin + u.pathname, 'https://tpl.example/room/');
+  assert.equal(u.searchParams.get('theme'), 'x');
+  assert.equal(u.searchParams.get('layout'), 'speaker');
+  assert.equal(u.searchParams.get('url'), 'wss://lk.example');
+  assert.equal(u.searchParams.get('token'), 'T0K');
+  assert.equal(u.searchParams.getAll('layout').length, 1);
+});
+
+test('recorder token: identity = egress id, hidden recorder, subscribe-only, 24 h', async () => {
+  const source = { kind: 'template' as const, baseUrl: 'http://localhost:7980/', layout: '', roomName: 'r1', token: '', wsUrl: 'ws://127.0.0.1:7880' };
+  const t0 = Math.floor(Date.now() / 1000);
+  const url = new URL(await resolveTemplateUrl(source, 'EG_abc', creds));
+  const claims = await new TokenVerifier(creds.apiKey, creds.apiSecret).verify(url.searchParams.get('token') ?? '');
+  assert.equal(claims.sub, 'EG_abc');
+  assert.equal(claims.kind, 'egress');
+  assert.deepEqual(
+    { ...claims.video },
+    { roomJoin: true, room: 'r1', canSubscribe: true, canPublish: false, canPublishData: false, hidden: true, recorder: true },
+  );
+  assert.ok(Math.abs((claims.exp ?? 0) - t0 - RECORDER_TOKEN_TTL_S) <= 5, `exp ${claims.exp}`);
+  assert.equal(url.searchParams.get('layout'), '');
+  assert.equal(url.searchParams.get('url'), 'ws://127.0.0.1:7880');
+});
+
+test('a token from the request is used as given; no token and no key/secret → the original text', async () => {
+  const source = { kind: 'template' as const, baseUrl: 'http://localhost:7980/', layout: 'grid', roomName: 'r1', token: 'given', wsUrl: 'ws://x' };
+  assert.equal(new URL(await resolveTemplateUrl(source, 'EG_1', { apiKey: '', apiSecret: '' })).searchParams.get('token'), 'given');
+  await assert.rejects(resolveTemplateUrl({ ...source, token: '' }, 'EG_1', { apiKey: '', apiSecret: '' }), /request has missing or invalid field: token or api key\/secret/);
+});
+
+test('page URLs are logged without their token', () => {
+  const logged = redactPageUrl(templatePageUrl('http://localhost:7980/', 'grid', 'ws://x', 'SECRET.JWT'));
+  assert.ok(!logged.includes('SECRET'));
+  assert.match(logged, /token=%7Btoken%7D/);
+});
+
+test('livekit-server API URL from its ws URL', () => {
+  assert.equal(httpUrlOf('ws://127.0.0.1:7880'), 'http://127.0.0.1:7880');
+  assert.equal(httpUrlOf('wss://lk.example.com'), 'https://lk.example.com');
+});
+
+test('outputs this build cannot run are refused up front (never accepted and half recorded)', () => {
+  const config = parseConfig('tmp_dir: /tmp/egress-test\napi_key: k\napi_secret: s\nws_url: ws://x\n');
+  const plan = (request: EgressRequest) => buildPipelinePlan({ egressId: 'EG_x', request, roomName: 'r' }, config, new Date());
+  const webReq = (f: Partial<WebEgressRequest>): EgressRequest => ({ case: 'web', value: new WebEgressRequest({ url: 'https://example.com/', fileOutputs: [new EncodedFileOutput({ filepath: 'a.mp4' })], ...f }) });
+  const refused = (request: EgressRequest, text: RegExp): void => {
+    assert.throws(
+      () => assertRunnable(plan(request)),
+      (e: unknown) => e instanceof EgressError && e.psrpcCode === 'unimplemented' && e.httpStatus === 501 && text.test(e.message),
+    );
+  };
+  refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/key'] })] }), /^RTMP stream output: not yet supported by this egress$/);
+  refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] })] }), /^SRT stream output: not yet supported/);
+  refused(webReq({ segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] }), /^segmented \(HLS\) output: not yet supported/);
+  refused(webReq({ imageOutputs: [new ImageOutput({ captureInterval: 5 })] }), /^image output: not yet supported/);
+  refused(webReq({ fileOutputs: [], imageOutputs: [new ImageOutput({})] }), /^image output/);
+  // what it can run passes
+  assertRunnable(plan(webReq({})));
+  assertRunnable(plan({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ roomName: 'r', layout: 'grid', fileOutputs: [new EncodedFileOutput({ filepath: 'a.mp4' })] }) }));
+});
