@@ -174,9 +174,13 @@ export function errDuplicateIdentity(): EgressError {
   return new EgressError('E_ROOM', 'aborted', 'recorder replaced: another participant joined with the egress identity');
 }
 
-/** A valid request for something this build cannot run yet: refused up front, never half done. */
+/**
+ * A valid request for something this build cannot run yet: refused up front, never half done.
+ * InvalidArgument (400) like the original's own `… is not yet supported` errors; livekit-server
+ * v1.13.5 passes psrpc's Unimplemented on as an `unknown` Twirp error, which says nothing.
+ */
 export function errUnsupported(what: string): EgressError {
-  return new EgressError('E_UNSUPPORTED', 'unimplemented', `${what}: not yet supported by this egress`);
+  return new EgressError('E_UNSUPPORTED', 'invalid_argument', `${what} is not yet supported by this egress`);
 }
 
 /** Wraps anything thrown into an EgressError, keeping an EgressError as it is. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { EgressStatus } from 'livekit-server-sdk';
+import { EgressStatus, ImageOutput, RoomServiceClient, SegmentedFileOutput, StreamOutput, StreamProtocol } from 'livekit-server-sdk';
 import { expectTwirpError, livekitBinary } from '../harness/livekit.js';
 import { sleep } from '../harness/redis.js';
 import { ffprobe, videoStream } from '../support/media.js';
@@ -98,6 +98,30 @@ describe('egress serve against livekit-server v1.13.5', { skip: binary ? false :
     await expectTwirpError(env.api.startWebEgress('file:///etc/passwd', fileOut(join(env.dir, 'x.mp4'))), 'invalid_argument', 400, /request has missing or invalid field: web url/);
     assert.equal(w.handlers().size, 0);
     assert.doesNotMatch(w.logs().slice(before), /egress accepted/);
+  });
+
+  test('outputs that do not exist yet are refused up front with a clear error (file + RTMP + HLS + images via startWebEgress)', async () => {
+    const before = w.logs().length;
+    const outputs = {
+      file: fileOut(join(env.dir, 'never.mp4')),
+      stream: new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1:1935/live/streamkey'] }),
+      segments: new SegmentedFileOutput({ filenamePrefix: join(env.dir, 'never-seg') }),
+      images: new ImageOutput({ captureInterval: 5, filenamePrefix: join(env.dir, 'never-img') }),
+    };
+    await expectTwirpError(env.api.startWebEgress(env.pageUrl, outputs), 'invalid_argument', 400, /RTMP stream output is not yet supported by this egress$/);
+    await expectTwirpError(
+      env.api.startWebEgress(env.pageUrl, { file: fileOut(join(env.dir, 'never2.mp4')), segments: outputs.segments }),
+      'invalid_argument',
+      400,
+      /segmented \(HLS\) output is not yet supported/,
+    );
+    // Request types without a source yet are refused by name rather than left unanswered
+    // (livekit-server first checks that the room exists).
+    await new RoomServiceClient(env.lk.url, env.lk.apiKey, env.lk.apiSecret).createRoom({ name: 'some-room' });
+    await expectTwirpError(env.api.startParticipantEgress('some-room', 'someone', { file: fileOut(join(env.dir, 'p.mp4')) }), 'invalid_argument', 400, /participant egress is not yet supported/);
+    assert.equal(w.handlers().size, 0);
+    assert.doesNotMatch(w.logs().slice(before), /egress accepted/);
+    assert.ok(!existsSync(join(env.dir, 'never.mp4')));
   });
 
   test('a retried StartEgress (same egress id, new request id) never starts a second recording: egress already exists', async () => {

@@ -61,13 +61,13 @@ test('outputs this build cannot run are refused up front (never accepted and hal
   const refused = (request: EgressRequest, text: RegExp): void => {
     assert.throws(
       () => assertRunnable(plan(request)),
-      (e: unknown) => e instanceof EgressError && e.psrpcCode === 'unimplemented' && e.httpStatus === 501 && text.test(e.message),
+      (e: unknown) => e instanceof EgressError && e.psrpcCode === 'invalid_argument' && e.httpStatus === 400 && text.test(e.message),
     );
   };
-  refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/key'] })] }), /^RTMP stream output: not yet supported by this egress$/);
-  refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] })] }), /^SRT stream output: not yet supported/);
-  refused(webReq({ segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] }), /^segmented \(HLS\) output: not yet supported/);
-  refused(webReq({ imageOutputs: [new ImageOutput({ captureInterval: 5 })] }), /^image output: not yet supported/);
+  refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/key'] })] }), /^RTMP stream output is not yet supported by this egress$/);
+  refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] })] }), /^SRT stream output is not yet supported/);
+  refused(webReq({ segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] }), /^segmented \(HLS\) output is not yet supported/);
+  refused(webReq({ imageOutputs: [new ImageOutput({ captureInterval: 5 })] }), /^image output is not yet supported/);
   refused(webReq({ fileOutputs: [], imageOutputs: [new ImageOutput({})] }), /^image output/);
   // what it can run passes
   assertRunnable(plan(webReq({})));
