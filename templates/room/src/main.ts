@@ -11,11 +11,13 @@
  * Geometry and tile order live in geometry.ts (pure, shared with the tests).
  */
 import {
+  LogLevel,
   ParticipantEvent,
   Room,
   RoomEvent,
   Track,
   VideoQuality,
+  setLogLevel,
   type Participant,
   type RemoteParticipant,
   type RemoteTrack,
@@ -26,6 +28,9 @@ import { layoutRects, tileOrder, type TileSource, type TrackOrderKey } from './g
 const FRAME_DECODE_TIMEOUT_MS = 5000;
 const AUDIO_ONLY_DELAY_MS = 500;
 const POLL_MS = 100;
+
+// The console carries the recording signals; keep livekit-client's chatter out of it.
+setLogLevel(LogLevel.warn);
 
 const params = new URLSearchParams(window.location.search);
 let layout = params.get('layout') ?? '';
