@@ -112,11 +112,16 @@ export interface SyncReport {
   readonly beeps: number;
   /** video − audio, seconds, per matched pair, in time order. */
   readonly offsets: number[];
+  /** Percentiles and maximum of |offset|, seconds. */
   readonly p50: number;
   readonly p80: number;
   readonly max: number;
-  /** Mean offset over the last 10 s minus the mean over the first 10 s. */
+  /** Median of the signed offsets, seconds. */
+  readonly median: number;
+  /** Mean offset over the last `driftWindow` s minus the mean over the first (10 s unless told), seconds. */
   readonly drift: number;
+  /** Least-squares slope of offset over time, ms of offset per minute. */
+  readonly slopeMsPerMin: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -124,24 +129,37 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;
 }
 
-export async function measureAvSync(path: string): Promise<SyncReport> {
-  const [flashes, beeps] = await Promise.all([flashOnsets(path), beepOnsets(path)]);
+/** Pairs each flash with the nearest beep within `window` s: (beep time, video − audio). */
+export function pairOnsets(flashes: number[], beeps: number[], window = 0.45): { t: number; off: number }[] {
   const pairs: { t: number; off: number }[] = [];
   for (const f of flashes) {
     let best: number | null = null;
     for (const b of beeps) if (best === null || Math.abs(f - b) < Math.abs(f - best)) best = b;
-    if (best !== null && Math.abs(f - best) < 0.45) pairs.push({ t: best, off: f - best });
+    if (best !== null && Math.abs(f - best) < window) pairs.push({ t: best, off: f - best });
   }
-  return syncReport(pairs, flashes.length, beeps.length);
+  return pairs;
 }
 
+export async function measureAvSync(path: string): Promise<SyncReport> {
+  const [flashes, beeps] = await Promise.all([flashOnsets(path), beepOnsets(path)]);
+  return syncReport(pairOnsets(flashes, beeps), flashes.length, beeps.length);
+}
 
-/** Offset statistics of matched (beep time, video − audio) pairs. */
-function syncReport(pairs: { t: number; off: number }[], flashes: number, beeps: number): SyncReport {
+/** Offset statistics of matched (beep time, video − audio) pairs, times in seconds. */
+export function syncReport(pairs: { t: number; off: number }[], flashes: number, beeps: number, driftWindow = 10): SyncReport {
   const offsets = pairs.map((p) => p.off);
   const abs = offsets.map(Math.abs).sort((a, b) => a - b);
+  const signed = [...offsets].sort((a, b) => a - b);
   const end = pairs.length ? (pairs[pairs.length - 1] as { t: number }).t : 0;
   const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const mt = mean(pairs.map((p) => p.t));
+  const mo = mean(offsets);
+  let sxy = 0;
+  let sxx = 0;
+  for (const p of pairs) {
+    sxy += (p.t - mt) * (p.off - mo);
+    sxx += (p.t - mt) ** 2;
+  }
   return {
     pairs: pairs.length,
     flashes,
@@ -150,6 +168,8 @@ function syncReport(pairs: { t: number; off: number }[], flashes: number, beeps:
     p50: percentile(abs, 0.5),
     p80: percentile(abs, 0.8),
     max: abs.length ? (abs[abs.length - 1] as number) : NaN,
-    drift: mean(pairs.filter((p) => p.t > end - 10).map((p) => p.off)) - mean(pairs.filter((p) => p.t < 10).map((p) => p.off)),
+    median: signed.length ? (signed.length % 2 ? (signed[(signed.length - 1) / 2] as number) : ((signed[signed.length / 2 - 1] as number) + (signed[signed.length / 2] as number)) / 2) : NaN,
+    drift: mean(pairs.filter((p) => p.t > end - driftWindow).map((p) => p.off)) - mean(pairs.filter((p) => p.t < driftWindow).map((p) => p.off)),
+    slopeMsPerMin: sxx > 0 ? (sxy / sxx) * 1000 * 60 : 0,
   };
 }
