@@ -24,6 +24,7 @@ import {
   type RemoteTrackPublication,
 } from 'livekit-client';
 import { layoutRects, tileOrder, type TileSource, type TrackOrderKey } from './geometry.js';
+import { installLipSync } from './lipsync.js';
 
 const FRAME_DECODE_TIMEOUT_MS = 5000;
 const AUDIO_ONLY_DELAY_MS = 500;
@@ -231,6 +232,7 @@ function startWhenReady(room: Room): void {
 
 async function run(url: string, token: string): Promise<void> {
   rootEl.replaceChildren(stageEl, audioEl);
+  installLipSync();
   const room = new Room({ adaptiveStream: false, dynacast: false });
   let connected = false;
   room
