@@ -233,8 +233,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   /** A template's room connection ended: finish according to why (see room-end.ts). */
   async #onRoomEnded(source: TemplateSourcePlan, atUs: number): Promise<void> {
     if (this.#stopRequested || isTerminal(this.info.status)) return;
-    // The recording ends where the room connection ended, whatever the server says afterwards.
+    // The recording ends where the room connection ended, whatever the server says afterwards:
+    // nothing after that instant is kept while the server is asked why.
     this.#stopRequested = { reason: 'Source closed', atUs };
+    this.#transport?.setStop(atUs);
     const classify = this.deps.classifyRoomEnd ?? ((s: TemplateSourcePlan) => classifyRoomEnd(s.wsUrl ?? '', this.#credentials(), s.roomName, this.plan.egressId));
     const cause = await classify(source).catch(() => 'room_closed' as const);
     log.info(`room connection ended: ${cause} [egress:${this.plan.egressId}]`);

@@ -20,6 +20,7 @@
  * All publishers of one process share one clock (performance.now()), so a shared `epochMs` makes
  * their flashes and beeps simultaneous; `epochMs` is on the Date.now() scale.
  */
+import './rtc-quiet.js';
 import { AccessToken } from 'livekit-server-sdk';
 import {
   AudioFrame,

@@ -17,6 +17,7 @@
  *   while that stays within 20 ms of the arrival time, and re-anchored on arrival otherwise.
  * PTS 0 is the recorder's start.
  */
+import './rtc-quiet.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import {
