@@ -256,6 +256,8 @@ export class MediaTransport {
     // flight) does not arrive with an older timestamp.
     const pts = this.#lastVideoPtsNs < 0n ? 0n : this.#toNs(now - REPEAT_LAG_US);
     if (pts <= this.#lastVideoPtsNs) return;
+    // Nothing past a stop that is already known (end() puts the last frame exactly at it).
+    if (this.#stopUs !== null && pts >= this.#toNs(this.#stopUs)) return;
     if (this.opts.video.writableLength > this.#maxQueued) return;
     this.#writeVideo(this.#lastFrame, pts, true);
   }
