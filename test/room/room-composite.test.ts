@@ -22,6 +22,7 @@ import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import { gridRects, layoutRects } from '../../templates/room/src/geometry.js';
 import type { Publisher } from '../support/publisher.js';
+import { presence } from '../support/room-media.js';
 import { analyse, assertAvSync, assertPresent, checkFile, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from './common.js';
 
 setLogLevel('error');
@@ -122,5 +123,52 @@ describe('room composite (template) through livekit-server', { skip }, () => {
     assert.ok(p1.colourSeconds.slice(1, -1).filter(Boolean).length >= secs * 0.95, `p1 on stage ${p1.colourSeconds.map(Number).join('')}`);
     assert.equal(p2.colourSeconds.slice(1, -1).filter(Boolean).length, 0, 'p2 not shown in single-speaker');
     await Promise.all(two.map((p) => p.stop()));
+  });
+  test('speaker, 3 publishers, the active speaker rotating by mute: the speaker on stage, only the speaker audible', async () => {
+    const room = 'speaker-3';
+    const three = await startPublishers(env, room, 3, { video: { codec: 'vp8', width: 320, height: 180 } });
+    pubs.push(...three);
+    const [p1, p2, p3] = three;
+    assert.ok(p1 && p2 && p3);
+    await p2.muteAudio(true);
+    await p3.muteAudio(true);
+    const info = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: join(env.dir, 'speaker-3.mp4') }) }, { layout: 'speaker' });
+    await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE);
+    const SLOT_MS = 7000;
+    const switches: number[] = [Date.now()];
+    await sleep(SLOT_MS);
+    for (const [next, prev] of [
+      [p2, p1],
+      [p3, p2],
+    ] as const) {
+      await next.muteAudio(false);
+      await prev.muteAudio(true);
+      switches.push(Date.now());
+      await sleep(SLOT_MS);
+    }
+    await env.egress.stopEgress(info.egressId);
+    const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_COMPLETE);
+    const { path } = await checkFile(done, { width: W, height: H, profile: 'Main', audio: true, video: true });
+    const startMs = Number(done.fileResults[0]?.startedAt ?? 0n) / 1e6;
+    const stage = layoutRects('speaker', 3, W, H, false).stage;
+    const report = await analyse('speaker-3', path, regionsOf(three, [stage, stage, stage]));
+    for (const [k, at] of switches.entries()) {
+      // 3 s grace after each switch (speaker detection, then the stage switch), as the original's plan.
+      const from = Math.max(1, Math.ceil((at - startMs) / 1000) + 3);
+      const to = Math.min(report.seconds - 1, Math.floor((at + SLOT_MS - startMs) / 1000));
+      const speakerId = `p${k + 1}`;
+      for (const p of report.publishers) {
+        const pres = presence(report, p.identity, from, to);
+        assert.ok(pres.seconds >= 2, `slot ${k}: ${pres.seconds} s`);
+        if (p.identity === speakerId) {
+          assert.ok(pres.colour >= 0.95, `slot ${k}: ${speakerId} on stage in ${(pres.colour * 100).toFixed(0)} % (${p.colourSeconds.map(Number).join('')})`);
+          assert.ok(pres.tone >= 0.95, `slot ${k}: ${speakerId} audible in ${(pres.tone * 100).toFixed(0)} %`);
+        } else {
+          assert.equal(pres.colour, 0, `slot ${k}: ${p.identity} not on stage (${p.colourSeconds.map(Number).join('')})`);
+          assert.equal(pres.tone, 0, `slot ${k}: muted ${p.identity} silent (${p.toneSeconds.map(Number).join('')})`);
+        }
+      }
+    }
+    await Promise.all(three.map((p) => p.stop()));
   });
 });

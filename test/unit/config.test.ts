@@ -45,7 +45,7 @@ test('no config at all (record): every default', () => {
       max_cpu_utilization: 0.8,
       max_memory: 0,
       memory_cost: 0,
-      room_composite_cpu_cost: 4,
+      room_composite_cpu_cost: 2,
       audio_room_composite_cpu_cost: 1,
       sdk_audio_room_composite_cpu_cost: 1,
       sdk_audio_room_composite_memory_cost: 0,
