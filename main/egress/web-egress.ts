@@ -12,7 +12,7 @@ import type { CaptureHost, PageSignal } from '../capture/capture-host.js';
 import { logger } from '../log.js';
 import type { TemplateSourcePlan } from '../contracts/pipeline.js';
 import { classifyRoomEnd, type RoomEndCause } from './room-end.js';
-import { resolveTemplateUrl, type RecorderCredentials } from './template-source.js';
+import { redactPageUrl, resolveTemplateUrl, type RecorderCredentials } from './template-source.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { canTransition, isTerminal, statusName } from './status.js';
 
@@ -147,6 +147,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     try {
       if (!file) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
       const pageUrl = plan.source.kind === 'web' ? plan.source.url : await resolveTemplateUrl(plan.source, plan.egressId, this.#credentials());
+      log.info(`loading ${redactPageUrl(pageUrl)} [egress:${plan.egressId}]`);
       await mkdir(plan.tmpDir, { recursive: true });
       await mkdir(dirname(file.localFilepath), { recursive: true });
       const ingestUrl = await this.#ingest.listen();

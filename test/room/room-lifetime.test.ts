@@ -17,6 +17,7 @@ import { StaticServer } from '../../main/capture/static-server.js';
 import { listProcs, processTree, CLK_TCK } from '../../main/service/proc.js';
 import { gridRects } from '../../templates/room/src/geometry.js';
 import { ffprobe } from '../support/media.js';
+import { runCli } from '../support/web-egress.js';
 import { startPublisher, type Publisher } from '../support/publisher.js';
 import { waitFor } from '../service/worker-harness.js';
 import { analyse, assertPresent, checkFile, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from './common.js';
@@ -195,6 +196,26 @@ describe('room composite lifetime through livekit-server', { skip }, () => {
     } finally {
       await fixture.close();
     }
+  });
+
+  test('egress record --room (standalone, no Redis): the room recorded to a file, COMPLETE when the room closes', async () => {
+    const room = 'cli';
+    const [p1] = await startPublishers(env, room, 1, { video: { codec: 'vp8' } });
+    assert.ok(p1);
+    pubs.push(p1);
+    const out = join(env.dir, 'cli-room.mp4');
+    const run = runCli(['record', '--room', room, '--url', env.lk.wsUrl, '--api-key', env.lk.apiKey, '--api-secret', env.lk.apiSecret, '--layout', 'grid-light', '--out', out, '--quiet'], env.dir);
+    // No --duration: it records until the room is gone.
+    await sleep(12_000);
+    await env.rooms.deleteRoom(room);
+    const res = await run;
+    assert.equal(res.code, 0, res.stderr.slice(-2000));
+    assert.equal(res.last['status'], 'EGRESS_COMPLETE');
+    assert.equal((res.last['roomComposite'] as { layout?: string } | undefined)?.layout, 'grid-light');
+    const probe = await ffprobe(out);
+    assert.ok(Number(probe.format.duration) >= 4, `${probe.format.duration} s`);
+    assert.ok(!JSON.stringify(res.last).includes(env.lk.apiSecret), 'no secret in the printed info');
+    await p1.stop();
   });
 
   test('bad input gets the original texts: template base url, audio_only and video_only, audio_only images', async () => {
