@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EgressClient, EgressStatus, RoomServiceClient, type EgressInfo } from 'livekit-server-sdk';
 import { startLivekit, type LivekitInstance } from '../harness/livekit.js';
-import { freeTcpPort, startRedis, type RedisInstance } from '../harness/redis.js';
+import { freeTcpPort, sleep, startRedis, type RedisInstance } from '../harness/redis.js';
+import { infoOf as egressInfoOf, waitStatus as waitEgressStatus } from '../service/common.js';
 import { countedFps, ffprobe, videoStream, audioStream, type Probe } from '../support/media.js';
 import { disposeRtc, startPublisher, type Publisher, type PublisherOptions, type Rgb } from '../support/publisher.js';
 import { analyseRoomMedia, formatRoomMedia, presence, type PublisherRegion, type Rect, type RoomMediaReport } from '../support/room-media.js';
-import { startWorker, waitFor, type WorkerProc } from '../service/worker-harness.js';
+import { startWorker, type WorkerProc } from '../service/worker-harness.js';
 
 export interface RoomEnv {
   redis: RedisInstance;
@@ -67,25 +68,16 @@ export async function startRoomEnv(extraConfig: Record<string, unknown> = {}): P
   };
 }
 
-export async function infoOf(env: RoomEnv, id: string): Promise<EgressInfo | undefined> {
-  return (await env.egress.listEgress({ egressId: id }))[0];
+/** The egress as livekit-server stores it (test/service's helpers, on this env's client). */
+export function infoOf(env: RoomEnv, id: string): Promise<EgressInfo | undefined> {
+  return egressInfoOf(env.egress, id);
 }
 
-export async function waitStatus(env: RoomEnv, id: string, status: EgressStatus, timeoutMs = 45_000): Promise<EgressInfo> {
-  return waitFor(
-    `${id} ${EgressStatus[status]}`,
-    async () => {
-      const i = await infoOf(env, id);
-      if (i && i.status === status) return i;
-      if (i && i.status >= EgressStatus.EGRESS_COMPLETE && status < EgressStatus.EGRESS_COMPLETE) throw new Error(`ended ${EgressStatus[i.status]} ${i.error}`);
-      return undefined;
-    },
-    timeoutMs,
-    250,
-  );
+export function waitStatus(env: RoomEnv, id: string, status: EgressStatus, timeoutMs = 45_000): Promise<EgressInfo> {
+  return waitEgressStatus(env.egress, id, status, timeoutMs);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /**
  * Starts `n` publishers named p1…pn (joining in that order, so the template's tile order — join

@@ -106,6 +106,12 @@ export interface Publisher {
   stop(): Promise<void>;
 }
 
+/** A running media loop: set `stop` and await `done`. */
+interface MediaLoop {
+  stop: boolean;
+  readonly done: Promise<void>;
+}
+
 export interface PublisherStats {
   videoFrames: number;
   /** Frames captured more than 5 ms after their scheduled time / skipped because later than one frame. */
@@ -216,8 +222,8 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   let vSource: VideoSource | undefined;
   let aTrack: LocalAudioTrack | undefined;
   let aSource: AudioSource | undefined;
-  let vLoop: { stop: boolean; done: Promise<void> } | undefined;
-  let aLoop: { stop: boolean; done: Promise<void> } | undefined;
+  let vLoop: MediaLoop | undefined;
+  let aLoop: MediaLoop | undefined;
   let audioMuted = false;
   let videoMuted = false;
 
@@ -310,19 +316,21 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     return pub.sid ?? '';
   };
 
-  const unpublishVideo = async (): Promise<void> => {
-    const sid = sids.video;
-    sids.video = undefined;
-    if (vLoop) {
-      vLoop.stop = true;
-      await vLoop.done;
-      vLoop = undefined;
+  /** Stops a track's media loop, unpublishes it and frees its track and source. */
+  const release = async (loop: MediaLoop | undefined, sid: string | undefined, track: { close(stopOnMute: boolean): Promise<void> } | undefined, source: { close(): Promise<void> } | undefined): Promise<void> => {
+    if (loop) {
+      loop.stop = true;
+      await loop.done;
     }
     if (sid && connected) await room.localParticipant?.unpublishTrack(sid, true).catch(() => undefined);
-    await vTrack?.close(false).catch(() => undefined);
-    await vSource?.close().catch(() => undefined);
-    vTrack = undefined;
-    vSource = undefined;
+    await track?.close(false).catch(() => undefined);
+    await source?.close().catch(() => undefined);
+  };
+
+  const unpublishVideo = async (): Promise<void> => {
+    const [loop, sid, track, source] = [vLoop, sids.video, vTrack, vSource];
+    [vLoop, sids.video, vTrack, vSource] = [undefined, undefined, undefined, undefined];
+    await release(loop, sid, track, source);
   };
 
   const publishAudio = async (): Promise<string> => {
@@ -339,18 +347,9 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   };
 
   const unpublishAudio = async (): Promise<void> => {
-    const sid = sids.audio;
-    sids.audio = undefined;
-    if (aLoop) {
-      aLoop.stop = true;
-      await aLoop.done;
-      aLoop = undefined;
-    }
-    if (sid && connected) await room.localParticipant?.unpublishTrack(sid, true).catch(() => undefined);
-    await aTrack?.close(false).catch(() => undefined);
-    await aSource?.close().catch(() => undefined);
-    aTrack = undefined;
-    aSource = undefined;
+    const [loop, sid, track, source] = [aLoop, sids.audio, aTrack, aSource];
+    [aLoop, sids.audio, aTrack, aSource] = [undefined, undefined, undefined, undefined];
+    await release(loop, sid, track, source);
   };
 
   const connect = async (): Promise<void> => {
