@@ -23,28 +23,86 @@ function statOf(pid: number): { pgid: number; ppid: number; cpuS: number } | nul
   }
 }
 
+/** The process's command name; Chromium's helpers all show as `chromium`, gst-launch as `gst-launch-1.0`. */
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
 export class GroupCpuMeter {
   readonly #maxCpu = new Map<number, number>();
   readonly #groups = new Set<number>();
   readonly #groupOf = new Map<number, number>();
+  readonly #trees = new Set<number>();
+  readonly #baseline = new Map<number, number>();
 
   /** Starts following the process group led by `pid` (and the pid itself). */
   follow(pid: number): void {
     this.#groups.add(pid);
   }
 
-  sample(): void {
+  /**
+   * Follows `root` and every descendant (whatever their process groups), counting only CPU used
+   * from now on: what a long-running process (a worker) used before is its baseline.
+   */
+  followTree(root: number): void {
+    this.#trees.add(root);
+    for (const [pid, st] of this.#scan()) if (this.#inTree(pid, st.ppid)) this.#baseline.set(pid, st.cpuS);
+  }
+
+  #parents = new Map<number, number>();
+
+  #inTree(pid: number, ppid: number): boolean {
+    let p = pid;
+    let parent = ppid;
+    for (let hops = 0; hops < 64; hops++) {
+      if (this.#trees.has(p)) return true;
+      if (parent <= 1) return false;
+      p = parent;
+      parent = this.#parents.get(p) ?? 0;
+    }
+    return false;
+  }
+
+  #scan(): Map<number, { pgid: number; ppid: number; cpuS: number }> {
+    const all = new Map<number, { pgid: number; ppid: number; cpuS: number }>();
     for (const name of readdirSync('/proc')) {
       const pid = Number(name);
       if (!Number.isInteger(pid)) continue;
       const st = statOf(pid);
-      if (!st || (!this.#groups.has(st.pgid) && !this.#groups.has(pid))) continue;
+      if (st) all.set(pid, st);
+    }
+    this.#parents = new Map([...all].map(([pid, st]) => [pid, st.ppid]));
+    return all;
+  }
+
+  sample(): void {
+    for (const [pid, raw] of this.#scan()) {
+      const inTree = this.#trees.size > 0 && this.#inTree(pid, raw.ppid);
+      if (!inTree && !this.#groups.has(raw.pgid) && !this.#groups.has(pid)) continue;
+      const st = { ...raw, cpuS: raw.cpuS - (this.#baseline.get(pid) ?? 0), pgid: inTree ? -1 : raw.pgid };
       this.#maxCpu.set(pid, Math.max(this.#maxCpu.get(pid) ?? 0, st.cpuS));
       this.#groupOf.set(pid, st.pgid);
+      if (!this.#names.has(pid)) this.#names.set(pid, commOf(pid));
     }
   }
 
-  /** CPU seconds used by every followed process (all of them start within the measured run). */
+  readonly #names = new Map<number, string>();
+
+  /** CPU seconds per kind of process (chromium, gst-launch-1.0, node …), largest first. */
+  byName(): { name: string; cpuS: number }[] {
+    const sums = new Map<string, number>();
+    for (const [pid, cpu] of this.#maxCpu) {
+      const name = this.#names.get(pid) ?? '?';
+      sums.set(name, (sums.get(name) ?? 0) + cpu);
+    }
+    return [...sums].map(([name, cpuS]) => ({ name, cpuS })).sort((a, b) => b.cpuS - a.cpuS);
+  }
+
+  /** CPU seconds used by every followed process (processes of a followed tree: since followTree). */
   total(): number {
     return this.byGroup().reduce((a, g) => a + g.cpuS, 0);
   }

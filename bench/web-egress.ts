@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +9,8 @@ import { StaticServer } from '../main/capture/static-server.js';
 import { createWebEgress } from '../main/egress/create-web-egress.js';
 import { newEgressId } from '../main/cli.js';
 import { setLogLevel } from '../main/log.js';
-import { audioBranch, videoBranch, type AudioEncoding, type VideoEncoding } from '../gst/output-pipeline.js';
 import { GroupCpuMeter } from './proc-cpu.js';
+import { floorCpu } from './floor.js';
 import { fileURLToPath } from 'node:url';
 import { dirname } from 'node:path';
 
@@ -42,24 +41,6 @@ interface Figures {
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-}
-
-/** CPU seconds of gst-launch encoding `seconds` of generated video+audio with the egress's settings. */
-async function floorCpu(video: VideoEncoding, audio: AudioEncoding, seconds: number, out: string): Promise<number> {
-  const frames = seconds * video.framerate;
-  const v = videoBranch(video).replace(/^fdsrc .*? ! gdpdepay !/, `videotestsrc num-buffers=${frames} pattern=ball ! video/x-raw,format=I420,width=${video.width},height=${video.height},framerate=${video.framerate}/1 !`);
-  const a = audioBranch(audio).replace(/^fdsrc .*? ! gdpdepay !/, `audiotestsrc num-buffers=${Math.ceil((seconds * 48000) / 1024)} samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2,format=F32LE !`);
-  const desc = `mp4mux name=mux ! filesink location=${out} ${v} ! mux. ${a} ! mux.`;
-  // bash's `times` prints the CPU time of its finished children exactly (user and system).
-  const script = `gst-launch-1.0 -q ${desc.split(/\s+/).map((t) => `'${t}'`).join(' ')} >/dev/null && times`;
-  const child = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let printed = '';
-  child.stdout.on('data', (d: Buffer) => (printed += d.toString()));
-  const code = await new Promise((r) => child.on('exit', r));
-  if (code !== 0) throw new Error(`floor pipeline failed (${String(code)})`);
-  const children = printed.trim().split('\n')[1] ?? '';
-  const secs = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
-  return secs.reduce((a, b) => a + b, 0);
 }
 
 async function runOne(preset: EncodingOptionsPreset, label: string, seconds: number, page: string, base: string, dir: string): Promise<Figures> {

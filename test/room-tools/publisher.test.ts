@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { livekitBinary, startLivekit, type LivekitInstance } from '../harness/livekit.js';
 import { startRedis, type RedisInstance } from '../harness/redis.js';
-import { disposeRtc, startPublisher, type Publisher } from '../support/publisher.js';
+import { disposeRtc, type PublisherHandle } from '../support/publisher.js';
+import { startRemotePublisher } from '../support/remote-publisher.js';
 import { startRtcRecorder } from '../support/rtc-recorder.js';
 import { analyseRoomMedia, formatRoomMedia, presence } from '../support/room-media.js';
 
@@ -46,9 +47,9 @@ test('synthetic publishers: colour and tone as an rtc-node subscriber receives t
   ];
   const epochMs = Math.ceil(Date.now() / 1000) * 1000 + 1000;
   const recs = await Promise.all(specs.map((s) => startRtcRecorder({ ...base, participant: s.identity, path: join(dir, `${s.identity}.mkv`) })));
-  const pubs: Publisher[] = [];
+  const pubs: PublisherHandle[] = [];
   try {
-    for (const s of specs) pubs.push(await startPublisher({ ...base, identity: s.identity, colour: s.colour, toneHz: s.toneHz, epochMs, video: { codec: s.codec } }));
+    for (const s of specs) pubs.push(await startRemotePublisher({ ...base, identity: s.identity, colour: s.colour, toneHz: s.toneHz, epochMs, video: { codec: s.codec } }));
     for (const p of pubs) assert.ok(p.trackSids.video && p.trackSids.audio, `${p.identity} published both tracks`);
     await Promise.all(recs.map((r) => r.subscribed));
     const cpu0 = process.cpuUsage();

@@ -12,7 +12,8 @@ import { startLivekit, type LivekitInstance } from '../harness/livekit.js';
 import { freeTcpPort, sleep, startRedis, type RedisInstance } from '../harness/redis.js';
 import { infoOf as egressInfoOf, waitStatus as waitEgressStatus } from '../service/common.js';
 import { countedFps, ffprobe, videoStream, audioStream, type Probe } from '../support/media.js';
-import { disposeRtc, startPublisher, type Publisher, type PublisherOptions, type Rgb } from '../support/publisher.js';
+import { disposeRtc, type PublisherHandle, type PublisherOptions, type Rgb } from '../support/publisher.js';
+import { startRemotePublisher } from '../support/remote-publisher.js';
 import { analyseRoomMedia, formatRoomMedia, presence, type PublisherRegion, type Rect, type RoomMediaReport } from '../support/room-media.js';
 import { startWorker, type WorkerProc } from '../service/worker-harness.js';
 
@@ -81,15 +82,16 @@ export { sleep };
 
 /**
  * Starts `n` publishers named p1…pn (joining in that order, so the template's tile order — join
- * second, then identity — is p1, p2, …), all flashing and beeping on one schedule.
+ * second, then identity — is p1, p2, …), all flashing and beeping on one schedule, each in its own
+ * process (a remote client's media does not stall on the test's event loop).
  */
-export async function startPublishers(env: RoomEnv, room: string, n: number, opts: Partial<PublisherOptions> = {}, first = 0): Promise<Publisher[]> {
-  const epochMs = Math.ceil(Date.now() / 1000) * 1000 + 1000;
-  const pubs: Publisher[] = [];
+export async function startPublishers(env: RoomEnv, room: string, n: number, opts: Partial<PublisherOptions> = {}, first = 0): Promise<PublisherHandle[]> {
+  const epochMs = Math.ceil(Date.now() / 1000) * 1000 + 2000;
+  const pubs: PublisherHandle[] = [];
   for (let i = first; i < first + n; i++) {
     const look = PUBLISHER_LOOKS[i] as (typeof PUBLISHER_LOOKS)[number];
     pubs.push(
-      await startPublisher({
+      await startRemotePublisher({
         wsUrl: env.lk.wsUrl,
         apiKey: env.lk.apiKey,
         apiSecret: env.lk.apiSecret,
@@ -106,7 +108,7 @@ export async function startPublishers(env: RoomEnv, room: string, n: number, opt
   return pubs;
 }
 
-export function regionsOf(pubs: readonly Publisher[], rects: readonly (Rect | undefined)[]): PublisherRegion[] {
+export function regionsOf(pubs: readonly PublisherHandle[], rects: readonly (Rect | undefined)[]): PublisherRegion[] {
   return pubs.map((p, i) => {
     // p<k> wears look k−1 (see startPublishers)
     const look = PUBLISHER_LOOKS[Number(p.identity.slice(1)) - 1] as (typeof PUBLISHER_LOOKS)[number];

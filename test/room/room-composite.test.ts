@@ -21,7 +21,7 @@ import {
 import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import { gridRects, layoutRects } from '../../templates/room/src/geometry.js';
-import type { Publisher } from '../support/publisher.js';
+import type { PublisherHandle } from '../support/publisher.js';
 import { presence } from '../support/room-media.js';
 import { analyse, assertAvSync, assertPresent, checkFile, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from './common.js';
 
@@ -32,7 +32,7 @@ const H = 720;
 
 describe('room composite (template) through livekit-server', { skip }, () => {
   let env: RoomEnv;
-  const pubs: Publisher[] = [];
+  const pubs: PublisherHandle[] = [];
 
   before(async () => {
     env = await startRoomEnv();

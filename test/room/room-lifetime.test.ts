@@ -18,7 +18,8 @@ import { listProcs, processTree, CLK_TCK } from '../../main/service/proc.js';
 import { gridRects } from '../../templates/room/src/geometry.js';
 import { ffprobe } from '../support/media.js';
 import { runCli } from '../support/web-egress.js';
-import { startPublisher, type Publisher } from '../support/publisher.js';
+import type { PublisherHandle } from '../support/publisher.js';
+import { startRemotePublisher } from '../support/remote-publisher.js';
 import { waitFor } from '../service/worker-harness.js';
 import { analyse, assertPresent, checkFile, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from './common.js';
 
@@ -34,7 +35,7 @@ function cpuTicksOf(rootPid: number): number {
 
 describe('room composite lifetime through livekit-server', { skip }, () => {
   let env: RoomEnv;
-  const pubs: Publisher[] = [];
+  const pubs: PublisherHandle[] = [];
   const fileOutput = (name: string): { file: EncodedFileOutput } => ({ file: new EncodedFileOutput({ filepath: join(env.dir, name) }) });
 
   before(async () => {
@@ -120,7 +121,7 @@ describe('room composite lifetime through livekit-server', { skip }, () => {
     const info = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: out }) });
     await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE);
     await sleep(3000);
-    const intruder = await startPublisher({
+    const intruder = await startRemotePublisher({
       wsUrl: env.lk.wsUrl,
       apiKey: env.lk.apiKey,
       apiSecret: env.lk.apiSecret,

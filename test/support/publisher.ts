@@ -83,12 +83,12 @@ export interface PublisherOptions {
   amplitude?: number;
 }
 
-export interface Publisher {
+/** What a test drives: the same whether the publisher runs in this process or in its own (remote-publisher.ts). */
+export interface PublisherHandle {
   readonly identity: string;
   readonly epochMs: number;
   /** Sids of the currently published tracks. */
   readonly trackSids: { video?: string; audio?: string };
-  readonly room: Room;
   readonly connected: boolean;
   /** Statistics of the media loops (late frames etc.), for diagnosing a starved machine. */
   readonly stats: PublisherStats;
@@ -104,6 +104,10 @@ export interface Publisher {
   reconnect(): Promise<void>;
   /** Disconnects and releases everything. Idempotent. */
   stop(): Promise<void>;
+}
+
+export interface Publisher extends PublisherHandle {
+  readonly room: Room;
 }
 
 /** A running media loop: set `stop` and await `done`. */
@@ -434,7 +438,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
 }
 
 /** Stops publishers and releases rtc-node's FFI so the process can exit (call once, at the end of a test file). */
-export async function stopAll(pubs: Iterable<Publisher>, disposeFfi = false): Promise<void> {
+export async function stopAll(pubs: Iterable<PublisherHandle>, disposeFfi = false): Promise<void> {
   await Promise.all([...pubs].map((p) => p.stop()));
   if (disposeFfi) await dispose();
 }

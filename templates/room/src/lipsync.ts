@@ -29,3 +29,16 @@ export function installLipSync(): void {
   };
   proto.setRemoteDescription = patched as typeof proto.setRemoteDescription;
 }
+
+/**
+ * Steady playout. A conversation wants the smallest jitter buffer that hides the network's jitter,
+ * so the browser grows and shrinks it as it goes, audio and video each on their own schedule, and the
+ * sync between them catches up afterwards — every change shows in a recording as A/V moving by a frame
+ * or more. A recorder talks back to no one: it asks every receiver for the same generous target
+ * instead, so both buffers sit at one delay that covers the jitter, and stay there.
+ */
+export const PLAYOUT_TARGET_MS = Number(new URLSearchParams(globalThis.location?.search ?? '').get('playout_target_ms') ?? 200);
+
+export function holdSteadyPlayout(receiver: RTCRtpReceiver | undefined): void {
+  if (receiver && 'jitterBufferTarget' in receiver && PLAYOUT_TARGET_MS > 0) receiver.jitterBufferTarget = PLAYOUT_TARGET_MS;
+}

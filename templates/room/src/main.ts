@@ -24,7 +24,7 @@ import {
   type RemoteTrackPublication,
 } from 'livekit-client';
 import { layoutRects, tileOrder, type TileSource, type TrackOrderKey } from './geometry.js';
-import { installLipSync } from './lipsync.js';
+import { holdSteadyPlayout, installLipSync } from './lipsync.js';
 
 const FRAME_DECODE_TIMEOUT_MS = 5000;
 const AUDIO_ONLY_DELAY_MS = 500;
@@ -113,6 +113,7 @@ function render(): void {
 
 function addTrack(track: RemoteTrack, pub: RemoteTrackPublication, p: RemoteParticipant): void {
   const sid = pub.trackSid;
+  holdSteadyPlayout(track.receiver);
   if (track.kind === Track.Kind.Audio) {
     if (audioEls.has(sid)) return;
     const el = track.attach();
