@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     cwd: dir,
     name: 'bench-worker',
     cpuCost: { room_composite_cpu_cost: 1 },
-    extra: { ws_url: lk.wsUrl, template_port: await freeTcpPort(), logging: { level: 'warn' } },
+    extra: { ws_url: lk.wsUrl, template_port: await freeTcpPort() },
   });
   const egress = new EgressClient(lk.url, lk.apiKey, lk.apiSecret);
   const rooms = new RoomServiceClient(lk.url, lk.apiKey, lk.apiSecret);

@@ -412,12 +412,13 @@ export class EgressService {
 
   private async close(): Promise<void> {
     this.monitor.stop();
-    await this.startReg?.close().catch(() => undefined);
+    await settleWithin(this.startReg?.close(), REDIS_CLOSE_GRACE_MS);
     await this.io?.drain(30_000);
     this.io?.close();
-    await this.listReg?.close().catch(() => undefined);
-    await this.server?.close(true).catch(() => undefined);
-    await this.ioClient?.close().catch(() => undefined);
+    const deadline = Date.now() + REDIS_CLOSE_GRACE_MS;
+    await settleWithin(this.listReg?.close(), deadline - Date.now());
+    await settleWithin(this.server?.close(true), deadline - Date.now());
+    await settleWithin(this.ioClient?.close(), deadline - Date.now());
     await this.bus?.close().catch(() => undefined);
     await this.templates?.close();
     for (const s of this.httpServers) {
@@ -426,6 +427,20 @@ export class EgressService {
     }
     log.info('service stopped');
   }
+}
+
+/**
+ * Deregistering (unsubscribing) needs Redis. With Redis unreachable the client queues those
+ * commands until it reconnects, which may be never: a worker asked to stop gives each step this long,
+ * then closes its connections anyway (livekit-server forgets a silent worker by itself).
+ */
+const REDIS_CLOSE_GRACE_MS = 3000;
+
+async function settleWithin(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!p) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, ms))))]);
+  clearTimeout(timer);
 }
 
 function resultOf(info: EgressInfo): HandlerResult {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { EgressStatus } from 'livekit-server-sdk';
 import { livekitBinary } from '../harness/livekit.js';
-import { sleep } from '../harness/redis.js';
+import { sleep, startRedis } from '../harness/redis.js';
 import { ffprobe } from '../support/media.js';
 import {
   claimResponseChannel,
@@ -143,6 +143,26 @@ describe('egress serve under faults', { skip: binary ? false : 'livekit-server n
       await bus.close();
       await w1.kill();
       await w2.kill();
+    }
+  });
+
+  test('Redis unreachable: SIGTERM and SIGINT still stop the worker (exit 0, no hang)', async (t) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const redis = await startRedis();
+      const w = await startWorker({ redisPort: redis.port, tmpDir: join(env.dir, `tmp-noredis-${sig}`), cwd: env.dir, name: `noredis-${sig}` });
+      try {
+        await redis.stop();
+        await sleep(1500); // the worker has lost Redis and keeps reconnecting
+        const t0 = Date.now();
+        w.signal(sig);
+        const exit = await Promise.race([w.exited, sleep(30_000).then(() => null)]);
+        assert.ok(exit, `${sig} with Redis down: the worker was still running 30 s later`);
+        t.diagnostic(`${sig} with Redis down: exited ${exit.code ?? exit.signal} after ${Date.now() - t0} ms`);
+        assert.equal(exit.code, 0, `${sig}: exit code`);
+      } finally {
+        await w.kill();
+        await redis.close();
+      }
     }
   });
 
