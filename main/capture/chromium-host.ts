@@ -22,6 +22,8 @@ const log = logger('chromium');
 /** The original's page-load rules (reference §7.2). */
 const NAVIGATION_TIMEOUT_MS = 30_000;
 const NAVIGATION_ATTEMPTS = 3;
+/** A live page stops its capture in milliseconds; one that does not answer in this time is wedged. */
+const STOP_CAPTURE_TIMEOUT_MS = 3000;
 const RETRYABLE_NET_ERRORS = ['net::ERR_CERT_VERIFIER_CHANGED', 'net::ERR_CONNECTION_CLOSED'];
 
 const CAPTURE_SCRIPT_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../templates/capture/page-capture.js');
@@ -119,9 +121,10 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   #captureContext = 0;
 
   async stopCapture(): Promise<void> {
-    if (!this.#cdp || this.#cdp.closed || this.#captureContext === 0) return;
+    // A crashed renderer never answers: asking it would only wait for the CDP timeout.
+    if (!this.#cdp || this.#cdp.closed || this.#captureContext === 0 || this.#died) return;
     try {
-      await this.#evaluate('globalThis.__egressCapture && globalThis.__egressCapture.stop()', this.#captureContext);
+      await this.#evaluate('globalThis.__egressCapture && globalThis.__egressCapture.stop()', this.#captureContext, false, STOP_CAPTURE_TIMEOUT_MS);
     } catch (err) {
       log.warn(`stopCapture: ${(err as Error).message}`);
     }
@@ -281,10 +284,10 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     return this.#cdp;
   }
 
-  async #evaluate(expression: string, contextId?: number, awaitPromise = false): Promise<unknown> {
+  async #evaluate(expression: string, contextId?: number, awaitPromise = false, timeoutMs?: number): Promise<unknown> {
     const params: Record<string, unknown> = { expression, returnByValue: true, awaitPromise, userGesture: true };
     if (contextId) params['contextId'] = contextId;
-    const res = (await this.#requireCdp().send('Runtime.evaluate', params, this.#sessionId)) as {
+    const res = (await this.#requireCdp().send('Runtime.evaluate', params, this.#sessionId, timeoutMs)) as {
       result?: { value?: unknown };
       exceptionDetails?: { text?: string; exception?: { description?: string } };
     };

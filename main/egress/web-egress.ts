@@ -3,6 +3,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { buildLaunchArgs, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { fragmentedMp4DurationNs } from '../../gst/fmp4-duration.js';
 import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import { EgressError, errDuplicateIdentity, errGstDied, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
@@ -32,6 +33,8 @@ const log = logger('egress');
 
 /** How long a stop waits for media captured before the stop instant to arrive. */
 const STOP_DRAIN_MS = 2000;
+/** How long a closed capture connection waits for the host to say what died before it fails the egress itself. */
+const CAUSE_GRACE_MS = 500;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -66,6 +69,11 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #stopRequested: { reason: EndReason; atUs: number } | null = null;
   #failure: EgressError | null = null;
   #failureReason: EndReason = 'Failure';
+  #failedAtUs: number | null = null;
+  /** The muxer did not finish the file (pipeline died or froze): its duration is read from the file. */
+  #fileUnfinished = false;
+  /** The page's capture connection closed. */
+  #captureGone = false;
   #recordingStartUs: number | null = null;
   #pendingStartUs: number | null = null;
   #wakeStop: (() => void) | null = null;
@@ -137,6 +145,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     if (this.#failure) return;
     this.#failure = toEgressError(err);
     this.#failureReason = reason;
+    // What was recorded ends here: a dead page or pipeline sends nothing more, and the transport must
+    // not pad the file with its last frame while the egress winds down.
+    this.#failedAtUs = nowUs();
+    this.#transport?.setStop(Math.min(this.#failedAtUs, this.#stopRequested?.atUs ?? Infinity));
     log.error(`egress failed: ${this.#failure.message} [egress:${this.plan.egressId}]`);
     this.#wakeStop?.();
   }
@@ -194,7 +206,14 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         if (m.type === 'error') this.#fail(new EgressError('E_CAPTURE', 'internal', `capture failed: ${m.message}`));
       });
       this.#ingest.on('disconnected', () => {
-        if (!this.#stopRequested) this.#fail(new EgressError('E_CAPTURE', 'internal', 'capture stopped unexpectedly: the page closed its capture connection'));
+        this.#captureGone = true;
+        if (this.#stopRequested || this.#failure) return;
+        // The media ends now; the cause (a crashed renderer, a dead browser) is usually reported a
+        // moment later and names what died better than the socket can.
+        this.#transport?.setStop(nowUs());
+        setTimeout(() => {
+          if (!this.#stopRequested) this.#fail(new EgressError('E_CAPTURE', 'internal', 'capture stopped unexpectedly: the page closed its capture connection'));
+        }, CAUSE_GRACE_MS);
       });
       // With await_start_signal the capture runs from page load but nothing is kept before
       // START_RECORDING: the recording then starts exactly at the signal, with no start-up gap.
@@ -284,7 +303,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     if (this.#progressTimer) clearInterval(this.#progressTimer);
     const { plan } = this;
     const wasRecording = this.#recordingStartUs !== null;
-    const stopAtUs = this.#stopRequested?.atUs ?? nowUs();
+    const stopAtUs = Math.min(this.#stopRequested?.atUs ?? Infinity, this.#failedAtUs ?? Infinity, nowUs());
     // Let media captured up to the stop instant arrive (capture runs a little behind real time), then
     // stop the page and end the inputs so EOS reaches the muxer.
     const transport = this.#transport;
@@ -293,13 +312,17 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       const deadline = Date.now() + STOP_DRAIN_MS;
       while (!transport.reachedStop() && Date.now() < deadline && !this.#failure) await sleep(20);
     }
-    await this.deps.host.stopCapture().catch(() => undefined);
+    // With its connection gone there is no capture left to stop (and a dead page would not answer).
+    if (!this.#captureGone) await this.deps.host.stopCapture().catch(() => undefined);
     this.#transport?.end(stopAtUs);
     let frozen = false;
     if (this.#gst) {
       try {
-        await this.#gst.stop(this.deps.eosTimeoutMs ?? 30_000);
+        const exit = await this.#gst.stop(this.deps.eosTimeoutMs ?? 30_000);
+        // Killed or crashed before EOS: the muxer never finished the file.
+        this.#fileUnfinished = exit.code !== 0 || exit.signal !== null;
       } catch (err) {
+        this.#fileUnfinished = true;
         if (err instanceof PipelineFrozenError) {
           frozen = true;
           this.#fail(errPipelineFrozen());
@@ -354,6 +377,14 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     result.startedAt = startNs;
     result.endedAt = endedAtNs;
     result.duration = endedAtNs > startNs ? endedAtNs - startNs : 0n;
+    if (this.#fileUnfinished && file.fileType === 'mp4') {
+      // What players will play is what reached the disk: up to the last complete fragment.
+      const onDisk = await fragmentedMp4DurationNs(file.localFilepath).catch(() => null);
+      if (onDisk !== null && onDisk < result.duration) {
+        result.duration = onDisk;
+        result.endedAt = startNs + onDisk;
+      }
+    }
     result.size = BigInt(size);
     const uploads = this.deps.uploads;
     const sink = uploads.sink('file');
