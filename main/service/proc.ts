@@ -107,11 +107,26 @@ export function readCgroupMemory(): number | null {
   }
 }
 
-/** SIGKILLs the given processes (and their groups when they lead one) if they are still the same processes. */
-export function killRemembered(procs: readonly ProcStat[]): void {
+/** The process's command name (`gst-launch-1.0`, `chromium` …), '' once it is gone. */
+export function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Whether a remembered process still runs (same pid and start time). */
+export function stillRunning(p: ProcStat): boolean {
+  const now = readProcStat(p.pid);
+  return !!now && now.startTime === p.startTime;
+}
+
+/** SIGKILLs the remembered processes still running (process groups they lead included), except those `spare` keeps. */
+export function killRemembered(procs: readonly ProcStat[], spare: (p: ProcStat) => boolean = () => false): void {
   for (const p of procs) {
     const now = readProcStat(p.pid);
-    if (!now || now.startTime !== p.startTime) continue;
+    if (!now || now.startTime !== p.startTime || spare(p)) continue;
     try {
       if (now.pgrp === p.pid) process.kill(-p.pid, 'SIGKILL');
       else process.kill(p.pid, 'SIGKILL');

@@ -32,7 +32,8 @@ import { ServiceMetrics, type HandlerResult } from './metrics.js';
 import { Monitor } from './monitor.js';
 import { assertRunnable } from '../egress/capabilities.js';
 import { startTemplateServer, type TemplateServer } from '../capture/template-server.js';
-import { killRemembered } from './proc.js';
+import type { ProcStat } from './proc.js';
+import { deliverOrphanedFile, finishOrphanedPipeline, killAllButPipeline } from './orphan-file.js';
 import { redisOptionsOf } from './redis.js';
 
 const log = logger('service');
@@ -243,10 +244,14 @@ export class EgressService {
     try {
       a.regs.push(await this.server.register(EgressHandler.StopEgress, id, (r: StopEgressRequest) => this.onStopEgress(id, r)));
       a.regs.push(await this.server.register(EgressHandler.UpdateStream, id, (r: UpdateStreamRequest) => this.onUpdateStream(id, r)));
+      let orphanTree: readonly ProcStat[] = [];
       const handler = new HandlerProcess(info, {
         ...(this.opts.handlerEntry ? { entry: this.opts.handlerEntry } : {}),
         ...(this.opts.handlerReadyTimeoutMs ? { readyTimeoutMs: this.opts.handlerReadyTimeoutMs } : {}),
-        onExit: () => killRemembered(this.monitor.treeOf(id)),
+        onExit: () => {
+          orphanTree = this.monitor.treeOf(id);
+          killAllButPipeline(orphanTree);
+        },
       });
       a.handler = handler;
       this.active.set(id, a);
@@ -255,7 +260,14 @@ export class EgressService {
       const launched = handler.start(req, now.getTime(), this.configYaml).then(() => {
         if (handler.pid !== undefined) this.monitor.setPid(id, handler.pid);
       });
-      void handler.done.then((final) => this.onHandlerDone(a, final));
+      void handler.done.then(async (final) => {
+        if (handler.diedUnexpectedly) {
+          // What the dead handler recorded is finished by its pipeline and delivered from here.
+          await finishOrphanedPipeline(orphanTree);
+          await deliverOrphanedFile(plan, final, this.config);
+        }
+        await this.onHandlerDone(a, final);
+      });
       const [c, l] = await Promise.allSettled([created, launched]);
       if (c.status === 'rejected' || l.status === 'rejected') {
         const err = c.status === 'rejected' ? c.reason : (l as PromiseRejectedResult).reason;

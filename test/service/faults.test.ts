@@ -77,6 +77,12 @@ describe('egress serve under faults', { skip: binary ? false : 'livekit-server n
       const failedA = await waitStatus(env.api, a.egressId, EgressStatus.EGRESS_FAILED);
       assert.equal(failedA.error, 'signal: killed');
       assert.equal(failedA.errorCode, 500);
+      // What A recorded is not lost: its pipeline finished the file and the worker delivered it.
+      const fileA = failedA.fileResults[0];
+      assert.ok(fileA && fileA.location.startsWith(join(env.dir, 'crash-a.')) && fileA.size > 0n, `A's file reported: ${JSON.stringify(fileA?.toJson())}`);
+      const probeA = await ffprobe(fileA.location);
+      const reportedA = Number(fileA.duration) / 1e9;
+      assert.ok(reportedA > 0.5 && Math.abs(Number(probeA.format.duration) - reportedA) <= 0.2, `A: container ${probeA.format.duration} s vs reported ${reportedA.toFixed(2)} s`);
       // Its orphaned Chromium/GStreamer are cleaned up by the worker.
       await waitFor('orphans of A gone', () => (chromeA.every((p) => !alive(p)) ? true : undefined), 10_000);
       assert.equal((await infoOf(env.api, b.egressId))?.status, EgressStatus.EGRESS_ACTIVE, 'B untouched');
