@@ -76,10 +76,11 @@ describe('room composite (template) through livekit-server', { skip }, () => {
     assertAvSync(report);
   });
 
-  test('grid, 4 H264 publishers, StopEgress → ENDING → COMPLETE: each publisher in its own cell, every tone present', async () => {
+  test('grid, 4 H264 publishers (2 send Opus as RED, 2 plain Opus), StopEgress → ENDING → COMPLETE: each publisher in its own cell, every tone present', async () => {
     const room = 'grid-4';
-    // 320x180 keeps four H264 encoders in the test process and four decoders in the browser inside 2 cores.
-    const four = await startPublishers(env, room, 4, { video: { codec: 'h264', width: 320, height: 180 } });
+    // 320x180 keeps four H264 encoders and four decoders in the browser inside 2 cores.
+    const video = { codec: 'h264', width: 320, height: 180 } as const;
+    const four = [...(await startPublishers(env, room, 2, { video })), ...(await startPublishers(env, room, 2, { video, red: false }, 2))];
     pubs.push(...four);
     const out = join(env.dir, 'grid-4.mp4');
     const info = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: out }) }, { layout: 'grid' });
