@@ -1,8 +1,9 @@
 /**
  * The handler process: one per egress, forked by the worker (`HandlerProcess`). It receives the
  * validated rpc.StartEgressRequest and the service config over IPC, rebuilds the plan, runs the web
- * egress (ChromiumHost + WebEgressController) and streams EgressInfo updates back. It never touches
- * Redis. If the worker goes away, it ends its recording (`Process killed`) and exits. End reasons
+ * egress (ChromiumHost + WebEgressController) and streams EgressInfo updates back. It touches Redis
+ * only if the worker goes away: it then ends its recording (FAILED `egress worker died`), delivers the
+ * file and reports that final status to livekit-server itself (direct-report.ts). End reasons
  * (session limit → LIMIT_REACHED, CPU drain, kills → FAILED) are the controller's (§5.2).
  */
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
@@ -16,6 +17,7 @@ import { logger, setLogLevel, type LogLevel } from '../log.js';
 import { encodeInfo, parseWorkerMessage, type HandlerToWorker, type StopReason, type WorkerToHandler } from './ipc.js';
 import { dirSize, OUTPUT_SIZE_CHECK_MS, sessionLimitMs } from './limits.js';
 import { envelopeOf } from './envelope.js';
+import { reportFinalDirectly } from './direct-report.js';
 
 const log = logger('handler');
 
@@ -40,6 +42,8 @@ class Handler {
   private timers: NodeJS.Timeout[] = [];
   private earlyStop: StopReason | null = null;
   private earlyKill: { error: string; code: number } | null = null;
+  private config: ServiceConfig | null = null;
+  private orphan = false;
 
   async start(msg: Extract<WorkerToHandler, { type: 'start' }>): Promise<void> {
     let config: ServiceConfig;
@@ -51,6 +55,7 @@ class Handler {
       log.error(`handler: bad start message: ${toEgressError(err).message}`);
       process.exit(3);
     }
+    this.config = config;
     const level = ({ debug: 'debug', info: 'info', warn: 'warn', error: 'error' } as Record<string, LogLevel>)[config.logging.level];
     if (level) setLogLevel(level);
     const now = new Date(msg.nowMs);
@@ -119,7 +124,8 @@ class Handler {
     if (this.finished) return;
     this.finished = true;
     for (const t of this.timers) clearTimeout(t);
-    await send({ type: 'finished', info: encodeInfo(final), ...(this.controller?.silentExit ? { silent: true } : {}) });
+    if (this.orphan && this.config && !this.controller?.silentExit) await reportFinalDirectly(final, this.config);
+    else await send({ type: 'finished', info: encodeInfo(final), ...(this.controller?.silentExit ? { silent: true } : {}) });
     if (process.connected) process.disconnect();
     process.exit(0);
   }
@@ -128,7 +134,8 @@ class Handler {
   orphaned(): void {
     if (this.finished) process.exit(0);
     log.warn('handler: worker disconnected; ending the egress');
-    if (this.controller) this.controller.stop('Process killed');
+    this.orphan = true;
+    if (this.controller) this.controller.kill(new EgressError('E_RESOURCE', 'internal', 'egress worker died'));
     else process.exit(1);
     setTimeout(() => process.exit(1), 60_000).unref();
   }

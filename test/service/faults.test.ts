@@ -114,7 +114,7 @@ describe('egress serve under faults', { skip: binary ? false : 'livekit-server n
     }
   });
 
-  test('two workers on one Redis: each egress is reported by exactly one worker; SIGKILL of one worker leaves the other egress untouched', async () => {
+  test('two workers on one Redis: each egress is reported by exactly one worker; SIGKILL of one worker leaves the other egress untouched, and its own egress ends FAILED on livekit-server with its file', async () => {
     const w1 = await start('a');
     const w2 = await start('b');
     const bus = await RedisBus.connect({ redis: env.redis.url });
@@ -144,6 +144,14 @@ describe('egress serve under faults', { skip: binary ? false : 'livekit-server n
       // The dead worker's handler notices and ends its recording by itself.
       await waitFor('orphaned handler exits', () => (!alive(orphanHandler) ? true : undefined), 20_000);
       assert.ok(existsSync(join(env.dir, 'two-1.mp4')), 'the orphaned recording was still finalised');
+      // …and, with no worker to relay it, reports its end to livekit-server itself: FAILED, with the file.
+      const e1Final = await waitStatus(env.api, e1.egressId, EgressStatus.EGRESS_FAILED, 10_000);
+      assert.equal(e1Final.error, 'egress worker died');
+      const f1 = e1Final.fileResults[0];
+      assert.equal(f1?.location, join(env.dir, 'two-1.mp4'));
+      const probe1 = await ffprobe(join(env.dir, 'two-1.mp4'));
+      const reported1 = Number(f1?.duration ?? 0n) / 1e9;
+      assert.ok(reported1 > 1 && Math.abs(Number(probe1.format.duration) - reported1) <= 0.2, `e1: container ${probe1.format.duration} s vs reported ${reported1.toFixed(2)} s`);
     } finally {
       await client.close();
       await bus.close();
