@@ -11,6 +11,10 @@ import { gdpBufferHeader, gdpCaps, gdpStreamStart, gdpTimeSegment } from './gdp.
  * a while (videorate then makes the rate exact) and once more at the stop time so the video lasts as
  * long as the recording. When the encoder falls behind, video frames are dropped here (never audio)
  * so memory stays bounded; videorate fills the gap by repeating.
+ *
+ * Pause: between pause(t) and resume(t') nothing is written and the running time does not advance —
+ * media captured in the paused interval is dropped here, before any encoding, and media after it is
+ * shifted back by the pause's length, so the file goes on with continuous timestamps.
  */
 
 export type RawVideoFormat = 'I420' | 'NV12' | 'RGBA' | 'RGBx' | 'BGRA' | 'BGRx';
@@ -101,6 +105,8 @@ export class MediaTransport {
   #stopUs: number | null = null;
   #lastAudioEndUs = -Infinity;
   #lastVideoInUs = -Infinity;
+  /** Paused intervals on the capture clock (µs); the last one is open (`toUs` null) while paused. */
+  readonly #pauses: { fromUs: number; toUs: number | null }[] = [];
   readonly #timer: NodeJS.Timeout | null;
   readonly #frameNs: bigint;
   readonly #now: () => number;
@@ -145,6 +151,7 @@ export class MediaTransport {
     if (this.#stopUs !== null && frame.ptsUs > this.#stopUs) return;
     this.#lastFrame = frame;
     if (this.#startUs === null) return;
+    if (this.#isPausedAt(frame.ptsUs)) return;
     let pts = this.#toNs(frame.ptsUs);
     if (pts < 0n) return;
     // The first frame captured at or after the start opens the recording at running time 0, so
@@ -164,18 +171,33 @@ export class MediaTransport {
     const frames = chunk.data.length / 4 / chunk.channels;
     const durNs = BigInt(Math.round((frames * 1e9) / chunk.sampleRate));
     this.#lastAudioEndUs = Math.max(this.#lastAudioEndUs, chunk.ptsUs + (frames * 1e6) / chunk.sampleRate);
-    let pts = this.#toNs(chunk.ptsUs);
     let data = chunk.data;
+    let chunkPtsUs = chunk.ptsUs;
+    const cut = this.#pauseCut(chunkPtsUs, (frames * 1e6) / chunk.sampleRate);
+    if (cut) {
+      // Keep the part before the pause, or the part after its end; drop what falls inside it.
+      if (cut.keepBeforeUs !== null) {
+        const keep = Math.round((cut.keepBeforeUs * chunk.sampleRate) / 1e6);
+        if (keep <= 0) return;
+        data = data.subarray(0, keep * 4 * chunk.channels);
+      } else if (cut.skipUs !== null) {
+        const skip = Math.round((cut.skipUs * chunk.sampleRate) / 1e6);
+        if (skip >= frames) return;
+        data = data.subarray(skip * 4 * chunk.channels);
+        chunkPtsUs += (skip * 1e6) / chunk.sampleRate;
+      } else return;
+    }
+    let pts = this.#toNs(chunkPtsUs);
     if (this.#stopUs !== null) {
       // Keep exactly up to the stop time.
-      const keep = Math.round(((this.#stopUs - chunk.ptsUs) * chunk.sampleRate) / 1e6);
+      const keep = Math.round(((this.#stopUs - chunkPtsUs) * chunk.sampleRate) / 1e6);
       if (keep <= 0) return;
-      if (keep < frames) data = data.subarray(0, keep * 4 * chunk.channels);
+      if (keep < data.length / 4 / chunk.channels) data = data.subarray(0, keep * 4 * chunk.channels);
     }
     if (pts + durNs <= 0n) return;
     if (pts < 0n) {
       // Trim the part before the recording start so audio starts exactly at 0.
-      const skipFrames = Math.min(frames, Math.round((Number(-pts) * chunk.sampleRate) / 1e9));
+      const skipFrames = Math.min(data.length / 4 / chunk.channels, Math.round((Number(-pts) * chunk.sampleRate) / 1e9));
       data = data.subarray(skipFrames * 4 * chunk.channels);
       pts = 0n;
       if (data.length === 0) return;
@@ -195,6 +217,66 @@ export class MediaTransport {
     this.stats.audioChunksWritten++;
     this.stats.audioSamplesWritten += outFrames;
     this.stats.bytesWritten += data.length + 62;
+  }
+
+  /** Pauses at `atUs` (capture clock): nothing captured from then on is written until resume(). */
+  pause(atUs: number): boolean {
+    if (this.paused || this.#ended) return false;
+    const last = this.#pauses[this.#pauses.length - 1];
+    this.#pauses.push({ fromUs: Math.max(atUs, last?.toUs ?? -Infinity), toUs: null });
+    return true;
+  }
+
+  /** Resumes at `atUs`: media captured from then on follows what was written before the pause. */
+  resume(atUs: number): boolean {
+    const open = this.#pauses[this.#pauses.length - 1];
+    if (!open || open.toUs !== null) return false;
+    open.toUs = Math.max(atUs, open.fromUs);
+    // Fresh frames from the resume on are still in flight: the idle repeat must give them the usual
+    // time before it pads with the last picture.
+    this.#lastVideoWriteAtUs = Math.max(this.#lastVideoWriteAtUs, this.#now());
+    return true;
+  }
+
+  get paused(): boolean {
+    const last = this.#pauses[this.#pauses.length - 1];
+    return !!last && last.toUs === null;
+  }
+
+  /** The paused intervals so far (capture clock, µs; `toUs` null while still paused). */
+  get pauses(): readonly { readonly fromUs: number; readonly toUs: number | null }[] {
+    return this.#pauses.map((p) => ({ ...p }));
+  }
+
+  /** Paused time before `atUs` (µs), counting an open pause up to `atUs`. */
+  pausedUsBefore(atUs: number): number {
+    let total = 0;
+    for (const p of this.#pauses) {
+      if (p.fromUs >= atUs) break;
+      total += Math.min(p.toUs ?? atUs, atUs) - p.fromUs;
+    }
+    return total;
+  }
+
+  #isPausedAt(us: number): boolean {
+    return this.#pauses.some((p) => us >= p.fromUs && (p.toUs === null || us < p.toUs));
+  }
+
+  /**
+   * How a chunk [startUs, startUs + durUs) meets the pauses: null if it does not; else the length to
+   * keep before a pause that starts inside it, or the length to skip from its start (a pause it starts
+   * in ends inside it), or neither (it lies wholly inside a pause).
+   */
+  #pauseCut(startUs: number, durUs: number): { keepBeforeUs: number | null; skipUs: number | null } | null {
+    const endUs = startUs + durUs;
+    for (const p of this.#pauses) {
+      const pEnd = p.toUs ?? Infinity;
+      if (pEnd <= startUs || p.fromUs >= endUs) continue;
+      if (p.fromUs > startUs) return { keepBeforeUs: p.fromUs - startUs, skipUs: null };
+      if (pEnd < endUs) return { keepBeforeUs: null, skipUs: pEnd - startUs };
+      return { keepBeforeUs: null, skipUs: null };
+    }
+    return null;
   }
 
   /**
@@ -241,13 +323,15 @@ export class MediaTransport {
     if (this.#timer) clearInterval(this.#timer);
   }
 
+  /** Running time of a capture instant: from the start, minus the paused time before it. */
   #toNs(ptsUs: number): bigint {
-    return BigInt(Math.round((ptsUs - (this.#startUs as number)) * 1000));
+    return BigInt(Math.round((ptsUs - (this.#startUs as number) - this.pausedUsBefore(ptsUs)) * 1000));
   }
 
   #repeatIfIdle(repeatMs: number): void {
-    if (this.#ended || this.#startUs === null || !this.#lastFrame || !this.opts.video) return;
+    if (this.#ended || this.#startUs === null || !this.#lastFrame || !this.opts.video || this.paused) return;
     const now = this.#now();
+    if (this.#isPausedAt(now - REPEAT_LAG_US)) return;
     if (now - this.#lastVideoWriteAtUs < repeatMs * 1000) return;
     // A page that does not repaint after the start gets its last picture from before it, but only
     // once a fresh frame had a fair chance to arrive.

@@ -31,7 +31,10 @@ const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] 
 
   With --room, --url is the LiveKit server (ws:// or wss://) and the whole room is recorded through
   a template (default: the built-in one); --duration defaults to 0 there: until the room closes or
-  SIGINT/SIGTERM. API key/secret also come from --config or LIVEKIT_API_KEY / LIVEKIT_API_SECRET.`;
+  SIGINT/SIGTERM. API key/secret also come from --config or LIVEKIT_API_KEY / LIVEKIT_API_SECRET.
+
+  While recording, SIGUSR1 pauses and SIGUSR2 resumes: nothing is written while paused and the file
+  goes on seamlessly (its duration leaves the pauses out; --duration counts wall-clock time).`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
 
@@ -150,8 +153,8 @@ async function record(argv: string[]): Promise<number> {
     const { controller } = createWebEgress(envelope, config, { localBaseDir: process.cwd() });
     let stopTimer: NodeJS.Timeout | undefined;
     controller.on('update', (i: EgressInfo) => {
-      process.stderr.write(`egress ${i.egressId}: ${statusName(i.status)}${i.error ? ` (${i.error})` : ''}\n`);
-      if (statusName(i.status) === 'EGRESS_ACTIVE' && durationS > 0) {
+      process.stderr.write(`egress ${i.egressId}: ${statusName(i.status)}${i.error ? ` (${i.error})` : ''}${i.details ? ` — ${i.details}` : ''}\n`);
+      if (statusName(i.status) === 'EGRESS_ACTIVE' && durationS > 0 && !stopTimer) {
         // Count the duration from the recording's first frame, not from the ACTIVE update.
         const startedMs = Number(i.fileResults[0]?.startedAt ?? 0n) / 1e6 || Date.now();
         stopTimer = setTimeout(() => controller.stop('StopEgress API'), Math.max(0, startedMs + durationS * 1000 - Date.now()));
@@ -161,12 +164,18 @@ async function record(argv: string[]): Promise<number> {
       process.stderr.write(`recording: ${(elapsedMs / 1000).toFixed(0)} s, ${(bytes / 1e6).toFixed(2)} MB written\n`);
     });
     const onSignal = (): void => void controller.stop('Process killed');
+    const onPause = (): void => void (controller.pause() || process.stderr.write('pause ignored: not recording, or already paused\n'));
+    const onResume = (): void => void (controller.resume() || process.stderr.write('resume ignored: not paused\n'));
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    process.on('SIGUSR1', onPause);
+    process.on('SIGUSR2', onResume);
     const final = await controller.run();
     clearTimeout(stopTimer);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGUSR1', onPause);
+    process.off('SIGUSR2', onResume);
     process.stdout.write(JSON.stringify(final.toJson()) + '\n');
     return statusName(final.status) === 'EGRESS_COMPLETE' ? 0 : 1;
   } finally {

@@ -133,6 +133,35 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   }
 
   /**
+   * Pauses the recording (beyond the original, which cannot): from now on nothing is written and the
+   * file's timeline stands still; resume() goes on in the same file. Only while ACTIVE; the status
+   * stays ACTIVE and its details say since when it is paused.
+   */
+  pause(): boolean {
+    if (this.info.status !== EgressStatus.EGRESS_ACTIVE || this.#stopRequested || !this.#transport?.pause(nowUs())) return false;
+    log.info(`paused [egress:${this.plan.egressId}]`);
+    this.#updateDetails(`Paused since ${new Date().toISOString()}`);
+    return true;
+  }
+
+  resume(): boolean {
+    if (this.#stopRequested || !this.#transport?.resume(nowUs())) return false;
+    log.info(`resumed [egress:${this.plan.egressId}]`);
+    this.#updateDetails('');
+    return true;
+  }
+
+  get paused(): boolean {
+    return this.#transport?.paused ?? false;
+  }
+
+  /** Paused intervals so far, wall clock (an open one ends now). */
+  pausedIntervals(): { from: Date; to: Date }[] {
+    const toWall = (us: number): Date => new Date(us / 1000);
+    return (this.#transport?.pauses ?? []).map((p) => ({ from: toWall(p.fromUs), to: toWall(p.toUs ?? nowUs()) }));
+  }
+
+  /**
    * Ends the egress as FAILED with `error` (CPU/OOM kill, shutdown): what was recorded is still
    * finalised and delivered.
    */
@@ -339,16 +368,16 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const failure = this.#failure;
     const reason = this.#stopRequested?.reason;
     if (failure) {
-      this.#setStatus(EgressStatus.EGRESS_FAILED, { error: failure.message, errorCode: failure.httpStatus, details: `End reason: ${this.#failureReason}` }, endedAtNs);
+      this.#setStatus(EgressStatus.EGRESS_FAILED, { error: failure.message, errorCode: failure.httpStatus, details: this.#endDetails(this.#failureReason) }, endedAtNs);
     } else if (!wasRecording) {
       const awaiting = this.#awaitsStartSignal();
       const error =
         reason === 'Session limit reached' ? 'Session limit reached before start signal' : awaiting ? 'Start signal not received' : 'Stop called before pipeline could start';
       this.#setStatus(EgressStatus.EGRESS_ABORTED, { error, errorCode: 412, details: `End reason: ${reason ?? 'Failure'}` }, endedAtNs);
     } else if (reason === 'Session limit reached') {
-      this.#setStatus(EgressStatus.EGRESS_LIMIT_REACHED, { error: 'Session limit reached', errorCode: 413, details: 'End reason: Session limit reached' }, endedAtNs);
+      this.#setStatus(EgressStatus.EGRESS_LIMIT_REACHED, { error: 'Session limit reached', errorCode: 413, details: this.#endDetails('Session limit reached') }, endedAtNs);
     } else {
-      this.#setStatus(EgressStatus.EGRESS_COMPLETE, { details: `End reason: ${reason ?? 'Source closed'}` }, endedAtNs);
+      this.#setStatus(EgressStatus.EGRESS_COMPLETE, { details: this.#endDetails(reason ?? 'Source closed') }, endedAtNs);
     }
     // The temp dir goes unless it holds a recording that could not be stored anywhere (its path is
     // the reported location then).
@@ -376,7 +405,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const startNs = BigInt(Math.round((this.#recordingStartUs as number) * 1000));
     result.startedAt = startNs;
     result.endedAt = endedAtNs;
-    result.duration = endedAtNs > startNs ? endedAtNs - startNs : 0n;
+    // Paused time is not in the file.
+    const pausedNs = BigInt(Math.round((this.#transport?.pausedUsBefore(Number(endedAtNs) / 1000) ?? 0) * 1000));
+    result.duration = endedAtNs - startNs > pausedNs ? endedAtNs - startNs - pausedNs : 0n;
     if (this.#fileUnfinished && file.fileType === 'mp4') {
       // What players will play is what reached the disk: up to the last complete fragment.
       const onDisk = await fragmentedMp4DurationNs(file.localFilepath).catch(() => null);
@@ -410,6 +441,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       url: this.plan.source.kind === 'web' ? this.plan.source.url : '',
       startedAt: startNs,
       endedAt: endedAtNs,
+      paused: this.pausedIntervals(),
     });
     manifest.addFile(result.filename, result.location);
     try {
@@ -423,6 +455,18 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
   #endedEarly(): boolean {
     return this.#failure?.code === 'E_ROOM' && this.#failure.psrpcCode === 'unavailable';
+  }
+
+  /** `End reason: X`, then the paused intervals when there were any (wall clock, ISO 8601). */
+  #endDetails(reason: string): string {
+    const paused = this.pausedIntervals().map((p) => `${p.from.toISOString()}/${p.to.toISOString()}`);
+    return `End reason: ${reason}${paused.length ? `; paused ${paused.join(', ')}` : ''}`;
+  }
+
+  #updateDetails(details: string): void {
+    this.info.details = details;
+    this.info.updatedAt = BigInt(Date.now()) * 1_000_000n;
+    this.emit('update', this.info.clone());
   }
 
   #setStatus(status: EgressStatus, fields: { error?: string; errorCode?: number; details?: string } = {}, endedAtNs?: bigint): void {

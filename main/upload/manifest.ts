@@ -18,6 +18,8 @@ export interface ManifestInfo {
   readonly trackSource?: string;
   readonly audioTrackId?: string;
   readonly videoTrackId?: string;
+  /** Paused intervals (ours; the original cannot pause), wall clock. */
+  readonly paused?: readonly { readonly from: Date; readonly to: Date }[];
 }
 
 interface FileEntry {
@@ -115,6 +117,7 @@ export class Manifest {
       ),
     );
     put('images', this.images.map((m) => omitEmpty({ filename: m.filename, timestamp: m.timestamp, location: m.location })));
+    put('paused', (i.paused ?? []).map((p) => ({ from: rfc3339(p.from), to: rfc3339(p.to) })));
     return JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? `__ns__${v.toString()}` : v)).replace(/"__ns__(-?\d+)"/g, '$1');
   }
 

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -97,13 +97,20 @@ export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
 }
 
 /** Runs the `egress` CLI; resolves with the exit code, the last stdout line parsed, and stderr. */
-export function runCli(args: string[], cwd: string): Promise<{ code: number | null; last: Record<string, unknown>; stderr: string }> {
+export function runCli(
+  args: string[],
+  cwd: string,
+  opts: { onStderr?: (text: string, child: ChildProcess) => void } = {},
+): Promise<{ code: number | null; last: Record<string, unknown>; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(REPO_ROOT, 'bin/egress.js'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      opts.onStderr?.(d.toString(), p);
+    });
     p.on('error', reject);
     p.on('exit', (code) => {
       const lines = out.trim().split('\n');
