@@ -3,16 +3,27 @@
 #   bash scripts/setup.sh          runtime: Chromium, GStreamer, ffmpeg (probing), npm packages
 #   bash scripts/setup.sh --test   also what the tests start: redis-server, livekit-server v1.13.5
 #                                  and the storage emulators (Go modules, cached in .cache/bin)
+#   bash scripts/setup.sh --image  also tini, the init process of the server image (Dockerfile): it
+#                                  reaps the browser and gst-launch processes a dead handler leaves
+# Run as root (as in the Dockerfile) it needs no sudo.
 # No Xvfb, no PulseAudio: the browser runs headless and audio is captured inside the page.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WITH_TEST=0
-[[ "${1:-}" == "--test" ]] && WITH_TEST=1
+WITH_IMAGE=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TEST=1 ;;
+    --image) WITH_IMAGE=1 ;;
+    *) echo "setup: unknown option $arg (known: --test, --image)" >&2; exit 2 ;;
+  esac
+done
 
 PKGS=(chromium gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg fonts-dejavu-core)
 (( WITH_TEST )) && PKGS+=(redis-server)
+(( WITH_IMAGE )) && PKGS+=(tini)
 
 missing=()
 for p in "${PKGS[@]}"; do
