@@ -17,6 +17,8 @@ export interface ProcStat {
   /** Start time after boot in clock ticks (identifies the process across pid reuse). */
   readonly startTime: number;
   readonly rssBytes: number;
+  /** Exited, not yet reaped by its parent. */
+  readonly zombie?: boolean;
 }
 
 /** Parses /proc/<pid>/stat; null if gone or unreadable. */
@@ -40,6 +42,7 @@ export function readProcStat(pid: number): ProcStat | null {
     cpuTicks: num(14) + num(15),
     startTime: num(22),
     rssBytes: num(24) * PAGE_SIZE,
+    zombie: f[0] === 'Z',
   };
 }
 
@@ -116,10 +119,10 @@ export function commOf(pid: number): string {
   }
 }
 
-/** Whether a remembered process still runs (same pid and start time). */
+/** Whether a remembered process still runs (same pid and start time, not a zombie waiting to be reaped). */
 export function stillRunning(p: ProcStat): boolean {
   const now = readProcStat(p.pid);
-  return !!now && now.startTime === p.startTime;
+  return !!now && now.startTime === p.startTime && !now.zombie;
 }
 
 /** SIGKILLs the remembered processes still running (process groups they lead included), except those `spare` keeps. */
