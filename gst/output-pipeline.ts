@@ -22,6 +22,8 @@ export interface VideoEncoding {
   readonly keyFrameIntervalS: number;
   /** 0 = x264 picks. */
   readonly threads: number;
+  /** x264 VBV buffer in ms (default 2000; HLS uses the segment duration, at most 10000). */
+  readonly vbvBufferMs?: number;
 }
 
 export interface AudioEncoding {
@@ -36,10 +38,18 @@ export interface FileSinkPlan {
   readonly location: string;
 }
 
+/** HLS segments: MPEG-TS fragments cut at keyframes every `segmentDurationS`. */
+export interface SegmentSinkPlan {
+  /** printf-style local path of the fragments, e.g. `/tmp/x/segments/seg_%05d.ts`. */
+  readonly locationPattern: string;
+  readonly segmentDurationS: number;
+}
+
 export interface OutputPipelinePlan {
   readonly video: VideoEncoding | null;
   readonly audio: AudioEncoding | null;
-  readonly file: FileSinkPlan;
+  readonly file: FileSinkPlan | null;
+  readonly segments?: SegmentSinkPlan | null;
 }
 
 export const VIDEO_FD = 3;
@@ -57,7 +67,7 @@ export function videoBranch(v: VideoEncoding): string {
   // No B-frames: with frame reordering the first frame's DTS is negative, and the fragmented MP4 we
   // record into (crash tolerance) has no edit list to undo the shift, so every player would show the
   // video two frames (67 ms) late against the audio. It also takes encoder latency out of the start.
-  const x264: string[] = ['x264enc', 'speed-preset=veryfast', `bitrate=${v.bitrateKbps}`, 'vbv-buf-capacity=2000', 'bframes=0'];
+  const x264: string[] = ['x264enc', 'speed-preset=veryfast', `bitrate=${v.bitrateKbps}`, `vbv-buf-capacity=${v.vbvBufferMs ?? 2000}`, 'bframes=0'];
   if (v.keyFrameIntervalS > 0) {
     x264.push(`key-int-max=${Math.max(1, Math.round(v.keyFrameIntervalS * v.framerate))}`, 'option-string=scenecut=0');
   }
@@ -108,13 +118,69 @@ function muxer(file: FileSinkPlan): string {
   }
 }
 
+/**
+ * splitmuxsink cuts a new MPEG-TS fragment at the first keyframe once `segmentDurationS` is reached
+ * and asks the encoder for that keyframe (send-keyframe-requests), so segments start exactly on
+ * their boundary. It posts `splitmuxsink-fragment-opened/closed` (location, running time) on the
+ * bus, which gst-launch -m prints: see parseFragmentMessage.
+ */
+function segmentSink(s: SegmentSinkPlan): string {
+  return `splitmuxsink name=seg muxer-factory=mpegtsmux location=@SEGMENTS@ max-size-time=${Math.round(s.segmentDurationS * 1e9)} send-keyframe-requests=true async-finalize=false`;
+}
+
+/** Queue between a tee and one output: enough slack for a slow muxer without unbounded growth. */
+const BRANCH_QUEUE = 'queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0';
+
 /** gst-launch-1.0 argv (without the program name) for the plan. */
 export function buildLaunchArgs(plan: OutputPipelinePlan): string[] {
   if (!plan.video && !plan.audio) throw new Error('pipeline needs audio or video');
-  const parts: string[] = [muxer(plan.file)];
-  if (plan.video) parts.push(`${videoBranch(plan.video)} ! mux.`);
-  if (plan.audio) parts.push(`${audioBranch(plan.audio)} ! mux.`);
-  // The location is substituted after tokenising so a path with spaces stays one argument
-  // (gst-launch escapes each argv element itself).
-  return ['-e', ...tokens(parts.join(' ')).map((t) => (t === 'location=@LOCATION@' ? `location=${plan.file.location}` : t))];
+  const sinks: { name: string; desc: string; audioPad: string }[] = [];
+  if (plan.file) sinks.push({ name: 'mux', desc: muxer(plan.file), audioPad: 'mux.' });
+  if (plan.segments) sinks.push({ name: 'seg', desc: segmentSink(plan.segments), audioPad: 'seg.audio_0' });
+  if (sinks.length === 0) throw new Error('pipeline needs an output');
+  const parts: string[] = sinks.map((s) => s.desc);
+  // Encode once: each encoder feeds a tee with one queued branch per output.
+  if (plan.video) {
+    parts.push(`${videoBranch(plan.video)} ! tee name=vtee`);
+    for (const s of sinks) {
+      // MPEG-TS wants Annex B with SPS/PPS before every keyframe (each segment decodes on its own);
+      // MP4 keeps the encoder's avc form.
+      const ts = s.name === 'seg' ? ' ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au' : '';
+      parts.push(`vtee. ! ${BRANCH_QUEUE}${ts} ! ${s.name === 'seg' ? 'seg.video' : 'mux.'}`);
+    }
+  }
+  if (plan.audio) {
+    parts.push(`${audioBranch(plan.audio)} ! tee name=atee`);
+    for (const s of sinks) parts.push(`atee. ! ${BRANCH_QUEUE} ! ${s.audioPad}`);
+  }
+  // Locations are substituted after tokenising so a path with spaces stays one argument
+  // (gst-launch escapes each argv element itself). -m prints bus messages (segment boundaries).
+  const flags = plan.segments ? ['-e', '-m'] : ['-e'];
+  return [
+    ...flags,
+    ...tokens(parts.join(' ')).map((t) => {
+      if (t === 'location=@LOCATION@' && plan.file) return `location=${plan.file.location}`;
+      if (t === 'location=@SEGMENTS@' && plan.segments) return `location=${plan.segments.locationPattern}`;
+      return t;
+    }),
+  ];
+}
+
+export interface FragmentMessage {
+  readonly kind: 'opened' | 'closed';
+  readonly location: string;
+  /** Pipeline running time of the fragment boundary, ns. */
+  readonly runningTimeNs: bigint;
+}
+
+const FRAGMENT_RE = /splitmuxsink-fragment-(opened|closed), location=\(string\)("(?:[^"\\]|\\.)*"|[^,]+), running-time=\(guint64\)(\d+)/;
+
+/** Reads a splitmuxsink fragment message from a gst-launch -m output line (null for other lines). */
+export function parseFragmentMessage(line: string): FragmentMessage | null {
+  const m = FRAGMENT_RE.exec(line);
+  if (!m) return null;
+  let location = m[2] as string;
+  if (location.startsWith('"')) location = location.slice(1, -1).replace(/\\(.)/g, '$1');
+  else location = location.replace(/\\(.)/g, '$1');
+  return { kind: m[1] === 'opened' ? 'opened' : 'closed', location, runningTimeNs: BigInt(m[3] as string) };
 }

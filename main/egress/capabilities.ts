@@ -10,7 +10,6 @@ export function assertRunnable(plan: PipelinePlan): void {
   if (plan.stream) {
     throw errUnsupported(plan.stream.protocol === 'websocket' ? 'websocket stream output' : `${plan.stream.protocol.toUpperCase()} stream output`);
   }
-  if (plan.segments) throw errUnsupported('segmented (HLS) output');
   if (plan.images && plan.images.length > 0) throw errUnsupported('image output');
-  if (!plan.file) throw errUnsupported('a request without a file output');
+  if (!plan.file && !plan.segments) throw errUnsupported('a request without a file or segments output');
 }

@@ -41,14 +41,19 @@ export function createWebEgress(envelope: StartEgressEnvelope, config: ServiceCo
     ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
   };
   const host = (opts.hostFactory ?? ((o) => new ChromiumHost(o)))(hostOptions);
-  const uploads = createEgressUploads(plan, config, {
+  const uploadOptions = {
     ...(opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : {}),
     ...(opts.registry ? { registry: opts.registry } : {}),
-  });
+  };
+  const uploads = createEgressUploads(plan, config, uploadOptions);
+  // Each live output uploads to its own resolved storage (per output → per request → config).
+  const segmentUploads = plan.segments ? createEgressUploads(plan, config, { localBaseDir: opts.localBaseDir ?? '' }, plan.segments.storage) : undefined;
   const controller = new WebEgressController(plan, initialEgressInfo(plan, envelope, now), {
     host,
     encoderThreads: config.video_encoder_threads,
     uploads,
+    ...(segmentUploads ? { segmentUploads } : {}),
+    maxUploadQueueMin: config.max_upload_queue,
     credentials: { apiKey: config.api_key, apiSecret: config.api_secret },
   });
   return { plan, controller };

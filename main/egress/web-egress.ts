@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
-import { buildLaunchArgs, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { buildLaunchArgs, parseFragmentMessage, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import { EgressError, errDuplicateIdentity, errGstDied, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
@@ -15,6 +15,7 @@ import { classifyRoomEnd, type RoomEndCause } from './room-end.js';
 import { redactPageUrl, resolveTemplateUrl, type RecorderCredentials } from './template-source.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { canTransition, isTerminal, statusName } from './status.js';
+import { SegmentOutput } from '../output/segment-output.js';
 
 /**
  * Runs one page egress — a web page (web egress) or a room template (room composite, v2 template
@@ -41,6 +42,10 @@ export interface WebEgressDeps {
   readonly encoderThreads: number;
   /** Uploads of this egress (primary storage, backup, local storage), see uploads.ts. */
   readonly uploads: UploadManager;
+  /** Uploads of the segments output (its own resolved storage); default: `uploads`. */
+  readonly segmentUploads?: UploadManager;
+  /** Config max_upload_queue (minutes): bounds segment/image upload queues. Default 60. */
+  readonly maxUploadQueueMin?: number;
   /** EOS watchdog (the original's 30 s). */
   readonly eosTimeoutMs?: number;
   /** API key/secret for the recorder token and for asking the server why a room ended. */
@@ -72,6 +77,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #done: Promise<EgressInfo> | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
   #silentExit = false;
+  #segments: SegmentOutput | null = null;
 
   constructor(
     readonly plan: PipelinePlan,
@@ -145,11 +151,20 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const { plan } = this;
     const file = plan.file;
     try {
-      if (!file) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
+      if (!file && !plan.segments) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
       const pageUrl = plan.source.kind === 'web' ? plan.source.url : await resolveTemplateUrl(plan.source, plan.egressId, this.#credentials());
       log.info(`loading ${redactPageUrl(pageUrl)} [egress:${plan.egressId}]`);
       await mkdir(plan.tmpDir, { recursive: true });
-      await mkdir(dirname(file.localFilepath), { recursive: true });
+      if (file) await mkdir(dirname(file.localFilepath), { recursive: true });
+      if (plan.segments) {
+        const segments = new SegmentOutput(plan.segments, (this.deps.segmentUploads ?? this.deps.uploads).sink('segments'), {
+          egressId: plan.egressId,
+          maxUploadQueueMin: this.deps.maxUploadQueueMin ?? 60,
+          onError: (err) => this.#fail(err),
+        });
+        await segments.prepare();
+        this.#segments = segments;
+      }
       const ingestUrl = await this.#ingest.listen();
       const host = this.deps.host;
       host.on('died', (err) => this.#fail(err));
@@ -166,19 +181,26 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
               framerate: plan.encoding.framerate,
               bitrateKbps: plan.encoding.videoBitrateKbps,
               profile: plan.encoding.videoProfile,
-              keyFrameIntervalS: plan.encoding.keyFrameIntervalS,
+              // HLS: a GOP of exactly one segment (no scene cuts), so every segment starts on a
+              // keyframe at its boundary; splitmuxsink also requests the keyframe there.
+              keyFrameIntervalS: plan.encoding.keyFrameIntervalS || (plan.segments?.segmentDurationS ?? 0),
               threads: this.deps.encoderThreads,
+              ...(plan.segments ? { vbvBufferMs: Math.min(plan.segments.segmentDurationS * 1000, 10_000) } : {}),
             }
           : null,
         audio: plan.audioEnabled
           ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency }
           : null,
-        file: { container: containerOf(file.fileType), location: file.localFilepath },
+        file: file ? { container: containerOf(file.fileType), location: file.localFilepath } : null,
+        segments: this.#segments ? { locationPattern: this.#segments.locationPattern, segmentDurationS: plan.segments?.segmentDurationS ?? 4 } : null,
       };
       const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
       this.#gst = gst;
       gst.on('log', (line) => {
-        if (!line.startsWith('@')) log.debug(`gst: ${line}`);
+        if (line.startsWith('@')) return;
+        const fragment = this.#segments ? parseFragmentMessage(line) : null;
+        if (fragment) this.#segments?.onFragment(fragment);
+        else if (!line.startsWith('Got message')) log.debug(`gst: ${line}`);
       });
       gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
       gst.on('playing', () => this.#onPlaying());
@@ -260,6 +282,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       return;
     }
     this.#recordingStartUs = atUs;
+    this.#segments?.setStart(atUs);
     this.#transport.start(atUs);
     log.info(`recording started [egress:${this.plan.egressId}]`);
   }
@@ -312,6 +335,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
     const endedAtNs = BigInt(Math.round(stopAtUs * 1000));
     if (wasRecording && plan.file && !this.#silentExit) await this.#deliverFile(endedAtNs);
+    if (this.#segments && wasRecording && !this.#silentExit) await this.#deliverSegments(stopAtUs);
 
     const failure = this.#failure;
     const reason = this.#stopRequested?.reason;
@@ -388,6 +412,20 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     } catch (err) {
       log.warn(`manifest upload failed: ${(err as Error).message} [egress:${this.plan.egressId}]`);
     }
+  }
+
+  /** Uploads what is left of the HLS output, closes both playlists and fills SegmentsInfo. */
+  async #deliverSegments(stopAtUs: number): Promise<void> {
+    const segments = this.#segments;
+    if (!segments) return;
+    const endRunningTimeNs = BigInt(Math.max(0, Math.round((stopAtUs - (this.#recordingStartUs as number)) * 1000)));
+    try {
+      await segments.finish(endRunningTimeNs);
+    } catch (err) {
+      this.#fail(err);
+    }
+    const result = this.info.segmentResults[0];
+    if (result) segments.fillInfo(result);
   }
 
   #endedEarly(): boolean {

@@ -66,10 +66,11 @@ test('outputs this build cannot run are refused up front (never accepted and hal
   };
   refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/key'] })] }), /^RTMP stream output is not yet supported by this egress$/);
   refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] })] }), /^SRT stream output is not yet supported/);
-  refused(webReq({ segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] }), /^segmented \(HLS\) output is not yet supported/);
   refused(webReq({ imageOutputs: [new ImageOutput({ captureInterval: 5 })] }), /^image output is not yet supported/);
   refused(webReq({ fileOutputs: [], imageOutputs: [new ImageOutput({})] }), /^image output/);
   // what it can run passes
   assertRunnable(plan(webReq({})));
+  assertRunnable(plan(webReq({ segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] })));
+  assertRunnable(plan(webReq({ fileOutputs: [], segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] })));
   assertRunnable(plan({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ roomName: 'r', layout: 'grid', fileOutputs: [new EncodedFileOutput({ filepath: 'a.mp4' })] }) }));
 });
