@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, RoomCompositeEgressRequest, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
+import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, RoomCompositeEgressRequest, SegmentedFileOutput, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from './contracts/errors.js';
 import { loadConfig, type ServiceConfig } from './config/index.js';
 import type { StartEgressEnvelope } from './request/index.js';
@@ -24,6 +24,7 @@ import log, { setLogLevel } from './log.js';
 
 const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] [--preset NAME]
                      [--audio-only|--video-only] [--await-start-signal] [--config FILE] [--quiet]
+                     [--hls DIR/ [--segment-duration S]]
        egress record --room NAME --url WS_URL (--api-key K --api-secret S | --token JWT)
                      [--layout grid|speaker|single-speaker[-light]] [--base-url URL]
                      [--duration S] [--out DIR|FILE] [--preset NAME] [--audio-only|--video-only]
@@ -31,7 +32,9 @@ const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] 
 
   With --room, --url is the LiveKit server (ws:// or wss://) and the whole room is recorded through
   a template (default: the built-in one); --duration defaults to 0 there: until the room closes or
-  SIGINT/SIGTERM. API key/secret also come from --config or LIVEKIT_API_KEY / LIVEKIT_API_SECRET.`;
+  SIGINT/SIGTERM. API key/secret also come from --config or LIVEKIT_API_KEY / LIVEKIT_API_SECRET.
+  --hls DIR/ also writes HLS from the same encode: DIR/playlist.m3u8 (every segment), DIR/live.m3u8
+  (the newest 5) and DIR/playlist_NNNNN.ts, each segment stored as soon as it is complete.`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
 
@@ -69,6 +72,14 @@ function filepathOf(out: string | undefined): string {
   return out;
 }
 
+/** `--hls DIR/`: playlist, live playlist and segments in DIR (a path without `/` is a directory too). */
+function hlsOutput(dir: string, segmentDuration: string | undefined): SegmentedFileOutput {
+  const d = dir === '' || dir.endsWith('/') ? dir : `${dir}/`;
+  const seconds = segmentDuration === undefined ? 4 : Number(segmentDuration);
+  if (!Number.isInteger(seconds) || seconds < 1) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', `invalid --segment-duration ${segmentDuration}`);
+  return new SegmentedFileOutput({ playlistName: `${d}playlist.m3u8`, livePlaylistName: `${d}live.m3u8`, segmentDuration: seconds });
+}
+
 async function record(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -88,6 +99,8 @@ async function record(argv: string[]): Promise<number> {
       'api-secret': { type: 'string' },
       token: { type: 'string', default: '' },
       quiet: { type: 'boolean', default: false },
+      hls: { type: 'string' },
+      'segment-duration': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -106,6 +119,7 @@ async function record(argv: string[]): Promise<number> {
   try {
     const options = { case: 'preset' as const, value: presetOf(values.preset) };
     const fileOutputs = [new EncodedFileOutput({ fileType: fileTypeOf(values.out), filepath: filepathOf(values.out) })];
+    const segmentOutputs = values.hls === undefined ? [] : [hlsOutput(values.hls, values['segment-duration'])];
     let envelope: StartEgressEnvelope;
     if (room !== undefined) {
       config = {
@@ -127,6 +141,7 @@ async function record(argv: string[]): Promise<number> {
         videoOnly: values['video-only'],
         options,
         fileOutputs,
+        segmentOutputs,
       });
       envelope = { egressId: newEgressId(), request: { case: 'roomComposite', value: request }, roomName: room, token: values.token, wsUrl: config.ws_url };
     } else {
@@ -143,6 +158,7 @@ async function record(argv: string[]): Promise<number> {
         awaitStartSignal: values['await-start-signal'],
         options,
         fileOutputs,
+        segmentOutputs,
       });
       envelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
     }
