@@ -45,11 +45,24 @@ export interface SegmentSinkPlan {
   readonly segmentDurationS: number;
 }
 
+/** JPEG thumbnails every `intervalS` from the raw video (before the encoder). */
+export interface ImageSinkPlan {
+  /** Element name, unique in the pipeline (its bus messages carry it). */
+  readonly name: string;
+  /** printf-style local path, e.g. `/tmp/x/images_0/img_%05d.jpeg`. */
+  readonly locationPattern: string;
+  readonly intervalS: number;
+  /** 0 = the encoding size. */
+  readonly width: number;
+  readonly height: number;
+}
+
 export interface OutputPipelinePlan {
   readonly video: VideoEncoding | null;
   readonly audio: AudioEncoding | null;
   readonly file: FileSinkPlan | null;
   readonly segments?: SegmentSinkPlan | null;
+  readonly images?: readonly ImageSinkPlan[];
 }
 
 export const VIDEO_FD = 3;
@@ -63,7 +76,20 @@ function tokens(desc: string): string[] {
   return desc.split(/\s+/).filter((t) => t.length > 0);
 }
 
+/** Raw video in, normalised to the encoding's size, rate and colour. */
+function rawVideo(v: VideoEncoding): string {
+  return [
+    `fdsrc fd=${VIDEO_FD} blocksize=1048576 ! gdpdepay ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0`,
+    '! videoconvert ! videoscale add-borders=true ! videorate skip-to-first=true',
+    `! video/x-raw,format=I420,width=${v.width},height=${v.height},framerate=${v.framerate}/1,pixel-aspect-ratio=1/1,colorimetry=bt709,chroma-site=mpeg2`,
+  ].join(' ');
+}
+
 export function videoBranch(v: VideoEncoding): string {
+  return `${rawVideo(v)} ! ${videoEncoder(v)}`;
+}
+
+function videoEncoder(v: VideoEncoding): string {
   // No B-frames: with frame reordering the first frame's DTS is negative, and the fragmented MP4 we
   // record into (crash tolerance) has no edit list to undo the shift, so every player would show the
   // video two frames (67 ms) late against the audio. It also takes encoder latency out of the start.
@@ -74,11 +100,19 @@ export function videoBranch(v: VideoEncoding): string {
   if (v.threads > 0) x264.push(`threads=${v.threads}`);
   // The explicit I420 caps matter: without them x264 may negotiate 4:4:4 ("High 4:4:4 Predictive"),
   // which browsers do not play and which costs ~1.7x more CPU.
+  return `${x264.join(' ')} ! video/x-h264,profile=${v.profile} ! h264parse ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0`;
+}
+
+/**
+ * One thumbnail branch: videorate drops to one frame per interval in the tee's thread (cheap), so
+ * the queue only ever holds a few frames and a slow JPEG encode never stalls the video encoder.
+ */
+function imageBranch(img: ImageSinkPlan, v: VideoEncoding): string {
+  const size = img.width > 0 && img.height > 0 ? `,width=${img.width},height=${img.height}` : `,width=${v.width},height=${v.height}`;
   return [
-    `fdsrc fd=${VIDEO_FD} blocksize=1048576 ! gdpdepay ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0`,
-    '! videoconvert ! videoscale add-borders=true ! videorate skip-to-first=true',
-    `! video/x-raw,format=I420,width=${v.width},height=${v.height},framerate=${v.framerate}/1,pixel-aspect-ratio=1/1,colorimetry=bt709,chroma-site=mpeg2`,
-    `! ${x264.join(' ')} ! video/x-h264,profile=${v.profile} ! h264parse ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0`,
+    `rawtee. ! queue max-size-buffers=2 max-size-bytes=0 max-size-time=0 leaky=downstream ! videorate ! video/x-raw,framerate=1/${Math.max(1, Math.round(img.intervalS))}`,
+    `! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! videoscale add-borders=true ! video/x-raw,format=I420${size},pixel-aspect-ratio=1/1`,
+    `! jpegenc ! multifilesink name=${img.name} location=@IMAGES_${img.name}@ post-messages=true sync=false`,
   ].join(' ');
 }
 
@@ -137,11 +171,17 @@ export function buildLaunchArgs(plan: OutputPipelinePlan): string[] {
   const sinks: { name: string; desc: string; audioPad: string }[] = [];
   if (plan.file) sinks.push({ name: 'mux', desc: muxer(plan.file), audioPad: 'mux.' });
   if (plan.segments) sinks.push({ name: 'seg', desc: segmentSink(plan.segments), audioPad: 'seg.audio_0' });
-  if (sinks.length === 0) throw new Error('pipeline needs an output');
+  const images = plan.images ?? [];
+  if (sinks.length === 0 && images.length === 0) throw new Error('pipeline needs an output');
   const parts: string[] = sinks.map((s) => s.desc);
+  // Thumbnails come from the raw video: a tee before the encoder (no encoder at all for images only).
+  if (plan.video && images.length > 0) {
+    parts.push(`${rawVideo(plan.video)} ! tee name=rawtee`);
+    for (const img of images) parts.push(imageBranch(img, plan.video));
+    if (sinks.length > 0) parts.push(`rawtee. ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0 ! ${videoEncoder(plan.video)} ! tee name=vtee`);
+  } else if (plan.video) parts.push(`${videoBranch(plan.video)} ! tee name=vtee`);
   // Encode once: each encoder feeds a tee with one queued branch per output.
-  if (plan.video) {
-    parts.push(`${videoBranch(plan.video)} ! tee name=vtee`);
+  if (plan.video && sinks.length > 0) {
     for (const s of sinks) {
       // MPEG-TS wants Annex B with SPS/PPS before every keyframe (each segment decodes on its own);
       // MP4 keeps the encoder's avc form.
@@ -149,18 +189,20 @@ export function buildLaunchArgs(plan: OutputPipelinePlan): string[] {
       parts.push(`vtee. ! ${BRANCH_QUEUE}${ts} ! ${s.name === 'seg' ? 'seg.video' : 'mux.'}`);
     }
   }
-  if (plan.audio) {
+  if (plan.audio && sinks.length > 0) {
     parts.push(`${audioBranch(plan.audio)} ! tee name=atee`);
     for (const s of sinks) parts.push(`atee. ! ${BRANCH_QUEUE} ! ${s.audioPad}`);
   }
   // Locations are substituted after tokenising so a path with spaces stays one argument
   // (gst-launch escapes each argv element itself). -m prints bus messages (segment boundaries).
-  const flags = plan.segments ? ['-e', '-m'] : ['-e'];
+  const flags = plan.segments || images.length > 0 ? ['-e', '-m'] : ['-e'];
   return [
     ...flags,
     ...tokens(parts.join(' ')).map((t) => {
       if (t === 'location=@LOCATION@' && plan.file) return `location=${plan.file.location}`;
       if (t === 'location=@SEGMENTS@' && plan.segments) return `location=${plan.segments.locationPattern}`;
+      const img = images.find((i) => t === `location=@IMAGES_${i.name}@`);
+      if (img) return `location=${img.locationPattern}`;
       return t;
     }),
   ];
@@ -183,4 +225,25 @@ export function parseFragmentMessage(line: string): FragmentMessage | null {
   if (location.startsWith('"')) location = location.slice(1, -1).replace(/\\(.)/g, '$1');
   else location = location.replace(/\\(.)/g, '$1');
   return { kind: m[1] === 'opened' ? 'opened' : 'closed', location, runningTimeNs: BigInt(m[3] as string) };
+}
+
+export interface ImageMessage {
+  /** multifilesink element name (ImageSinkPlan.name). */
+  readonly sink: string;
+  readonly filename: string;
+  readonly index: number;
+  /** Running time of the captured frame, ns. */
+  readonly runningTimeNs: bigint;
+}
+
+const IMAGE_RE = /from element "([^"]+)" \(element\): GstMultiFileSink, filename=\(string\)("(?:[^"\\]|\\.)*"|[^,]+), index=\(int\)(\d+), timestamp=\(guint64\)\d+, stream-time=\(guint64\)\d+, running-time=\(guint64\)(\d+)/;
+
+/** Reads a multifilesink "file written" message from a gst-launch -m output line. */
+export function parseImageMessage(line: string): ImageMessage | null {
+  const m = IMAGE_RE.exec(line);
+  if (!m) return null;
+  let filename = m[2] as string;
+  if (filename.startsWith('"')) filename = filename.slice(1, -1);
+  filename = filename.replace(/\\(.)/g, '$1');
+  return { sink: m[1] as string, filename, index: Number(m[3]), runningTimeNs: BigInt(m[4] as string) };
 }

@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, RoomCompositeEgressRequest, SegmentedFileOutput, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
+import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, ImageOutput, RoomCompositeEgressRequest, SegmentedFileOutput, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from './contracts/errors.js';
 import { loadConfig, type ServiceConfig } from './config/index.js';
 import type { StartEgressEnvelope } from './request/index.js';
@@ -24,7 +24,7 @@ import log, { setLogLevel } from './log.js';
 
 const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] [--preset NAME]
                      [--audio-only|--video-only] [--await-start-signal] [--config FILE] [--quiet]
-                     [--hls DIR/ [--segment-duration S]]
+                     [--hls DIR/ [--segment-duration S]] [--images DIR/ [--image-interval S]]
        egress record --room NAME --url WS_URL (--api-key K --api-secret S | --token JWT)
                      [--layout grid|speaker|single-speaker[-light]] [--base-url URL]
                      [--duration S] [--out DIR|FILE] [--preset NAME] [--audio-only|--video-only]
@@ -34,7 +34,9 @@ const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] 
   a template (default: the built-in one); --duration defaults to 0 there: until the room closes or
   SIGINT/SIGTERM. API key/secret also come from --config or LIVEKIT_API_KEY / LIVEKIT_API_SECRET.
   --hls DIR/ also writes HLS from the same encode: DIR/playlist.m3u8 (every segment), DIR/live.m3u8
-  (the newest 5) and DIR/playlist_NNNNN.ts, each segment stored as soon as it is complete.`;
+  (the newest 5) and DIR/playlist_NNNNN.ts, each segment stored as soon as it is complete.
+  --images DIR/ also stores a JPEG thumbnail every --image-interval seconds (default 10) as
+  DIR/image_NNNNN.jpeg, each as soon as it is taken.`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
 
@@ -80,6 +82,14 @@ function hlsOutput(dir: string, segmentDuration: string | undefined): SegmentedF
   return new SegmentedFileOutput({ playlistName: `${d}playlist.m3u8`, livePlaylistName: `${d}live.m3u8`, segmentDuration: seconds });
 }
 
+/** `--images DIR/`: `DIR/image_NNNNN.jpeg` every `interval` seconds. */
+function imagesOutput(dir: string, interval: string | undefined): ImageOutput {
+  const d = dir === '' || dir.endsWith('/') ? dir : `${dir}/`;
+  const seconds = interval === undefined ? 10 : Number(interval);
+  if (!Number.isInteger(seconds) || seconds < 1) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', `invalid --image-interval ${interval}`);
+  return new ImageOutput({ filenamePrefix: `${d}image`, captureInterval: seconds });
+}
+
 async function record(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -101,6 +111,8 @@ async function record(argv: string[]): Promise<number> {
       quiet: { type: 'boolean', default: false },
       hls: { type: 'string' },
       'segment-duration': { type: 'string' },
+      images: { type: 'string' },
+      'image-interval': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -120,6 +132,7 @@ async function record(argv: string[]): Promise<number> {
     const options = { case: 'preset' as const, value: presetOf(values.preset) };
     const fileOutputs = [new EncodedFileOutput({ fileType: fileTypeOf(values.out), filepath: filepathOf(values.out) })];
     const segmentOutputs = values.hls === undefined ? [] : [hlsOutput(values.hls, values['segment-duration'])];
+    const imageOutputs = values.images === undefined ? [] : [imagesOutput(values.images, values['image-interval'])];
     let envelope: StartEgressEnvelope;
     if (room !== undefined) {
       config = {
@@ -142,6 +155,7 @@ async function record(argv: string[]): Promise<number> {
         options,
         fileOutputs,
         segmentOutputs,
+        imageOutputs,
       });
       envelope = { egressId: newEgressId(), request: { case: 'roomComposite', value: request }, roomName: room, token: values.token, wsUrl: config.ws_url };
     } else {
@@ -159,6 +173,7 @@ async function record(argv: string[]): Promise<number> {
         options,
         fileOutputs,
         segmentOutputs,
+        imageOutputs,
       });
       envelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
     }

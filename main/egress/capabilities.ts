@@ -10,6 +10,5 @@ export function assertRunnable(plan: PipelinePlan): void {
   if (plan.stream) {
     throw errUnsupported(plan.stream.protocol === 'websocket' ? 'websocket stream output' : `${plan.stream.protocol.toUpperCase()} stream output`);
   }
-  if (plan.images && plan.images.length > 0) throw errUnsupported('image output');
-  if (!plan.file && !plan.segments) throw errUnsupported('a request without a file or segments output');
+  if (!plan.file && !plan.segments && !plan.images?.length) throw errUnsupported('a request without an output');
 }

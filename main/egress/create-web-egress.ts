@@ -47,12 +47,15 @@ export function createWebEgress(envelope: StartEgressEnvelope, config: ServiceCo
   };
   const uploads = createEgressUploads(plan, config, uploadOptions);
   // Each live output uploads to its own resolved storage (per output → per request → config).
-  const segmentUploads = plan.segments ? createEgressUploads(plan, config, { localBaseDir: opts.localBaseDir ?? '' }, plan.segments.storage) : undefined;
+  const outputUploadOptions = opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : {};
+  const segmentUploads = plan.segments ? createEgressUploads(plan, config, outputUploadOptions, plan.segments.storage) : undefined;
+  const imageUploads = new Map((plan.images ?? []).map((img) => [img.id, createEgressUploads(plan, config, outputUploadOptions, img.storage)] as const));
   const controller = new WebEgressController(plan, initialEgressInfo(plan, envelope, now), {
     host,
     encoderThreads: config.video_encoder_threads,
     uploads,
     ...(segmentUploads ? { segmentUploads } : {}),
+    imageUploads,
     maxUploadQueueMin: config.max_upload_queue,
     credentials: { apiKey: config.api_key, apiSecret: config.api_secret },
   });

@@ -1,4 +1,4 @@
-import { EgressInfo, EgressSourceType, EgressStatus, FileInfo, SegmentsInfo } from '@livekit/protocol';
+import { EgressInfo, EgressSourceType, EgressStatus, FileInfo, ImagesInfo, SegmentsInfo } from '@livekit/protocol';
 import type { PipelinePlan } from '../contracts/pipeline.js';
 import { redactRequest, type StartEgressEnvelope } from '../request/index.js';
 import { join } from 'node:path';
@@ -34,6 +34,7 @@ export function initialEgressInfo(plan: PipelinePlan, envelope: StartEgressEnvel
       }),
     );
   }
+  for (const img of plan.images ?? []) info.imageResults.push(new ImagesInfo({ filenamePrefix: join(img.storage.prefix, img.filenamePrefix) }));
   // The deprecated single `result` is filled when exactly one output kind exists (§2.2).
   const kinds = [info.fileResults.length > 0, info.segmentResults.length > 0, (plan.stream?.urls.length ?? 0) > 0].filter(Boolean).length;
   if (kinds === 1) {

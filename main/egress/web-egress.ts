@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
-import { buildLaunchArgs, parseFragmentMessage, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import { EgressError, errDuplicateIdentity, errGstDied, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
@@ -16,6 +16,7 @@ import { redactPageUrl, resolveTemplateUrl, type RecorderCredentials } from './t
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { canTransition, isTerminal, statusName } from './status.js';
 import { SegmentOutput } from '../output/segment-output.js';
+import { ImageOutput } from '../output/image-output.js';
 
 /**
  * Runs one page egress — a web page (web egress) or a room template (room composite, v2 template
@@ -44,6 +45,8 @@ export interface WebEgressDeps {
   readonly uploads: UploadManager;
   /** Uploads of the segments output (its own resolved storage); default: `uploads`. */
   readonly segmentUploads?: UploadManager;
+  /** Uploads of each image output by its id (its own resolved storage); default: `uploads`. */
+  readonly imageUploads?: ReadonlyMap<string, UploadManager>;
   /** Config max_upload_queue (minutes): bounds segment/image upload queues. Default 60. */
   readonly maxUploadQueueMin?: number;
   /** EOS watchdog (the original's 30 s). */
@@ -78,6 +81,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #progressTimer: NodeJS.Timeout | null = null;
   #silentExit = false;
   #segments: SegmentOutput | null = null;
+  #images: ImageOutput[] = [];
 
   constructor(
     readonly plan: PipelinePlan,
@@ -151,7 +155,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const { plan } = this;
     const file = plan.file;
     try {
-      if (!file && !plan.segments) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
+      if (!file && !plan.segments && !plan.images?.length) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
       const pageUrl = plan.source.kind === 'web' ? plan.source.url : await resolveTemplateUrl(plan.source, plan.egressId, this.#credentials());
       log.info(`loading ${redactPageUrl(pageUrl)} [egress:${plan.egressId}]`);
       await mkdir(plan.tmpDir, { recursive: true });
@@ -164,6 +168,14 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         });
         await segments.prepare();
         this.#segments = segments;
+      }
+      for (const img of plan.images ?? []) {
+        const out = new ImageOutput(img, (this.deps.imageUploads?.get(img.id) ?? this.deps.uploads).sink(img.id), {
+          maxUploadQueueMin: this.deps.maxUploadQueueMin ?? 60,
+          onError: (err) => this.#fail(err),
+        });
+        await out.prepare();
+        this.#images.push(out);
       }
       const ingestUrl = await this.#ingest.listen();
       const host = this.deps.host;
@@ -193,14 +205,18 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
           : null,
         file: file ? { container: containerOf(file.fileType), location: file.localFilepath } : null,
         segments: this.#segments ? { locationPattern: this.#segments.locationPattern, segmentDurationS: plan.segments?.segmentDurationS ?? 4 } : null,
+        images: this.#images.map((i) => ({ name: i.sinkName, locationPattern: i.locationPattern, intervalS: i.plan.captureIntervalS, width: i.plan.width, height: i.plan.height })),
       };
       const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
       this.#gst = gst;
       gst.on('log', (line) => {
         if (line.startsWith('@')) return;
-        const fragment = this.#segments ? parseFragmentMessage(line) : null;
-        if (fragment) this.#segments?.onFragment(fragment);
-        else if (!line.startsWith('Got message')) log.debug(`gst: ${line}`);
+        if (line.startsWith('Got message')) {
+          const fragment = this.#segments ? parseFragmentMessage(line) : null;
+          if (fragment) this.#segments?.onFragment(fragment);
+          const image = this.#images.length > 0 ? parseImageMessage(line) : null;
+          if (image) this.#images.find((i) => i.sinkName === image.sink)?.onImage(image);
+        } else log.debug(`gst: ${line}`);
       });
       gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
       gst.on('playing', () => this.#onPlaying());
@@ -283,6 +299,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     }
     this.#recordingStartUs = atUs;
     this.#segments?.setStart(atUs);
+    for (const i of this.#images) i.setStart(atUs);
     this.#transport.start(atUs);
     log.info(`recording started [egress:${this.plan.egressId}]`);
   }
@@ -317,6 +334,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       while (!transport.reachedStop() && Date.now() < deadline && !this.#failure) await sleep(20);
     }
     await this.deps.host.stopCapture().catch(() => undefined);
+    if (this.#recordingStartUs !== null) {
+      const endNs = BigInt(Math.max(0, Math.round((stopAtUs - this.#recordingStartUs) * 1000)));
+      for (const i of this.#images) i.setEnd(endNs);
+    }
     this.#transport?.end(stopAtUs);
     let frozen = false;
     if (this.#gst) {
@@ -336,6 +357,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const endedAtNs = BigInt(Math.round(stopAtUs * 1000));
     if (wasRecording && plan.file && !this.#silentExit) await this.#deliverFile(endedAtNs);
     if (this.#segments && wasRecording && !this.#silentExit) await this.#deliverSegments(stopAtUs);
+    if (wasRecording && !this.#silentExit) await this.#deliverImages(endedAtNs);
 
     const failure = this.#failure;
     const reason = this.#stopRequested?.reason;
@@ -426,6 +448,19 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     }
     const result = this.info.segmentResults[0];
     if (result) segments.fillInfo(result);
+  }
+
+  /** Waits for the last images' uploads and fills ImagesInfo. */
+  async #deliverImages(endedAtNs: bigint): Promise<void> {
+    for (const [k, out] of this.#images.entries()) {
+      try {
+        await out.finish();
+      } catch (err) {
+        this.#fail(err);
+      }
+      const result = this.info.imageResults[k];
+      if (result) out.fillInfo(result, endedAtNs);
+    }
   }
 
   #endedEarly(): boolean {

@@ -100,7 +100,7 @@ describe('egress serve against livekit-server v1.13.5', { skip: binary ? false :
     assert.doesNotMatch(w.logs().slice(before), /egress accepted/);
   });
 
-  test('outputs that do not exist yet are refused up front with a clear error (file + RTMP + HLS + images, file + images via startWebEgress)', async () => {
+  test('outputs that do not exist yet are refused up front with a clear error (file + RTMP + HLS + images, file + SRT via startWebEgress)', async () => {
     const before = w.logs().length;
     const outputs = {
       file: fileOut(join(env.dir, 'never.mp4')),
@@ -110,10 +110,10 @@ describe('egress serve against livekit-server v1.13.5', { skip: binary ? false :
     };
     await expectTwirpError(env.api.startWebEgress(env.pageUrl, outputs), 'invalid_argument', 400, /RTMP stream output is not yet supported by this egress$/);
     await expectTwirpError(
-      env.api.startWebEgress(env.pageUrl, { file: fileOut(join(env.dir, 'never2.mp4')), images: outputs.images }),
+      env.api.startWebEgress(env.pageUrl, { file: fileOut(join(env.dir, 'never2.mp4')), stream: new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] }) }),
       'invalid_argument',
       400,
-      /image output is not yet supported/,
+      /SRT stream output is not yet supported by this egress$/,
     );
     // Request types without a source yet are refused by name rather than left unanswered
     // (livekit-server first checks that the room exists).

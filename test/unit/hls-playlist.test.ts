@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MediaPlaylist } from '../../main/output/hls-playlist.js';
-import { buildLaunchArgs, parseFragmentMessage } from '../../gst/output-pipeline.js';
+import { buildLaunchArgs, parseFragmentMessage, parseImageMessage } from '../../gst/output-pipeline.js';
 import { parsePlaylist } from '../support/hls.js';
 
 const seg = (i: number, d = 4): { programDateTime: Date; durationS: number; uri: string } => ({
@@ -85,4 +85,19 @@ test('one encode fans out: one x264enc and one encoder per audio, a tee branch p
   assert.equal((desc.match(/atee\. !/g) ?? []).length, 2);
   // file only: no -m
   assert.ok(!buildLaunchArgs({ video: null, audio: { codec: 'opus', bitrateKbps: 128, sampleRate: 48000 }, file: { container: 'ogg', location: '/a.ogg' } }).includes('-m'));
+});
+
+test('thumbnails hang off the raw video before the encoder; images only needs no encoder', () => {
+  const video = { width: 1280, height: 720, framerate: 30, bitrateKbps: 3000, profile: 'main' as const, keyFrameIntervalS: 0, threads: 0 };
+  const img = { name: 'images_0', locationPattern: '/tmp/i/img_%05d.jpeg', intervalS: 5, width: 640, height: 360 };
+  const both = buildLaunchArgs({ video, audio: null, file: { container: 'mp4', location: '/a.mp4' }, images: [img] }).join(' ');
+  assert.match(both, /tee name=rawtee .*rawtee\. ! queue [^!]*leaky=downstream ! videorate ! video\/x-raw,framerate=1\/5 .*width=640,height=360.* jpegenc ! multifilesink name=images_0 location=\/tmp\/i\/img_%05d\.jpeg post-messages=true/);
+  assert.match(both, /rawtee\. ! queue [^!]* ! x264enc/);
+  const only = buildLaunchArgs({ video, audio: null, file: null, images: [img, { ...img, name: 'images_1', width: 0, height: 0 }] });
+  assert.ok(!only.includes('x264enc'));
+  assert.match(only.join(' '), /images_1 .*|width=1280,height=720/);
+  const msg = parseImageMessage(
+    'Got message #111 from element "images_0" (element): GstMultiFileSink, filename=(string)/tmp/i/img_00001.jpeg, index=(int)1, timestamp=(guint64)5000000000, stream-time=(guint64)5000000000, running-time=(guint64)5000000000, duration=(guint64)5000000000, offset=(guint64)18446744073709551615, offset-end=(guint64)18446744073709551615;',
+  );
+  assert.deepEqual(msg, { sink: 'images_0', filename: '/tmp/i/img_00001.jpeg', index: 1, runningTimeNs: 5_000_000_000n });
 });
