@@ -24,6 +24,8 @@ export interface VideoEncoding {
   readonly threads: number;
   /** x264 VBV buffer in ms (default 2000; HLS uses the segment duration, at most 10000). */
   readonly vbvBufferMs?: number;
+  /** Constant bitrate with HRD signalling (RTMP ingest servers expect it). */
+  readonly cbr?: boolean;
 }
 
 export interface AudioEncoding {
@@ -57,7 +59,16 @@ export interface ImageSinkPlan {
   readonly height: number;
 }
 
+/**
+ * Live stream: the encoded media muxed once (FLV for RTMP) and written to STREAM_FD; the egress
+ * fans it out to one publisher process per URL, so URLs come and go without touching the encoder.
+ */
+export interface StreamSinkPlan {
+  readonly format: 'flv';
+}
+
 export interface OutputPipelinePlan {
+  readonly stream?: StreamSinkPlan | null;
   readonly video: VideoEncoding | null;
   readonly audio: AudioEncoding | null;
   readonly file: FileSinkPlan | null;
@@ -67,6 +78,8 @@ export interface OutputPipelinePlan {
 
 export const VIDEO_FD = 3;
 export const AUDIO_FD = 4;
+/** The muxed live stream leaves the pipeline on this descriptor. */
+export const STREAM_FD = 5;
 
 /** Fragment length of the crash-tolerant MP4 written while recording (finalised into a plain MP4 at EOS). */
 const MP4_FRAGMENT_MS = 1000;
@@ -94,9 +107,13 @@ function videoEncoder(v: VideoEncoding): string {
   // record into (crash tolerance) has no edit list to undo the shift, so every player would show the
   // video two frames (67 ms) late against the audio. It also takes encoder latency out of the start.
   const x264: string[] = ['x264enc', 'speed-preset=veryfast', `bitrate=${v.bitrateKbps}`, `vbv-buf-capacity=${v.vbvBufferMs ?? 2000}`, 'bframes=0'];
+  const options: string[] = [];
   if (v.keyFrameIntervalS > 0) {
-    x264.push(`key-int-max=${Math.max(1, Math.round(v.keyFrameIntervalS * v.framerate))}`, 'option-string=scenecut=0');
+    x264.push(`key-int-max=${Math.max(1, Math.round(v.keyFrameIntervalS * v.framerate))}`);
+    options.push('scenecut=0');
   }
+  if (v.cbr) options.push('nal-hrd=cbr');
+  if (options.length > 0) x264.push(`option-string=${options.join(':')}`);
   if (v.threads > 0) x264.push(`threads=${v.threads}`);
   // The explicit I420 caps matter: without them x264 may negotiate 4:4:4 ("High 4:4:4 Predictive"),
   // which browsers do not play and which costs ~1.7x more CPU.
@@ -171,6 +188,7 @@ export function buildLaunchArgs(plan: OutputPipelinePlan): string[] {
   const sinks: { name: string; desc: string; audioPad: string }[] = [];
   if (plan.file) sinks.push({ name: 'mux', desc: muxer(plan.file), audioPad: 'mux.' });
   if (plan.segments) sinks.push({ name: 'seg', desc: segmentSink(plan.segments), audioPad: 'seg.audio_0' });
+  if (plan.stream) sinks.push({ name: 'flv', desc: `flvmux name=flv streamable=true ! fdsink fd=${STREAM_FD} sync=false`, audioPad: 'flv.audio' });
   const images = plan.images ?? [];
   if (sinks.length === 0 && images.length === 0) throw new Error('pipeline needs an output');
   const parts: string[] = sinks.map((s) => s.desc);
@@ -186,7 +204,8 @@ export function buildLaunchArgs(plan: OutputPipelinePlan): string[] {
       // MPEG-TS wants Annex B with SPS/PPS before every keyframe (each segment decodes on its own);
       // MP4 keeps the encoder's avc form.
       const ts = s.name === 'seg' ? ' ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au' : '';
-      parts.push(`vtee. ! ${BRANCH_QUEUE}${ts} ! ${s.name === 'seg' ? 'seg.video' : 'mux.'}`);
+      const pad = s.name === 'seg' ? 'seg.video' : s.name === 'flv' ? 'flv.video' : 'mux.';
+      parts.push(`vtee. ! ${BRANCH_QUEUE}${ts} ! ${pad}`);
     }
   }
   if (plan.audio && sinks.length > 0) {
@@ -246,4 +265,19 @@ export function parseImageMessage(line: string): ImageMessage | null {
   if (filename.startsWith('"')) filename = filename.slice(1, -1);
   filename = filename.replace(/\\(.)/g, '$1');
   return { sink: m[1] as string, filename, index: Number(m[3]), runningTimeNs: BigInt(m[4] as string) };
+}
+
+/**
+ * gst-launch argv of one RTMP publisher: the FLV stream on stdin, remuxed (no transcoding) and sent
+ * to `url` by rtmp2sink. Connecting synchronously makes a refused connection or publish an error at
+ * start, which ends the process: that URL failed.
+ */
+export function buildRtmpPublisherArgs(url: string): string[] {
+  return [
+    '-e',
+    ...tokens('fdsrc fd=0 blocksize=65536 ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=67108864 ! flvdemux name=d flvmux name=o streamable=true'),
+    ...tokens('! rtmp2sink async-connect=false sync=false'),
+    `location=${url}`,
+    ...tokens('d.video ! queue ! h264parse ! o.video d.audio ! queue ! aacparse ! o.audio'),
+  ];
 }

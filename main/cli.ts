@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, ImageOutput, RoomCompositeEgressRequest, SegmentedFileOutput, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
+import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, ImageOutput, RoomCompositeEgressRequest, SegmentedFileOutput, StreamOutput, StreamProtocol, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from './contracts/errors.js';
 import { loadConfig, type ServiceConfig } from './config/index.js';
 import type { StartEgressEnvelope } from './request/index.js';
@@ -25,6 +25,7 @@ import log, { setLogLevel } from './log.js';
 const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] [--preset NAME]
                      [--audio-only|--video-only] [--await-start-signal] [--config FILE] [--quiet]
                      [--hls DIR/ [--segment-duration S]] [--images DIR/ [--image-interval S]]
+                     [--rtmp URL]...
        egress record --room NAME --url WS_URL (--api-key K --api-secret S | --token JWT)
                      [--layout grid|speaker|single-speaker[-light]] [--base-url URL]
                      [--duration S] [--out DIR|FILE] [--preset NAME] [--audio-only|--video-only]
@@ -36,7 +37,8 @@ const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] 
   --hls DIR/ also writes HLS from the same encode: DIR/playlist.m3u8 (every segment), DIR/live.m3u8
   (the newest 5) and DIR/playlist_NNNNN.ts, each segment stored as soon as it is complete.
   --images DIR/ also stores a JPEG thumbnail every --image-interval seconds (default 10) as
-  DIR/image_NNNNN.jpeg, each as soon as it is taken.`;
+  DIR/image_NNNNN.jpeg, each as soon as it is taken.
+  --rtmp URL (repeatable) goes live to each URL (rtmp(s)://host/app/key) from the same encode.`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
 
@@ -112,6 +114,7 @@ async function record(argv: string[]): Promise<number> {
       hls: { type: 'string' },
       'segment-duration': { type: 'string' },
       images: { type: 'string' },
+      rtmp: { type: 'string', multiple: true },
       'image-interval': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -133,6 +136,8 @@ async function record(argv: string[]): Promise<number> {
     const fileOutputs = [new EncodedFileOutput({ fileType: fileTypeOf(values.out), filepath: filepathOf(values.out) })];
     const segmentOutputs = values.hls === undefined ? [] : [hlsOutput(values.hls, values['segment-duration'])];
     const imageOutputs = values.images === undefined ? [] : [imagesOutput(values.images, values['image-interval'])];
+    const rtmpUrls = values.rtmp ?? [];
+    const streamOutputs = rtmpUrls.length > 0 ? [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: rtmpUrls })] : [];
     let envelope: StartEgressEnvelope;
     if (room !== undefined) {
       config = {
@@ -156,6 +161,7 @@ async function record(argv: string[]): Promise<number> {
         fileOutputs,
         segmentOutputs,
         imageOutputs,
+        streamOutputs,
       });
       envelope = { egressId: newEgressId(), request: { case: 'roomComposite', value: request }, roomName: room, token: values.token, wsUrl: config.ws_url };
     } else {
@@ -174,6 +180,7 @@ async function record(argv: string[]): Promise<number> {
         fileOutputs,
         segmentOutputs,
         imageOutputs,
+        streamOutputs,
       });
       envelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
     }

@@ -7,8 +7,9 @@ import type { PipelinePlan } from '../contracts/pipeline.js';
  * accepted, half recorded and reported COMPLETE.
  */
 export function assertRunnable(plan: PipelinePlan): void {
-  if (plan.stream) {
+  // RTMP runs; SRT and WebSocket streams do not exist yet.
+  if (plan.stream && plan.stream.protocol !== 'rtmp') {
     throw errUnsupported(plan.stream.protocol === 'websocket' ? 'websocket stream output' : `${plan.stream.protocol.toUpperCase()} stream output`);
   }
-  if (!plan.file && !plan.segments && !plan.images?.length) throw errUnsupported('a request without an output');
+  if (!plan.file && !plan.segments && !plan.images?.length && !plan.stream) throw errUnsupported('a request without an output');
 }

@@ -17,6 +17,9 @@ import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadMana
 import { canTransition, isTerminal, statusName } from './status.js';
 import { SegmentOutput } from '../output/segment-output.js';
 import { ImageOutput } from '../output/image-output.js';
+import { StreamOutput } from '../output/stream-output.js';
+import { validateStreamUrl } from '../request/urls.js';
+import { StreamInfo_Status } from '@livekit/protocol';
 
 /**
  * Runs one page egress — a web page (web egress) or a room template (room composite, v2 template
@@ -64,7 +67,7 @@ export interface WebEgressEvents {
 }
 
 /** Why an egress ends, as `details: End reason: <reason>` reports it (reference §5.2). */
-export type EndReason = 'StopEgress API' | 'Source closed' | 'Process killed' | 'Session limit reached' | 'CPU exhausted' | 'Failure';
+export type EndReason = 'StopEgress API' | 'All streams stopped' | 'Source closed' | 'Process killed' | 'Session limit reached' | 'CPU exhausted' | 'Failure';
 
 export class WebEgressController extends EventEmitter<WebEgressEvents> {
   readonly info: EgressInfo;
@@ -82,6 +85,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #silentExit = false;
   #segments: SegmentOutput | null = null;
   #images: ImageOutput[] = [];
+  #stream: StreamOutput | null = null;
 
   constructor(
     readonly plan: PipelinePlan,
@@ -155,7 +159,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const { plan } = this;
     const file = plan.file;
     try {
-      if (!file && !plan.segments && !plan.images?.length) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
+      if (!file && !plan.segments && !plan.images?.length && !plan.stream) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
       const pageUrl = plan.source.kind === 'web' ? plan.source.url : await resolveTemplateUrl(plan.source, plan.egressId, this.#credentials());
       log.info(`loading ${redactPageUrl(pageUrl)} [egress:${plan.egressId}]`);
       await mkdir(plan.tmpDir, { recursive: true });
@@ -168,6 +172,11 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         });
         await segments.prepare();
         this.#segments = segments;
+      }
+      if (plan.stream?.protocol === 'rtmp') {
+        const stream = new StreamOutput(plan.stream, plan.egressId, this.info.streamResults);
+        stream.on('changed', () => this.#onStreamChanged());
+        this.#stream = stream;
       }
       for (const img of plan.images ?? []) {
         const out = new ImageOutput(img, (this.deps.imageUploads?.get(img.id) ?? this.deps.uploads).sink(img.id), {
@@ -198,6 +207,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
               keyFrameIntervalS: plan.encoding.keyFrameIntervalS || (plan.segments?.segmentDurationS ?? 0),
               threads: this.deps.encoderThreads,
               ...(plan.segments ? { vbvBufferMs: Math.min(plan.segments.segmentDurationS * 1000, 10_000) } : {}),
+              cbr: this.#stream !== null,
             }
           : null,
         audio: plan.audioEnabled
@@ -205,10 +215,15 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
           : null,
         file: file ? { container: containerOf(file.fileType), location: file.localFilepath } : null,
         segments: this.#segments ? { locationPattern: this.#segments.locationPattern, segmentDurationS: plan.segments?.segmentDurationS ?? 4 } : null,
+        stream: this.#stream ? { format: 'flv' } : null,
         images: this.#images.map((i) => ({ name: i.sinkName, locationPattern: i.locationPattern, intervalS: i.plan.captureIntervalS, width: i.plan.width, height: i.plan.height })),
       };
-      const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
+      const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled, streamOut: this.#stream !== null });
       this.#gst = gst;
+      if (this.#stream && gst.streamOutput) {
+        this.#stream.attach(gst.streamOutput);
+        this.#stream.start();
+      }
       gst.on('log', (line) => {
         if (line.startsWith('@')) return;
         if (line.startsWith('Got message')) {
@@ -358,6 +373,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     if (wasRecording && plan.file && !this.#silentExit) await this.#deliverFile(endedAtNs);
     if (this.#segments && wasRecording && !this.#silentExit) await this.#deliverSegments(stopAtUs);
     if (wasRecording && !this.#silentExit) await this.#deliverImages(endedAtNs);
+    await this.#stream?.finish();
 
     const failure = this.#failure;
     const reason = this.#stopRequested?.reason;
@@ -448,6 +464,45 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     }
     const result = this.info.segmentResults[0];
     if (result) segments.fillInfo(result);
+  }
+
+  /**
+   * UpdateStream (reference §5.4): adds and removes URLs of the stream output while recording.
+   * Invalid or unknown URLs are reported (errors joined by newlines) after the valid changes apply.
+   */
+  updateStream(addUrls: readonly string[], removeUrls: readonly string[]): EgressInfo {
+    const stream = this.#stream;
+    if (!stream || !this.plan.stream) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'UpdateStream called on non-streaming egress');
+    const errors: EgressError[] = [];
+    for (const raw of addUrls) {
+      try {
+        stream.add(validateStreamUrl(raw, this.plan.stream.protocol));
+      } catch (err) {
+        errors.push(toEgressError(err));
+      }
+    }
+    for (const raw of removeUrls) {
+      if (!stream.remove(raw)) errors.push(new EgressError('E_NOT_FOUND', 'not_found', `stream ${raw} not found`));
+    }
+    this.emit('update', this.info.clone());
+    const first = errors[0];
+    if (first) throw new EgressError(first.code, first.psrpcCode, errors.map((e) => e.message).join('\n'));
+    return this.info.clone();
+  }
+
+  /**
+   * A URL started, failed or was removed. The egress goes on while any output remains; when the
+   * stream was the last one, a failure fails the egress and a removal completes it (§5.4, §5.5).
+   */
+  #onStreamChanged(): void {
+    const stream = this.#stream;
+    if (!stream || isTerminal(this.info.status)) return;
+    this.emit('update', this.info.clone());
+    if (stream.activeCount > 0 || this.plan.file || this.plan.segments || (this.plan.images?.length ?? 0) > 0) return;
+    const failed = this.info.streamResults.filter((s) => s.status === StreamInfo_Status.FAILED);
+    const finished = this.info.streamResults.some((s) => s.status === StreamInfo_Status.FINISHED);
+    if (!finished && failed.length > 0) this.#fail(new EgressError('E_STREAM', 'unavailable', failed[failed.length - 1]?.error || 'stream failed', { destination: true }));
+    else this.stop('All streams stopped');
   }
 
   /** Waits for the last images' uploads and fills ImagesInfo. */

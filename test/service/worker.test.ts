@@ -100,15 +100,15 @@ describe('egress serve against livekit-server v1.13.5', { skip: binary ? false :
     assert.doesNotMatch(w.logs().slice(before), /egress accepted/);
   });
 
-  test('outputs that do not exist yet are refused up front with a clear error (file + RTMP + HLS + images, file + SRT via startWebEgress)', async () => {
+  test('outputs that do not exist yet are refused up front with a clear error (file + SRT + HLS + images, file + SRT via startWebEgress)', async () => {
     const before = w.logs().length;
     const outputs = {
       file: fileOut(join(env.dir, 'never.mp4')),
-      stream: new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1:1935/live/streamkey'] }),
+      stream: new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:1935?streamid=publish:key'] }),
       segments: new SegmentedFileOutput({ filenamePrefix: join(env.dir, 'never-seg') }),
       images: new ImageOutput({ captureInterval: 5, filenamePrefix: join(env.dir, 'never-img') }),
     };
-    await expectTwirpError(env.api.startWebEgress(env.pageUrl, outputs), 'invalid_argument', 400, /RTMP stream output is not yet supported by this egress$/);
+    await expectTwirpError(env.api.startWebEgress(env.pageUrl, outputs), 'invalid_argument', 400, /SRT stream output is not yet supported by this egress$/);
     await expectTwirpError(
       env.api.startWebEgress(env.pageUrl, { file: fileOut(join(env.dir, 'never2.mp4')), stream: new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] }) }),
       'invalid_argument',

@@ -64,14 +64,14 @@ test('outputs this build cannot run are refused up front (never accepted and hal
       (e: unknown) => e instanceof EgressError && e.psrpcCode === 'invalid_argument' && e.httpStatus === 400 && text.test(e.message),
     );
   };
-  refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/key'] })] }), /^RTMP stream output is not yet supported by this egress$/);
   refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] })] }), /^SRT stream output is not yet supported/);
-  refused(webReq({ imageOutputs: [new ImageOutput({ captureInterval: 5 })], streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/key'] })] }), /^RTMP stream output/);
+  refused(webReq({ imageOutputs: [new ImageOutput({ captureInterval: 5 })], streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] })] }), /^SRT stream output/);
   // what it can run passes
   assertRunnable(plan(webReq({})));
   assertRunnable(plan(webReq({ segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] })));
   assertRunnable(plan(webReq({ fileOutputs: [], segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] })));
   assertRunnable(plan(webReq({ imageOutputs: [new ImageOutput({ captureInterval: 5 })] })));
+  assertRunnable(plan(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/key'] })] })));
   assertRunnable(plan(webReq({ fileOutputs: [], imageOutputs: [new ImageOutput({})] })));
   assertRunnable(plan({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ roomName: 'r', layout: 'grid', fileOutputs: [new EncodedFileOutput({ filepath: 'a.mp4' })] }) }));
 });
