@@ -60,11 +60,12 @@ export interface ImageSinkPlan {
 }
 
 /**
- * Live stream: the encoded media muxed once (FLV for RTMP) and written to STREAM_FD; the egress
- * fans it out to one publisher process per URL, so URLs come and go without touching the encoder.
+ * Live stream: the encoded media muxed once (FLV for RTMP, MPEG-TS for SRT) and written to
+ * STREAM_FD; the egress fans it out to one publisher process per URL, so URLs come and go without
+ * touching the encoder.
  */
 export interface StreamSinkPlan {
-  readonly format: 'flv';
+  readonly format: 'flv' | 'mpegts';
 }
 
 export interface OutputPipelinePlan {
@@ -188,7 +189,9 @@ export function buildLaunchArgs(plan: OutputPipelinePlan): string[] {
   const sinks: { name: string; desc: string; audioPad: string }[] = [];
   if (plan.file) sinks.push({ name: 'mux', desc: muxer(plan.file), audioPad: 'mux.' });
   if (plan.segments) sinks.push({ name: 'seg', desc: segmentSink(plan.segments), audioPad: 'seg.audio_0' });
-  if (plan.stream) sinks.push({ name: 'flv', desc: `flvmux name=flv streamable=true ! fdsink fd=${STREAM_FD} sync=false`, audioPad: 'flv.audio' });
+  if (plan.stream?.format === 'flv') sinks.push({ name: 'flv', desc: `flvmux name=flv streamable=true ! fdsink fd=${STREAM_FD} sync=false`, audioPad: 'flv.audio' });
+  // 7 TS packets per buffer = 1316 bytes, one SRT payload.
+  if (plan.stream?.format === 'mpegts') sinks.push({ name: 'ts', desc: `mpegtsmux name=ts alignment=7 ! fdsink fd=${STREAM_FD} sync=false`, audioPad: 'ts.' });
   const images = plan.images ?? [];
   if (sinks.length === 0 && images.length === 0) throw new Error('pipeline needs an output');
   const parts: string[] = sinks.map((s) => s.desc);
@@ -203,8 +206,8 @@ export function buildLaunchArgs(plan: OutputPipelinePlan): string[] {
     for (const s of sinks) {
       // MPEG-TS wants Annex B with SPS/PPS before every keyframe (each segment decodes on its own);
       // MP4 keeps the encoder's avc form.
-      const ts = s.name === 'seg' ? ' ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au' : '';
-      const pad = s.name === 'seg' ? 'seg.video' : s.name === 'flv' ? 'flv.video' : 'mux.';
+      const ts = s.name === 'seg' || s.name === 'ts' ? ' ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au' : '';
+      const pad = s.name === 'seg' ? 'seg.video' : s.name === 'flv' ? 'flv.video' : s.name === 'ts' ? 'ts.' : 'mux.';
       parts.push(`vtee. ! ${BRANCH_QUEUE}${ts} ! ${pad}`);
     }
   }
@@ -265,6 +268,18 @@ export function parseImageMessage(line: string): ImageMessage | null {
   if (filename.startsWith('"')) filename = filename.slice(1, -1);
   filename = filename.replace(/\\(.)/g, '$1');
   return { sink: m[1] as string, filename, index: Number(m[3]), runningTimeNs: BigInt(m[4] as string) };
+}
+
+/**
+ * gst-launch argv of one SRT publisher: MPEG-TS on stdin, re-aligned to 1316-byte payloads, sent
+ * by srtsink in caller mode (a URL nobody listens on fails at once).
+ */
+export function buildSrtPublisherArgs(url: string): string[] {
+  return [
+    '-e',
+    ...tokens('fdsrc fd=0 blocksize=65536 ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=67108864 ! tsparse set-timestamps=true alignment=7 ! srtsink wait-for-connection=false sync=false'),
+    `uri=${url}`,
+  ];
 }
 
 /**

@@ -25,7 +25,7 @@ import log, { setLogLevel } from './log.js';
 const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] [--preset NAME]
                      [--audio-only|--video-only] [--await-start-signal] [--config FILE] [--quiet]
                      [--hls DIR/ [--segment-duration S]] [--images DIR/ [--image-interval S]]
-                     [--rtmp URL]...
+                     [--rtmp URL]... [--srt URL]
        egress record --room NAME --url WS_URL (--api-key K --api-secret S | --token JWT)
                      [--layout grid|speaker|single-speaker[-light]] [--base-url URL]
                      [--duration S] [--out DIR|FILE] [--preset NAME] [--audio-only|--video-only]
@@ -38,7 +38,8 @@ const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] 
   (the newest 5) and DIR/playlist_NNNNN.ts, each segment stored as soon as it is complete.
   --images DIR/ also stores a JPEG thumbnail every --image-interval seconds (default 10) as
   DIR/image_NNNNN.jpeg, each as soon as it is taken.
-  --rtmp URL (repeatable) goes live to each URL (rtmp(s)://host/app/key) from the same encode.`;
+  --rtmp URL (repeatable) goes live to each URL (rtmp(s)://host/app/key) from the same encode;
+  --srt URL goes live over SRT (srt://host:port?streamid=...) instead.`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
 
@@ -115,6 +116,7 @@ async function record(argv: string[]): Promise<number> {
       'segment-duration': { type: 'string' },
       images: { type: 'string' },
       rtmp: { type: 'string', multiple: true },
+      srt: { type: 'string', multiple: true },
       'image-interval': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -137,7 +139,15 @@ async function record(argv: string[]): Promise<number> {
     const segmentOutputs = values.hls === undefined ? [] : [hlsOutput(values.hls, values['segment-duration'])];
     const imageOutputs = values.images === undefined ? [] : [imagesOutput(values.images, values['image-interval'])];
     const rtmpUrls = values.rtmp ?? [];
-    const streamOutputs = rtmpUrls.length > 0 ? [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: rtmpUrls })] : [];
+    const srtUrls = values.srt ?? [];
+    // One stream output per request (reference §2.2): RTMP or SRT.
+    if (rtmpUrls.length > 0 && srtUrls.length > 0) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', '--rtmp and --srt cannot be combined (one stream output per egress)');
+    const streamOutputs =
+      rtmpUrls.length > 0
+        ? [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: rtmpUrls })]
+        : srtUrls.length > 0
+          ? [new StreamOutput({ protocol: StreamProtocol.SRT, urls: srtUrls })]
+          : [];
     let envelope: StartEgressEnvelope;
     if (room !== undefined) {
       config = {

@@ -7,9 +7,9 @@ import type { PipelinePlan } from '../contracts/pipeline.js';
  * accepted, half recorded and reported COMPLETE.
  */
 export function assertRunnable(plan: PipelinePlan): void {
-  // RTMP runs; SRT and WebSocket streams do not exist yet.
-  if (plan.stream && plan.stream.protocol !== 'rtmp') {
-    throw errUnsupported(plan.stream.protocol === 'websocket' ? 'websocket stream output' : `${plan.stream.protocol.toUpperCase()} stream output`);
+  // RTMP and SRT run; WebSocket streams do not exist yet.
+  if (plan.stream && plan.stream.protocol === 'websocket') {
+    throw errUnsupported('websocket stream output');
   }
   if (!plan.file && !plan.segments && !plan.images?.length && !plan.stream) throw errUnsupported('a request without an output');
 }

@@ -101,6 +101,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   pids(): number[] {
     const pids = [...this.deps.host.pids()];
     if (this.#gst?.pid) pids.push(this.#gst.pid);
+    if (this.#stream) pids.push(...this.#stream.pids());
     return pids;
   }
 
@@ -173,7 +174,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         await segments.prepare();
         this.#segments = segments;
       }
-      if (plan.stream?.protocol === 'rtmp') {
+      if (plan.stream?.protocol === 'rtmp' || plan.stream?.protocol === 'srt') {
         const stream = new StreamOutput(plan.stream, plan.egressId, this.info.streamResults);
         stream.on('changed', () => this.#onStreamChanged());
         this.#stream = stream;
@@ -207,7 +208,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
               keyFrameIntervalS: plan.encoding.keyFrameIntervalS || (plan.segments?.segmentDurationS ?? 0),
               threads: this.deps.encoderThreads,
               ...(plan.segments ? { vbvBufferMs: Math.min(plan.segments.segmentDurationS * 1000, 10_000) } : {}),
-              cbr: this.#stream !== null,
+              cbr: plan.stream?.protocol === 'rtmp',
             }
           : null,
         audio: plan.audioEnabled
@@ -215,7 +216,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
           : null,
         file: file ? { container: containerOf(file.fileType), location: file.localFilepath } : null,
         segments: this.#segments ? { locationPattern: this.#segments.locationPattern, segmentDurationS: plan.segments?.segmentDurationS ?? 4 } : null,
-        stream: this.#stream ? { format: 'flv' } : null,
+        stream: this.#stream ? { format: this.#stream.format } : null,
         images: this.#images.map((i) => ({ name: i.sinkName, locationPattern: i.locationPattern, intervalS: i.plan.captureIntervalS, width: i.plan.width, height: i.plan.height })),
       };
       const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled, streamOut: this.#stream !== null });

@@ -4,8 +4,10 @@ import type { Readable } from 'node:stream';
 import { StreamInfo, StreamInfo_Status } from '@livekit/protocol';
 import type { StreamOutputPlan, StreamUrlPlan } from '../contracts/pipeline.js';
 import { FlvFanout } from '../../gst/flv-fanout.js';
-import { buildRtmpPublisherArgs } from '../../gst/output-pipeline.js';
+import { TsFanout } from '../../gst/ts-fanout.js';
+import { buildRtmpPublisherArgs, buildSrtPublisherArgs } from '../../gst/output-pipeline.js';
 import { logger } from '../log.js';
+import { redactQueryValues } from '../request/urls.js';
 
 const log = logger('stream');
 
@@ -19,6 +21,8 @@ export interface StreamOutputEvents {
 
 interface Destination {
   readonly url: StreamUrlPlan;
+  /** What logs show: the redacted RTMP URL; an SRT URL with its query values (stream id, passphrase) hidden. */
+  readonly logUrl: string;
   readonly info: StreamInfo;
   child: ChildProcess | null;
   unsubscribe: (() => void) | null;
@@ -35,7 +39,7 @@ const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
  * the other URLs. Only the redacted URL is ever logged or reported.
  */
 export class StreamOutput extends EventEmitter<StreamOutputEvents> {
-  readonly #fanout = new FlvFanout();
+  readonly #fanout: FlvFanout | TsFanout;
   readonly #dests: Destination[] = [];
   #ended = false;
 
@@ -46,6 +50,12 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     private readonly results: StreamInfo[],
   ) {
     super();
+    this.#fanout = plan.protocol === 'srt' ? new TsFanout() : new FlvFanout();
+  }
+
+  /** The container the pipeline must produce for this output. */
+  get format(): 'flv' | 'mpegts' {
+    return this.plan.protocol === 'srt' ? 'mpegts' : 'flv';
   }
 
   /** The pipeline's muxed stream (STREAM_FD). */
@@ -57,6 +67,11 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   /** Starts the URLs of the request. */
   start(): void {
     for (const url of this.plan.urls) this.add(url);
+  }
+
+  /** Process ids of the running publishers (CPU accounting). */
+  pids(): number[] {
+    return this.#dests.flatMap((d) => (d.child?.pid !== undefined && d.child.exitCode === null && d.child.signalCode === null ? [d.child.pid] : []));
   }
 
   /** URLs currently publishing or connecting. */
@@ -74,7 +89,8 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     if (this.#ended) return;
     const info = new StreamInfo({ url: url.redactedUrl, status: StreamInfo_Status.ACTIVE, startedAt: nowNs() });
     this.results.push(info);
-    const dest: Destination = { url, info, child: null, unsubscribe: null, stopping: false };
+    const logUrl = this.plan.protocol === 'srt' ? redactQueryValues(url.url) : url.redactedUrl;
+    const dest: Destination = { url, logUrl, info, child: null, unsubscribe: null, stopping: false };
     this.#dests.push(dest);
     this.#spawn(dest);
   }
@@ -124,13 +140,14 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     dest.info.endedAt = ended;
     dest.info.duration = ended > dest.info.startedAt ? ended - dest.info.startedAt : 0n;
     dest.info.error = error;
-    if (status === StreamInfo_Status.FAILED) log.warn(`stream ${dest.url.redactedUrl} failed: ${error} [egress:${this.egressId}]`);
-    else log.info(`stream ${dest.url.redactedUrl} finished [egress:${this.egressId}]`);
+    if (status === StreamInfo_Status.FAILED) log.warn(`stream ${dest.logUrl} failed: ${error} [egress:${this.egressId}]`);
+    else log.info(`stream ${dest.logUrl} finished [egress:${this.egressId}]`);
     this.emit('changed');
   }
 
   #spawn(dest: Destination): void {
-    const child = spawn('gst-launch-1.0', buildRtmpPublisherArgs(dest.url.url), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const args = this.plan.protocol === 'srt' ? buildSrtPublisherArgs(dest.url.url) : buildRtmpPublisherArgs(dest.url.url);
+    const child = spawn('gst-launch-1.0', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     dest.child = child;
     child.stdin.on('error', () => undefined);
     let error = '';
@@ -146,13 +163,18 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
         const line = this.#scrub(dest, pending.slice(0, nl).trimEnd());
         pending = pending.slice(nl + 1);
         if (line.startsWith('ERROR:')) error ||= line.replace(/^ERROR: from element \S+: /, '');
+        // srtsink only warns when its peer is unreachable or gone (and retries forever): like the
+        // original, any SRT sink warning fails that URL at once.
+        if (this.plan.protocol === 'srt' && /^WARNING: from element \S*GstSRTSink/.test(line)) {
+          this.#failDest(dest, line.replace(/^WARNING: from element \S+: /, '').replace(/\.? Trying to reconnect$/, ''));
+        }
         else if (line.startsWith('Additional debug info') || line.startsWith('ERROR')) continue;
         if (line.startsWith('Setting pipeline to PLAYING') && !playing) {
           playing = true;
           clearTimeout(connectTimer);
-          log.info(`stream ${dest.url.redactedUrl} connecting [egress:${this.egressId}]`);
+          log.info(`stream ${dest.logUrl} connecting [egress:${this.egressId}]`);
         }
-        if (line) log.debug(`publisher ${dest.url.redactedUrl}: ${line}`);
+        if (line) log.debug(`publisher ${dest.logUrl}: ${line}`);
       }
     };
     child.stdout.on('data', onData);
@@ -182,7 +204,7 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
 
   /** Never let a stream key reach a log line or an error text. */
   #scrub(dest: Destination, text: string): string {
-    let out = text.split(dest.url.url).join(dest.url.redactedUrl);
+    let out = text.split(dest.url.url).join(dest.logUrl);
     if (dest.url.streamKey.length > 0) out = out.split(dest.url.streamKey).join('{redacted}');
     return out;
   }

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { EgressStatus, EncodingOptions, StreamInfo_Status, StreamOutput, StreamProtocol, type EgressInfo, type StreamInfo } from '@livekit/protocol';
 import { freePort } from '../harness/storage.js';
 import { rtmpServerAvailable, startRtmpServer, type RtmpServer } from '../harness/rtmp.js';
+import { srtListenerAvailable, startSrtListener } from '../harness/srt.js';
 import { ffprobe, videoStream, audioStream } from '../support/media.js';
 import { runCli, runWebEgress, tempDir, TEMPLATES_DIR, withServer } from '../support/web-egress.js';
 import type { WebEgressController } from '../../main/egress/web-egress.js';
@@ -184,5 +185,52 @@ describe('RTMP stream output', { skip: rtmpServerAvailable() ? false : 'nginx + 
       await until(`${key}.flv`, () => existsSync(rec), 10_000);
       assert.ok(Number((await ffprobe(rec)).format.duration) > 3);
     }
+  });
+});
+
+describe('SRT stream output', { skip: srtListenerAvailable() ? false : 'srt-tools not installed (scripts/setup.sh --test)' }, () => {
+  it('web, key_frame_interval 2, SRT [good, bad]: bad FAILED alone, good received (H.264 + AAC, 2 s keyframes), URLs verbatim; only a bad SRT URL → FAILED', async () => {
+    const received = join(tmp.path, 'srt-received.ts');
+    const srt = await startSrtListener(received);
+    try {
+      const good = `${srt.url}?streamid=publish:srtkey&pkt_size=1316`;
+      const bad = `srt://127.0.0.1:${await freePort()}?streamid=publish:srtkey&pkt_size=1316`;
+      const { info } = await withServer(TEMPLATES_DIR, (base) =>
+        runWebEgress({
+          request: {
+            url: base + 'demo/',
+            options: { case: 'advanced', value: new EncodingOptions({ width: 1280, height: 720, framerate: 30, keyFrameInterval: 2 }) },
+            streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: [good, bad] })],
+          },
+          stopAfterMs: 10_000,
+          tmpDir: join(tmp.path, 'work-srt'),
+          timeoutMs: 60_000,
+        }),
+      );
+      assert.equal(info.status, EgressStatus.EGRESS_COMPLETE, info.error);
+      assert.equal(byUrl(info, good).status, StreamInfo_Status.FINISHED);
+      assert.equal(byUrl(info, bad).status, StreamInfo_Status.FAILED);
+      assert.notEqual(byUrl(info, bad).error, '');
+      const p = await ffprobe(received);
+      assert.equal(videoStream(p)?.codec_name, 'h264');
+      assert.equal(audioStream(p)?.codec_name, 'aac');
+      assert.ok(Number(p.format.duration) > 6, `received ${p.format.duration} s`);
+      const k = await keyframeTimes(received);
+      assert.ok(k.length >= 3, `${k.length} keyframes`);
+      for (let i = 1; i < k.length; i++) assert.ok(Math.abs((k[i] as number) - (k[i - 1] as number) - 2) <= 0.02, `keyframes at ${k.join(', ')}`);
+      assert.ok(Number((await ffprobe(info.fileResults[0]?.location ?? '')).format.duration) > 9);
+    } finally {
+      await srt.stop();
+    }
+    const { info } = await withServer(TEMPLATES_DIR, (base) =>
+      runWebEgress({
+        request: { url: base + 'demo/', streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: [`srt://127.0.0.1:${srt.port}?streamid=publish:gone`] })] },
+        noDefaultFile: true,
+        tmpDir: join(tmp.path, 'work-srt2'),
+        timeoutMs: 60_000,
+      }),
+    );
+    assert.equal(info.status, EgressStatus.EGRESS_FAILED);
+    assert.equal(info.streamResults[0]?.status, StreamInfo_Status.FAILED);
   });
 });
