@@ -146,6 +146,28 @@ describe('HLS segments', () => {
     });
   });
 
+  it('GStreamer killed mid-recording: FAILED, yet every segment recorded is stored and the playlist ends and plays', async () => {
+    await withServer(join(tmp.path, 'page'), async (base) => {
+      const out = join(tmp.path, 'killed');
+      const segments = new SegmentedFileOutput({ filenamePrefix: `${out}/seg`, playlistName: 'pl.m3u8', livePlaylistName: 'live.m3u8', segmentDuration: 2 });
+      const { info } = await runWebEgress({
+        request: { url: base, segmentOutputs: [segments] },
+        noDefaultFile: true,
+        tmpDir: join(tmp.path, 'work3'),
+        onActive: (c) => {
+          // gst-launch is the last process of a web egress without a stream output
+          setTimeout(() => process.kill(c.pids()[c.pids().length - 1] as number, 'SIGKILL'), 7000);
+        },
+      });
+      assert.equal(info.status, EgressStatus.EGRESS_FAILED);
+      assert.match(info.error, /gst-launch killed by SIGKILL|pipeline/);
+      const seg = info.segmentResults[0];
+      assert.ok(seg);
+      const pl = await checkHls({ playlistPath: join(out, 'pl.m3u8'), livePlaylistPath: join(out, 'live.m3u8'), segmentDurationS: 2, info: seg });
+      assert.ok(pl.segments.length >= 3, `${pl.segments.length} segments kept`);
+    });
+  });
+
   it('egress record --hls DIR/ writes playlist, live playlist and segments next to the MP4', async () => {
     const cwd = join(tmp.path, 'cli');
     await mkdir(cwd);
