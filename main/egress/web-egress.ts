@@ -86,6 +86,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #segments: SegmentOutput | null = null;
   #images: ImageOutput[] = [];
   #stream: StreamOutput | null = null;
+  #fileDelivered = false;
 
   constructor(
     readonly plan: PipelinePlan,
@@ -170,6 +171,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
           egressId: plan.egressId,
           maxUploadQueueMin: this.deps.maxUploadQueueMin ?? 60,
           onError: (err) => this.#fail(err),
+          frameNs: BigInt(Math.round(1e9 / plan.encoding.framerate)),
         });
         await segments.prepare();
         this.#segments = segments;
@@ -375,6 +377,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     if (this.#segments && wasRecording && !this.#silentExit) await this.#deliverSegments(stopAtUs);
     if (wasRecording && !this.#silentExit) await this.#deliverImages(endedAtNs);
     await this.#stream?.finish();
+    if (wasRecording && !this.#silentExit) await this.#uploadManifests(endedAtNs);
 
     const failure = this.#failure;
     const reason = this.#stopRequested?.reason;
@@ -431,26 +434,54 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       return;
     }
     this.info.backupStorageUsed = uploads.backupStorageUsed;
-    // The manifest is uploaded only for recordings that ended normally (reference §4.4), which
-    // includes a room connection lost after the recording started (§4.4, #1270 of the original).
-    if ((this.#failure && !this.#endedEarly()) || !manifestRequired(uploads.backupConfigured, [file.disableManifest])) return;
-    if (!sinkUploadsManifest(file.disableManifest, uploads.backupStorageUsed)) return;
+    this.#fileDelivered = true;
+  }
+
+  /**
+   * The manifest (reference §4.4): one JSON listing the file, the playlist with its segments and the
+   * images, uploaded after every output closed, once per output sink that keeps its manifest (or
+   * every sink once backup storage was used) into that output's storage directory. Only for
+   * recordings that ended normally, which includes a room connection lost after the recording
+   * started (§4.4, #1270 of the original).
+   */
+  async #uploadManifests(endedAtNs: bigint): Promise<void> {
+    if (this.#failure && !this.#endedEarly()) return;
+    const { plan } = this;
+    const sinks: { disable: boolean; manager: UploadManager; sink: string; dir: string }[] = [];
+    if (plan.file && this.#fileDelivered) sinks.push({ disable: plan.file.disableManifest, manager: this.deps.uploads, sink: 'file', dir: dirOf(plan.file.storageFilepath) });
+    if (plan.segments && this.#segments) {
+      sinks.push({ disable: plan.segments.disableManifest, manager: this.deps.segmentUploads ?? this.deps.uploads, sink: 'segments', dir: plan.segments.storageDir });
+    }
+    for (const img of this.#images) sinks.push({ disable: img.plan.disableManifest, manager: this.deps.imageUploads?.get(img.plan.id) ?? this.deps.uploads, sink: img.plan.id, dir: img.plan.storageDir });
+    if (sinks.length === 0) return;
+    const backupConfigured = sinks.some((s) => s.manager.backupConfigured);
+    if (!manifestRequired(backupConfigured, sinks.map((s) => s.disable))) return;
     const manifest = new Manifest({
-      egressId: this.plan.egressId,
-      roomId: this.plan.roomId,
-      roomName: this.plan.roomName,
-      url: this.plan.source.kind === 'web' ? this.plan.source.url : '',
-      startedAt: startNs,
+      egressId: plan.egressId,
+      roomId: plan.roomId,
+      roomName: plan.roomName,
+      url: plan.source.kind === 'web' ? plan.source.url : '',
+      startedAt: BigInt(Math.round((this.#recordingStartUs as number) * 1000)),
       endedAt: endedAtNs,
     });
-    manifest.addFile(result.filename, result.location);
-    try {
-      const m = await manifest.upload(sink, dirOf(file.storageFilepath), this.plan.tmpDir);
-      this.info.manifestLocation ||= m.location;
-      this.info.backupStorageUsed = uploads.backupStorageUsed;
-    } catch (err) {
-      log.warn(`manifest upload failed: ${(err as Error).message} [egress:${this.plan.egressId}]`);
+    const file = this.info.fileResults[0];
+    if (file && this.#fileDelivered) manifest.addFile(file.filename, file.location);
+    if (this.#segments) {
+      const stored = this.#segments.stored;
+      const playlist = manifest.addPlaylist(stored.playlistLocation);
+      for (const s of stored.segments) playlist.addSegment(s.filename, s.location);
     }
+    for (const img of this.#images) for (const s of img.stored) manifest.addImage(s.filename, s.timestamp, s.location);
+    for (const s of sinks) {
+      if (!sinkUploadsManifest(s.disable, s.manager.backupStorageUsed)) continue;
+      try {
+        const m = await manifest.upload(s.manager.sink(s.sink), s.dir, plan.tmpDir);
+        this.info.manifestLocation ||= m.location;
+      } catch (err) {
+        log.warn(`manifest upload failed: ${(err as Error).message} [egress:${plan.egressId}]`);
+      }
+    }
+    this.info.backupStorageUsed = sinks.some((s) => s.manager.backupStorageUsed);
   }
 
   /** Uploads what is left of the HLS output, closes both playlists and fills SegmentsInfo. */

@@ -27,6 +27,8 @@ export class ImageOutput {
   #count = 0;
   #firstAt: Date | null = null;
   #lastAt: Date | null = null;
+  readonly #takenAt = new Map<string, Date>();
+  readonly #stored: { filename: string; timestamp: Date; location: string }[] = [];
 
   constructor(
     readonly plan: ImageOutputPlan,
@@ -40,6 +42,10 @@ export class ImageOutput {
       // One upload at a time keeps NONE_OVERWRITE's stored image the newest one.
       concurrency: plan.suffix === 'none_overwrite' ? 1 : 2,
       onError: opts.onError,
+      onUploaded: (item, outcome) => {
+        this.#stored.push({ filename: outcome.storagePath, timestamp: this.#takenAt.get(item.localPath) ?? new Date(), location: outcome.location });
+        this.#takenAt.delete(item.localPath);
+      },
     });
   }
 
@@ -79,6 +85,7 @@ export class ImageOutput {
     this.#count++;
     this.#firstAt ??= at;
     this.#lastAt = at;
+    this.#takenAt.set(msg.filename, at);
     try {
       this.#queue.enqueue(msg.filename, this.plan.storageDir + name, 'jpeg');
     } catch {
@@ -89,6 +96,11 @@ export class ImageOutput {
   /** Waits for every image's upload; rejects with the first failure. */
   async finish(): Promise<void> {
     await this.#queue.drain();
+  }
+
+  /** Images stored so far (for the manifest). */
+  get stored(): readonly { filename: string; timestamp: Date; location: string }[] {
+    return this.#stored;
   }
 
   fillInfo(info: ImagesInfo, endedAtNs: bigint): void {

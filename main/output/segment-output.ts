@@ -6,6 +6,7 @@ import type { EgressError } from '../contracts/errors.js';
 import { segmentFilename } from '../request/filename.js';
 import { segmentQueueCapacity, type UploadQueue, type UploadSink } from '../upload/index.js';
 import type { FragmentMessage } from '../../gst/output-pipeline.js';
+import { tsDurationNs } from '../../gst/ts-duration.js';
 import { logger } from '../log.js';
 import { MediaPlaylist } from './hls-playlist.js';
 
@@ -20,6 +21,8 @@ export interface SegmentOutputOptions {
   readonly maxUploadQueueMin: number;
   /** The first failure (segment upload failed, queue full): the egress fails. */
   readonly onError: (err: EgressError) => void;
+  /** One video frame (ns), for the duration of a fragment cut short. */
+  readonly frameNs?: bigint;
 }
 
 interface Segment {
@@ -52,6 +55,7 @@ export class SegmentOutput {
   #playlistLocation = '';
   #livePlaylistLocation = '';
   #finished = false;
+  readonly #stored: { filename: string; location: string }[] = [];
 
   constructor(
     readonly plan: SegmentsOutputPlan,
@@ -64,7 +68,10 @@ export class SegmentOutput {
     this.#queue = sink.createQueue({
       kind: 'segment',
       capacity: segmentQueueCapacity(opts.maxUploadQueueMin, plan.segmentDurationS),
-      onUploaded: (item) => this.#onUploaded(item.localPath),
+      onUploaded: (item, outcome) => {
+        this.#stored.push({ filename: outcome.storagePath, location: outcome.location });
+        return this.#onUploaded(item.localPath);
+      },
       onError: opts.onError,
     });
   }
@@ -160,7 +167,11 @@ export class SegmentOutput {
         (s) => s.size,
         () => 0,
       );
-      if (size > 0 && endRunningTimeNs > open.runningTimeNs) this.#closeSegment(open.location, open.runningTimeNs, endRunningTimeNs);
+      // A fragment the pipeline never closed (it died): as long as the media it holds, which can be
+      // less than the wall clock suggests when the pipeline ran behind.
+      const held = size > 0 ? await tsDurationNs(open.location, this.opts.frameNs ?? 33_333_333n).catch(() => null) : null;
+      const end = held !== null ? open.runningTimeNs + held : endRunningTimeNs;
+      if (size > 0 && end > open.runningTimeNs) this.#closeSegment(open.location, open.runningTimeNs, end);
     }
     this.#finished = true;
     let failure: unknown = null;
@@ -192,8 +203,8 @@ export class SegmentOutput {
     }
   }
 
-  /** Segments uploaded so far, in playlist order (for the manifest). */
-  get uploadedSegments(): number {
-    return this.#queue.uploaded.count;
+  /** Segments stored so far, in playlist order, and the playlist's location (for the manifest). */
+  get stored(): { playlistLocation: string; segments: readonly { filename: string; location: string }[] } {
+    return { playlistLocation: this.#playlistLocation, segments: this.#stored };
   }
 }
