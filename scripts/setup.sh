@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything this project needs on a fresh Debian 12 machine, idempotently.
 #   bash scripts/setup.sh          runtime: Chromium, GStreamer, ffmpeg (probing), npm packages
-#   bash scripts/setup.sh --test   also what the tests start: redis-server, nginx-rtmp, livekit-server v1.13.5
+#   bash scripts/setup.sh --test   also what the tests start: redis-server, nginx-rtmp, srt-tools, livekit-server v1.13.5
 #                                  and the storage emulators (Go modules, cached in .cache/bin)
 # No Xvfb, no PulseAudio: the browser runs headless and audio is captured inside the page.
 set -euo pipefail
@@ -12,8 +12,9 @@ WITH_TEST=0
 
 PKGS=(chromium gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg fonts-dejavu-core)
-# nginx + libnginx-mod-rtmp: the RTMP server the stream tests publish to (and read back from).
-(( WITH_TEST )) && PKGS+=(redis-server nginx libnginx-mod-rtmp)
+# nginx + libnginx-mod-rtmp and srt-tools (srt-live-transmit): the RTMP server and SRT listener the
+# stream tests publish to and read back from.
+(( WITH_TEST )) && PKGS+=(redis-server nginx libnginx-mod-rtmp srt-tools)
 
 missing=()
 for p in "${PKGS[@]}"; do
