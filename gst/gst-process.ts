@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
-import { AUDIO_FD, VIDEO_FD } from './output-pipeline.js';
+import type { Readable } from 'node:stream';
+import { AUDIO_FD, STREAM_FD, VIDEO_FD } from './output-pipeline.js';
 
 /**
  * Owns one `gst-launch-1.0` child process: readiness handshake with a deadline, line-by-line log
@@ -50,6 +51,8 @@ export interface GstStartOptions {
   readonly args: readonly string[];
   readonly video: boolean;
   readonly audio: boolean;
+  /** Read the muxed live stream from STREAM_FD (see StreamSinkPlan). */
+  readonly streamOut?: boolean;
   /** Deadline for the readiness handshake (egress uses 10 s for its handler). */
   readonly launchTimeoutMs?: number;
   readonly gstLaunchPath?: string;
@@ -59,6 +62,8 @@ export interface GstStartOptions {
 const MAX_LOG_LINES = 50;
 
 export class GstProcess extends EventEmitter<GstProcessEvents> {
+  /** The muxed live stream (STREAM_FD), when asked for. */
+  streamOutput: Readable | null = null;
   #state: GstState = 'starting';
   #stopRequested = false;
   #error: string | null = null;
@@ -101,6 +106,7 @@ export class GstProcess extends EventEmitter<GstProcessEvents> {
     const stdio: ('ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe', 'ignore', 'ignore'];
     if (opts.video) stdio[VIDEO_FD] = 'pipe';
     if (opts.audio) stdio[AUDIO_FD] = 'pipe';
+    if (opts.streamOut) stdio[STREAM_FD] = 'pipe';
     const child = spawn(opts.gstLaunchPath ?? 'gst-launch-1.0', [...opts.args], {
       stdio,
       // Own process group, so a stop or kill reaches every thread/child of the pipeline.
@@ -110,6 +116,7 @@ export class GstProcess extends EventEmitter<GstProcessEvents> {
     const video = opts.video ? (child.stdio[VIDEO_FD] as Writable) : null;
     const audio = opts.audio ? (child.stdio[AUDIO_FD] as Writable) : null;
     const gst = new GstProcess(child, video, audio);
+    gst.streamOutput = opts.streamOut ? ((child.stdio as unknown as (Readable | null)[])[STREAM_FD] ?? null) : null;
     gst.#readOutput();
     await gst.#awaitReady(opts.launchTimeoutMs ?? 10_000);
     return gst;

@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, RoomCompositeEgressRequest, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
+import { EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, ImageOutput, RoomCompositeEgressRequest, SegmentedFileOutput, StreamOutput, StreamProtocol, WebEgressRequest, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from './contracts/errors.js';
 import { loadConfig, type ServiceConfig } from './config/index.js';
 import type { StartEgressEnvelope } from './request/index.js';
@@ -24,6 +24,8 @@ import log, { setLogLevel } from './log.js';
 
 const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] [--preset NAME]
                      [--audio-only|--video-only] [--await-start-signal] [--config FILE] [--quiet]
+                     [--hls DIR/ [--segment-duration S]] [--images DIR/ [--image-interval S]]
+                     [--rtmp URL]... [--srt URL]
        egress record --room NAME --url WS_URL (--api-key K --api-secret S | --token JWT)
                      [--layout grid|speaker|single-speaker[-light]] [--base-url URL]
                      [--duration S] [--out DIR|FILE] [--preset NAME] [--audio-only|--video-only]
@@ -34,7 +36,14 @@ const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] 
   SIGINT/SIGTERM. API key/secret also come from --config or LIVEKIT_API_KEY / LIVEKIT_API_SECRET.
 
   While recording, SIGUSR1 pauses and SIGUSR2 resumes: nothing is written while paused and the file
-  goes on seamlessly (its duration leaves the pauses out; --duration counts wall-clock time).`;
+  goes on seamlessly (its duration leaves the pauses out; --duration counts wall-clock time).
+
+  --hls DIR/ also writes HLS from the same encode: DIR/playlist.m3u8 (every segment), DIR/live.m3u8
+  (the newest 5) and DIR/playlist_NNNNN.ts, each segment stored as soon as it is complete.
+  --images DIR/ also stores a JPEG thumbnail every --image-interval seconds (default 10) as
+  DIR/image_NNNNN.jpeg, each as soon as it is taken.
+  --rtmp URL (repeatable) goes live to each URL (rtmp(s)://host/app/key) from the same encode;
+  --srt URL goes live over SRT (srt://host:port?streamid=...) instead.`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
 
@@ -72,6 +81,22 @@ function filepathOf(out: string | undefined): string {
   return out;
 }
 
+/** `--hls DIR/`: playlist, live playlist and segments in DIR (a path without `/` is a directory too). */
+function hlsOutput(dir: string, segmentDuration: string | undefined): SegmentedFileOutput {
+  const d = dir === '' || dir.endsWith('/') ? dir : `${dir}/`;
+  const seconds = segmentDuration === undefined ? 4 : Number(segmentDuration);
+  if (!Number.isInteger(seconds) || seconds < 1) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', `invalid --segment-duration ${segmentDuration}`);
+  return new SegmentedFileOutput({ playlistName: `${d}playlist.m3u8`, livePlaylistName: `${d}live.m3u8`, segmentDuration: seconds });
+}
+
+/** `--images DIR/`: `DIR/image_NNNNN.jpeg` every `interval` seconds. */
+function imagesOutput(dir: string, interval: string | undefined): ImageOutput {
+  const d = dir === '' || dir.endsWith('/') ? dir : `${dir}/`;
+  const seconds = interval === undefined ? 10 : Number(interval);
+  if (!Number.isInteger(seconds) || seconds < 1) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', `invalid --image-interval ${interval}`);
+  return new ImageOutput({ filenamePrefix: `${d}image`, captureInterval: seconds });
+}
+
 async function record(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -91,6 +116,12 @@ async function record(argv: string[]): Promise<number> {
       'api-secret': { type: 'string' },
       token: { type: 'string', default: '' },
       quiet: { type: 'boolean', default: false },
+      hls: { type: 'string' },
+      'segment-duration': { type: 'string' },
+      images: { type: 'string' },
+      rtmp: { type: 'string', multiple: true },
+      srt: { type: 'string', multiple: true },
+      'image-interval': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -109,6 +140,18 @@ async function record(argv: string[]): Promise<number> {
   try {
     const options = { case: 'preset' as const, value: presetOf(values.preset) };
     const fileOutputs = [new EncodedFileOutput({ fileType: fileTypeOf(values.out), filepath: filepathOf(values.out) })];
+    const segmentOutputs = values.hls === undefined ? [] : [hlsOutput(values.hls, values['segment-duration'])];
+    const imageOutputs = values.images === undefined ? [] : [imagesOutput(values.images, values['image-interval'])];
+    const rtmpUrls = values.rtmp ?? [];
+    const srtUrls = values.srt ?? [];
+    // One stream output per request (reference §2.2): RTMP or SRT.
+    if (rtmpUrls.length > 0 && srtUrls.length > 0) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', '--rtmp and --srt cannot be combined (one stream output per egress)');
+    const streamOutputs =
+      rtmpUrls.length > 0
+        ? [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: rtmpUrls })]
+        : srtUrls.length > 0
+          ? [new StreamOutput({ protocol: StreamProtocol.SRT, urls: srtUrls })]
+          : [];
     let envelope: StartEgressEnvelope;
     if (room !== undefined) {
       config = {
@@ -130,6 +173,9 @@ async function record(argv: string[]): Promise<number> {
         videoOnly: values['video-only'],
         options,
         fileOutputs,
+        segmentOutputs,
+        imageOutputs,
+        streamOutputs,
       });
       envelope = { egressId: newEgressId(), request: { case: 'roomComposite', value: request }, roomName: room, token: values.token, wsUrl: config.ws_url };
     } else {
@@ -146,6 +192,9 @@ async function record(argv: string[]): Promise<number> {
         awaitStartSignal: values['await-start-signal'],
         options,
         fileOutputs,
+        segmentOutputs,
+        imageOutputs,
+        streamOutputs,
       });
       envelope = { egressId: newEgressId(), request: { case: 'web', value: request } };
     }

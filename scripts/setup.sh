@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything this project needs on a fresh Debian 12 machine, idempotently.
 #   bash scripts/setup.sh          runtime: Chromium, GStreamer, ffmpeg (probing), npm packages
-#   bash scripts/setup.sh --test   also what the tests start: redis-server, livekit-server v1.13.5
+#   bash scripts/setup.sh --test   also what the tests start: redis-server, nginx-rtmp, srt-tools, livekit-server v1.13.5
 #                                  and the storage emulators (Go modules, cached in .cache/bin)
 #   bash scripts/setup.sh --image  also tini, the init process of the server image (Dockerfile): it
 #                                  reaps the browser and gst-launch processes a dead handler leaves
@@ -22,7 +22,9 @@ done
 
 PKGS=(chromium gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg fonts-dejavu-core)
-(( WITH_TEST )) && PKGS+=(redis-server)
+# nginx + libnginx-mod-rtmp and srt-tools (srt-live-transmit): the RTMP server and SRT listener the
+# stream tests publish to and read back from.
+(( WITH_TEST )) && PKGS+=(redis-server nginx libnginx-mod-rtmp srt-tools)
 (( WITH_IMAGE )) && PKGS+=(tini)
 
 missing=()

@@ -82,6 +82,7 @@ export type EgressErrorCode =
   | 'E_SHUTTING_DOWN'
   | 'E_ROOM'
   | 'E_UNSUPPORTED'
+  | 'E_STREAM'
   | 'E_INTERNAL';
 
 export interface EgressErrorOptions {

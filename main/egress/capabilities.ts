@@ -7,10 +7,9 @@ import type { PipelinePlan } from '../contracts/pipeline.js';
  * accepted, half recorded and reported COMPLETE.
  */
 export function assertRunnable(plan: PipelinePlan): void {
-  if (plan.stream) {
-    throw errUnsupported(plan.stream.protocol === 'websocket' ? 'websocket stream output' : `${plan.stream.protocol.toUpperCase()} stream output`);
+  // RTMP and SRT run; WebSocket streams do not exist yet.
+  if (plan.stream && plan.stream.protocol === 'websocket') {
+    throw errUnsupported('websocket stream output');
   }
-  if (plan.segments) throw errUnsupported('segmented (HLS) output');
-  if (plan.images && plan.images.length > 0) throw errUnsupported('image output');
-  if (!plan.file) throw errUnsupported('a request without a file output');
+  if (!plan.file && !plan.segments && !plan.images?.length && !plan.stream) throw errUnsupported('a request without an output');
 }

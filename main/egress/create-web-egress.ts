@@ -41,14 +41,22 @@ export function createWebEgress(envelope: StartEgressEnvelope, config: ServiceCo
     ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
   };
   const host = (opts.hostFactory ?? ((o) => new ChromiumHost(o)))(hostOptions);
-  const uploads = createEgressUploads(plan, config, {
+  const uploadOptions = {
     ...(opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : {}),
     ...(opts.registry ? { registry: opts.registry } : {}),
-  });
+  };
+  const uploads = createEgressUploads(plan, config, uploadOptions);
+  // Each live output uploads to its own resolved storage (per output → per request → config).
+  const outputUploadOptions = opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : {};
+  const segmentUploads = plan.segments ? createEgressUploads(plan, config, outputUploadOptions, plan.segments.storage) : undefined;
+  const imageUploads = new Map((plan.images ?? []).map((img) => [img.id, createEgressUploads(plan, config, outputUploadOptions, img.storage)] as const));
   const controller = new WebEgressController(plan, initialEgressInfo(plan, envelope, now), {
     host,
     encoderThreads: config.video_encoder_threads,
     uploads,
+    ...(segmentUploads ? { segmentUploads } : {}),
+    imageUploads,
+    maxUploadQueueMin: config.max_upload_queue,
     credentials: { apiKey: config.api_key, apiSecret: config.api_secret },
   });
   return { plan, controller };

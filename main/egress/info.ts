@@ -1,4 +1,4 @@
-import { EgressInfo, EgressSourceType, EgressStatus, FileInfo } from '@livekit/protocol';
+import { EgressInfo, EgressSourceType, EgressStatus, FileInfo, ImagesInfo, SegmentsInfo } from '@livekit/protocol';
 import type { PipelinePlan } from '../contracts/pipeline.js';
 import { redactRequest, type StartEgressEnvelope } from '../request/index.js';
 import { join } from 'node:path';
@@ -24,8 +24,24 @@ export function initialEgressInfo(plan: PipelinePlan, envelope: StartEgressEnvel
   if (plan.file) {
     const file = new FileInfo({ filename: join(plan.file.storage.prefix, plan.file.storageFilepath) });
     info.fileResults.push(file);
-    // The deprecated single `result` is filled when exactly one output kind exists (§2.2).
-    info.result = { case: 'file', value: file };
+  }
+  if (plan.segments) {
+    const s = plan.segments;
+    info.segmentResults.push(
+      new SegmentsInfo({
+        playlistName: join(s.storage.prefix, s.playlistName),
+        livePlaylistName: s.livePlaylistName ? join(s.storage.prefix, s.livePlaylistName) : '',
+      }),
+    );
+  }
+  for (const img of plan.images ?? []) info.imageResults.push(new ImagesInfo({ filenamePrefix: join(img.storage.prefix, img.filenamePrefix) }));
+  // The deprecated single `result` is filled when exactly one output kind exists (§2.2).
+  const kinds = [info.fileResults.length > 0, info.segmentResults.length > 0, (plan.stream?.urls.length ?? 0) > 0].filter(Boolean).length;
+  if (kinds === 1) {
+    const [file] = info.fileResults;
+    const [seg] = info.segmentResults;
+    if (file) info.result = { case: 'file', value: file };
+    else if (seg) info.result = { case: 'segments', value: seg };
   }
   return info;
 }

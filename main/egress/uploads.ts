@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { PipelinePlan } from '../contracts/pipeline.js';
+import type { PipelinePlan, StoragePlan } from '../contracts/pipeline.js';
 import type { ServiceConfig } from '../config/index.js';
 import { resolveBackupPlan, UploadManager } from '../upload/index.js';
 
@@ -12,9 +12,12 @@ export interface EgressUploadOptions {
   readonly registry?: Registry;
 }
 
-/** The upload manager of one egress: its file output's storage as primary, config `backup` as backup. */
-export function createEgressUploads(plan: PipelinePlan, config: ServiceConfig, opts: EgressUploadOptions = {}): UploadManager {
-  const primary = plan.file?.storage ?? { target: null, prefix: config.storage?.prefix ?? '', generatePresignedUrl: config.storage?.generate_presigned_url ?? false };
+/**
+ * The upload manager of one egress output: `storage` (default: the file output's storage) as
+ * primary, config `backup` as backup.
+ */
+export function createEgressUploads(plan: PipelinePlan, config: ServiceConfig, opts: EgressUploadOptions = {}, storage?: StoragePlan): UploadManager {
+  const primary = storage ?? plan.file?.storage ?? { target: null, prefix: config.storage?.prefix ?? '', generatePresignedUrl: config.storage?.generate_presigned_url ?? false };
   const uploaderOptions = opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : undefined;
   return new UploadManager({
     egressId: plan.egressId,

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
-import { buildLaunchArgs, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { fragmentedMp4DurationNs } from '../../gst/fmp4-duration.js';
 import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
@@ -16,6 +16,11 @@ import { classifyRoomEnd, type RoomEndCause } from './room-end.js';
 import { redactPageUrl, resolveTemplateUrl, type RecorderCredentials } from './template-source.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { canTransition, isTerminal, statusName } from './status.js';
+import { SegmentOutput } from '../output/segment-output.js';
+import { ImageOutput } from '../output/image-output.js';
+import { StreamOutput } from '../output/stream-output.js';
+import { validateStreamUrl } from '../request/urls.js';
+import { StreamInfo_Status } from '@livekit/protocol';
 
 /**
  * Runs one page egress — a web page (web egress) or a room template (room composite, v2 template
@@ -44,6 +49,12 @@ export interface WebEgressDeps {
   readonly encoderThreads: number;
   /** Uploads of this egress (primary storage, backup, local storage), see uploads.ts. */
   readonly uploads: UploadManager;
+  /** Uploads of the segments output (its own resolved storage); default: `uploads`. */
+  readonly segmentUploads?: UploadManager;
+  /** Uploads of each image output by its id (its own resolved storage); default: `uploads`. */
+  readonly imageUploads?: ReadonlyMap<string, UploadManager>;
+  /** Config max_upload_queue (minutes): bounds segment/image upload queues. Default 60. */
+  readonly maxUploadQueueMin?: number;
   /** EOS watchdog (the original's 30 s). */
   readonly eosTimeoutMs?: number;
   /** API key/secret for the recorder token and for asking the server why a room ended. */
@@ -59,7 +70,7 @@ export interface WebEgressEvents {
 }
 
 /** Why an egress ends, as `details: End reason: <reason>` reports it (reference §5.2). */
-export type EndReason = 'StopEgress API' | 'Source closed' | 'Process killed' | 'Session limit reached' | 'CPU exhausted' | 'Failure';
+export type EndReason = 'StopEgress API' | 'All streams stopped' | 'Source closed' | 'Process killed' | 'Session limit reached' | 'CPU exhausted' | 'Failure';
 
 export class WebEgressController extends EventEmitter<WebEgressEvents> {
   readonly info: EgressInfo;
@@ -80,6 +91,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #done: Promise<EgressInfo> | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
   #silentExit = false;
+  #segments: SegmentOutput | null = null;
+  #images: ImageOutput[] = [];
+  #stream: StreamOutput | null = null;
+  #fileDelivered = false;
 
   constructor(
     readonly plan: PipelinePlan,
@@ -95,6 +110,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   pids(): number[] {
     const pids = [...this.deps.host.pids()];
     if (this.#gst?.pid) pids.push(this.#gst.pid);
+    if (this.#stream) pids.push(...this.#stream.pids());
     return pids;
   }
 
@@ -186,11 +202,34 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const { plan } = this;
     const file = plan.file;
     try {
-      if (!file) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
+      if (!file && !plan.segments && !plan.images?.length && !plan.stream) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
       const pageUrl = plan.source.kind === 'web' ? plan.source.url : await resolveTemplateUrl(plan.source, plan.egressId, this.#credentials());
       log.info(`loading ${redactPageUrl(pageUrl)} [egress:${plan.egressId}]`);
       await mkdir(plan.tmpDir, { recursive: true });
-      await mkdir(dirname(file.localFilepath), { recursive: true });
+      if (file) await mkdir(dirname(file.localFilepath), { recursive: true });
+      if (plan.segments) {
+        const segments = new SegmentOutput(plan.segments, (this.deps.segmentUploads ?? this.deps.uploads).sink('segments'), {
+          egressId: plan.egressId,
+          maxUploadQueueMin: this.deps.maxUploadQueueMin ?? 60,
+          onError: (err) => this.#fail(err),
+          frameNs: BigInt(Math.round(1e9 / plan.encoding.framerate)),
+        });
+        await segments.prepare();
+        this.#segments = segments;
+      }
+      if (plan.stream?.protocol === 'rtmp' || plan.stream?.protocol === 'srt') {
+        const stream = new StreamOutput(plan.stream, plan.egressId, this.info.streamResults);
+        stream.on('changed', () => this.#onStreamChanged());
+        this.#stream = stream;
+      }
+      for (const img of plan.images ?? []) {
+        const out = new ImageOutput(img, (this.deps.imageUploads?.get(img.id) ?? this.deps.uploads).sink(img.id), {
+          maxUploadQueueMin: this.deps.maxUploadQueueMin ?? 60,
+          onError: (err) => this.#fail(err),
+        });
+        await out.prepare();
+        this.#images.push(out);
+      }
       const ingestUrl = await this.#ingest.listen();
       const host = this.deps.host;
       host.on('died', (err) => this.#fail(err));
@@ -207,19 +246,36 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
               framerate: plan.encoding.framerate,
               bitrateKbps: plan.encoding.videoBitrateKbps,
               profile: plan.encoding.videoProfile,
-              keyFrameIntervalS: plan.encoding.keyFrameIntervalS,
+              // HLS: a GOP of exactly one segment (no scene cuts), so every segment starts on a
+              // keyframe at its boundary; splitmuxsink also requests the keyframe there.
+              keyFrameIntervalS: plan.encoding.keyFrameIntervalS || (plan.segments?.segmentDurationS ?? 0),
               threads: this.deps.encoderThreads,
+              ...(plan.segments ? { vbvBufferMs: Math.min(plan.segments.segmentDurationS * 1000, 10_000) } : {}),
+              cbr: plan.stream?.protocol === 'rtmp',
             }
           : null,
         audio: plan.audioEnabled
           ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency }
           : null,
-        file: { container: containerOf(file.fileType), location: file.localFilepath },
+        file: file ? { container: containerOf(file.fileType), location: file.localFilepath } : null,
+        segments: this.#segments ? { locationPattern: this.#segments.locationPattern, segmentDurationS: plan.segments?.segmentDurationS ?? 4 } : null,
+        stream: this.#stream ? { format: this.#stream.format } : null,
+        images: this.#images.map((i) => ({ name: i.sinkName, locationPattern: i.locationPattern, intervalS: i.plan.captureIntervalS, width: i.plan.width, height: i.plan.height })),
       };
-      const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
+      const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled, streamOut: this.#stream !== null });
       this.#gst = gst;
+      if (this.#stream && gst.streamOutput) {
+        this.#stream.attach(gst.streamOutput);
+        this.#stream.start();
+      }
       gst.on('log', (line) => {
-        if (!line.startsWith('@')) log.debug(`gst: ${line}`);
+        if (line.startsWith('@')) return;
+        if (line.startsWith('Got message')) {
+          const fragment = this.#segments ? parseFragmentMessage(line) : null;
+          if (fragment) this.#segments?.onFragment(fragment);
+          const image = this.#images.length > 0 ? parseImageMessage(line) : null;
+          if (image) this.#images.find((i) => i.sinkName === image.sink)?.onImage(image);
+        } else log.debug(`gst: ${line}`);
       });
       gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
       gst.on('playing', () => this.#onPlaying());
@@ -308,6 +364,8 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       return;
     }
     this.#recordingStartUs = atUs;
+    this.#segments?.setStart(atUs);
+    for (const i of this.#images) i.setStart(atUs);
     this.#transport.start(atUs);
     log.info(`recording started [egress:${this.plan.egressId}]`);
   }
@@ -343,6 +401,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     }
     // With its connection gone there is no capture left to stop (and a dead page would not answer).
     if (!this.#captureGone) await this.deps.host.stopCapture().catch(() => undefined);
+    if (this.#recordingStartUs !== null) {
+      const endNs = BigInt(Math.max(0, Math.round((stopAtUs - this.#recordingStartUs) * 1000)));
+      for (const i of this.#images) i.setEnd(endNs);
+    }
     this.#transport?.end(stopAtUs);
     let frozen = false;
     if (this.#gst) {
@@ -364,6 +426,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
     const endedAtNs = BigInt(Math.round(stopAtUs * 1000));
     if (wasRecording && plan.file && !this.#silentExit) await this.#deliverFile(endedAtNs);
+    if (this.#segments && wasRecording && !this.#silentExit) await this.#deliverSegments(stopAtUs);
+    if (wasRecording && !this.#silentExit) await this.#deliverImages(endedAtNs);
+    await this.#stream?.finish();
+    if (wasRecording && !this.#silentExit) await this.#uploadManifests(endedAtNs);
 
     const failure = this.#failure;
     const reason = this.#stopRequested?.reason;
@@ -430,26 +496,120 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       return;
     }
     this.info.backupStorageUsed = uploads.backupStorageUsed;
-    // The manifest is uploaded only for recordings that ended normally (reference §4.4), which
-    // includes a room connection lost after the recording started (§4.4, #1270 of the original).
-    if ((this.#failure && !this.#endedEarly()) || !manifestRequired(uploads.backupConfigured, [file.disableManifest])) return;
-    if (!sinkUploadsManifest(file.disableManifest, uploads.backupStorageUsed)) return;
+    this.#fileDelivered = true;
+  }
+
+  /**
+   * The manifest (reference §4.4): one JSON listing the file, the playlist with its segments and the
+   * images, uploaded after every output closed, once per output sink that keeps its manifest (or
+   * every sink once backup storage was used) into that output's storage directory. Only for
+   * recordings that ended normally, which includes a room connection lost after the recording
+   * started (§4.4, #1270 of the original).
+   */
+  async #uploadManifests(endedAtNs: bigint): Promise<void> {
+    if (this.#failure && !this.#endedEarly()) return;
+    const { plan } = this;
+    const sinks: { disable: boolean; manager: UploadManager; sink: string; dir: string }[] = [];
+    if (plan.file && this.#fileDelivered) sinks.push({ disable: plan.file.disableManifest, manager: this.deps.uploads, sink: 'file', dir: dirOf(plan.file.storageFilepath) });
+    if (plan.segments && this.#segments) {
+      sinks.push({ disable: plan.segments.disableManifest, manager: this.deps.segmentUploads ?? this.deps.uploads, sink: 'segments', dir: plan.segments.storageDir });
+    }
+    for (const img of this.#images) sinks.push({ disable: img.plan.disableManifest, manager: this.deps.imageUploads?.get(img.plan.id) ?? this.deps.uploads, sink: img.plan.id, dir: img.plan.storageDir });
+    if (sinks.length === 0) return;
+    const backupConfigured = sinks.some((s) => s.manager.backupConfigured);
+    if (!manifestRequired(backupConfigured, sinks.map((s) => s.disable))) return;
     const manifest = new Manifest({
-      egressId: this.plan.egressId,
-      roomId: this.plan.roomId,
-      roomName: this.plan.roomName,
-      url: this.plan.source.kind === 'web' ? this.plan.source.url : '',
-      startedAt: startNs,
+      egressId: plan.egressId,
+      roomId: plan.roomId,
+      roomName: plan.roomName,
+      url: plan.source.kind === 'web' ? plan.source.url : '',
+      startedAt: BigInt(Math.round((this.#recordingStartUs as number) * 1000)),
       endedAt: endedAtNs,
       paused: this.pausedIntervals(),
     });
-    manifest.addFile(result.filename, result.location);
+    const file = this.info.fileResults[0];
+    if (file && this.#fileDelivered) manifest.addFile(file.filename, file.location);
+    if (this.#segments) {
+      const stored = this.#segments.stored;
+      const playlist = manifest.addPlaylist(stored.playlistLocation);
+      for (const s of stored.segments) playlist.addSegment(s.filename, s.location);
+    }
+    for (const img of this.#images) for (const s of img.stored) manifest.addImage(s.filename, s.timestamp, s.location);
+    for (const s of sinks) {
+      if (!sinkUploadsManifest(s.disable, s.manager.backupStorageUsed)) continue;
+      try {
+        const m = await manifest.upload(s.manager.sink(s.sink), s.dir, plan.tmpDir);
+        this.info.manifestLocation ||= m.location;
+      } catch (err) {
+        log.warn(`manifest upload failed: ${(err as Error).message} [egress:${plan.egressId}]`);
+      }
+    }
+    this.info.backupStorageUsed = sinks.some((s) => s.manager.backupStorageUsed);
+  }
+
+  /** Uploads what is left of the HLS output, closes both playlists and fills SegmentsInfo. */
+  async #deliverSegments(stopAtUs: number): Promise<void> {
+    const segments = this.#segments;
+    if (!segments) return;
+    const endRunningTimeNs = BigInt(Math.max(0, Math.round((stopAtUs - (this.#recordingStartUs as number)) * 1000)));
     try {
-      const m = await manifest.upload(sink, dirOf(file.storageFilepath), this.plan.tmpDir);
-      this.info.manifestLocation ||= m.location;
-      this.info.backupStorageUsed = uploads.backupStorageUsed;
+      await segments.finish(endRunningTimeNs);
     } catch (err) {
-      log.warn(`manifest upload failed: ${(err as Error).message} [egress:${this.plan.egressId}]`);
+      this.#fail(err);
+    }
+    const result = this.info.segmentResults[0];
+    if (result) segments.fillInfo(result);
+  }
+
+  /**
+   * UpdateStream (reference §5.4): adds and removes URLs of the stream output while recording.
+   * Invalid or unknown URLs are reported (errors joined by newlines) after the valid changes apply.
+   */
+  updateStream(addUrls: readonly string[], removeUrls: readonly string[]): EgressInfo {
+    const stream = this.#stream;
+    if (!stream || !this.plan.stream) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'UpdateStream called on non-streaming egress');
+    const errors: EgressError[] = [];
+    for (const raw of addUrls) {
+      try {
+        stream.add(validateStreamUrl(raw, this.plan.stream.protocol));
+      } catch (err) {
+        errors.push(toEgressError(err));
+      }
+    }
+    for (const raw of removeUrls) {
+      if (!stream.remove(raw)) errors.push(new EgressError('E_NOT_FOUND', 'not_found', `stream ${raw} not found`));
+    }
+    this.emit('update', this.info.clone());
+    const first = errors[0];
+    if (first) throw new EgressError(first.code, first.psrpcCode, errors.map((e) => e.message).join('\n'));
+    return this.info.clone();
+  }
+
+  /**
+   * A URL started, failed or was removed. The egress goes on while any output remains; when the
+   * stream was the last one, a failure fails the egress and a removal completes it (§5.4, §5.5).
+   */
+  #onStreamChanged(): void {
+    const stream = this.#stream;
+    if (!stream || isTerminal(this.info.status)) return;
+    this.emit('update', this.info.clone());
+    if (stream.activeCount > 0 || this.plan.file || this.plan.segments || (this.plan.images?.length ?? 0) > 0) return;
+    const failed = this.info.streamResults.filter((s) => s.status === StreamInfo_Status.FAILED);
+    const finished = this.info.streamResults.some((s) => s.status === StreamInfo_Status.FINISHED);
+    if (!finished && failed.length > 0) this.#fail(new EgressError('E_STREAM', 'unavailable', failed[failed.length - 1]?.error || 'stream failed', { destination: true }));
+    else this.stop('All streams stopped');
+  }
+
+  /** Waits for the last images' uploads and fills ImagesInfo. */
+  async #deliverImages(endedAtNs: bigint): Promise<void> {
+    for (const [k, out] of this.#images.entries()) {
+      try {
+        await out.finish();
+      } catch (err) {
+        this.#fail(err);
+      }
+      const result = this.info.imageResults[k];
+      if (result) out.fillInfo(result, endedAtNs);
     }
   }
 

@@ -115,6 +115,18 @@ class Handler {
     this.controller.kill(new EgressError('E_RESOURCE', psrpcCodeOf(code), error));
   }
 
+  async onUpdateStream(seq: number, add: string[], remove: string[]): Promise<void> {
+    const c = this.controller;
+    try {
+      if (!c) throw new EgressError('E_INVALID_STATE', 'failed_precondition', 'egress is not running yet');
+      const info = c.updateStream(add, remove);
+      await send({ type: 'streamUpdated', seq, info: encodeInfo(info) });
+    } catch (err) {
+      const e = toEgressError(err);
+      await send({ type: 'streamUpdated', seq, error: { message: e.message, code: e.psrpcCode } });
+    }
+  }
+
   async onStopRequest(seq: number, reason: StopReason): Promise<void> {
     const info = this.stop(reason);
     if (info) await send({ type: 'stopped', seq, info: encodeInfo(info) });
@@ -165,6 +177,9 @@ function main(): void {
         break;
       case 'kill':
         h.kill(m.error, m.code);
+        break;
+      case 'updateStream':
+        void h.onUpdateStream(m.seq, m.add, m.remove);
         break;
     }
   });

@@ -61,6 +61,7 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
   private final: EgressInfo | null = null;
   private seq = 0;
   private readonly stopWaiters = new Map<number, (info: EgressInfo) => void>();
+  private readonly updateWaiters = new Map<number, (r: { info?: EgressInfo; error?: EgressError }) => void>();
   private resolveDone!: (info: EgressInfo) => void;
   /** Resolves with the final EgressInfo (never rejects). */
   readonly done: Promise<EgressInfo>;
@@ -188,6 +189,22 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
         this.emit('update', info.clone());
         break;
       }
+      case 'streamUpdated': {
+        const w = this.updateWaiters.get(m.seq);
+        if (!w) return;
+        if (m.error) {
+          w({ error: new EgressError('E_STREAM', m.error.code, m.error.message) });
+          return;
+        }
+        let info: EgressInfo | null = null;
+        try {
+          info = m.info ? decodeInfo(m.info) : null;
+        } catch {
+          info = null;
+        }
+        w(info && info.egressId === this.egressId ? { info } : { error: new EgressError('E_INTERNAL', 'internal', 'invalid UpdateStream answer from the handler') });
+        break;
+      }
       case 'stopped': {
         const w = this.stopWaiters.get(m.seq);
         if (!w) return;
@@ -264,6 +281,28 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
         resolve(info.clone());
       });
       this.sendMsg({ type: 'stop', seq, reason });
+    });
+  }
+
+  /**
+   * UpdateStream: the handler applies the URL changes and answers with the info after them, or
+   * with the original's error (texts joined by newlines, code of the first).
+   */
+  updateStream(add: string[], remove: string[]): Promise<EgressInfo> {
+    if (this.final) return Promise.reject(new EgressError('E_INVALID_STATE', 'failed_precondition', 'egress has ended'));
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.updateWaiters.delete(seq);
+        reject(new EgressError('E_INTERNAL', 'deadline_exceeded', 'UpdateStream timed out'));
+      }, 10_000);
+      this.updateWaiters.set(seq, (r) => {
+        clearTimeout(timer);
+        this.updateWaiters.delete(seq);
+        if (r.info) resolve(r.info.clone());
+        else reject(r.error);
+      });
+      this.sendMsg({ type: 'updateStream', seq, add, remove });
     });
   }
 

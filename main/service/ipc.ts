@@ -20,6 +20,28 @@ const b64 = z.string().max(MAX_B64).regex(/^[A-Za-z0-9+/]*={0,2}$/);
 export const stopReasonSchema = z.enum(['StopEgress API', 'Session limit reached', 'CPU exhausted', 'Process killed']);
 export type StopReason = z.infer<typeof stopReasonSchema>;
 
+export const psrpcCodeSchema = z.enum([
+  'canceled',
+  'malformed_request',
+  'malformed_result',
+  'deadline_exceeded',
+  'unavailable',
+  'unknown',
+  'invalid_argument',
+  'not_found',
+  'not_acceptable',
+  'already_exists',
+  'permission_denied',
+  'resource_exhausted',
+  'failed_precondition',
+  'aborted',
+  'out_of_range',
+  'unimplemented',
+  'internal',
+  'data_loss',
+  'unauthenticated',
+]);
+
 export const workerToHandlerSchema = z.discriminatedUnion('type', [
   z
     .object({
@@ -33,6 +55,15 @@ export const workerToHandlerSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ type: z.literal('stop'), seq: z.number().int().nonnegative(), reason: stopReasonSchema }).strict(),
+  /** UpdateStream (reference §5.4): URLs to add to and remove from the stream output. */
+  z
+    .object({
+      type: z.literal('updateStream'),
+      seq: z.number().int().nonnegative(),
+      add: z.array(z.string().max(4096)).max(100),
+      remove: z.array(z.string().max(4096)).max(100),
+    })
+    .strict(),
   /** Ends the egress and reports it FAILED with this error (SIGINT shutdown, CPU/OOM kill). */
   z.object({ type: z.literal('kill'), error: z.string().max(1000), code: z.number().int().min(0).max(999) }).strict(),
 ]);
@@ -42,6 +73,15 @@ export const handlerToWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready'), egressId: z.string().max(256) }).strict(),
   /** A status change (every controller update, already rewritten for limits/kills). */
   z.object({ type: z.literal('update'), info: b64 }).strict(),
+  /** The answer to an `updateStream` with the same seq: the info after it, or its error. */
+  z
+    .object({
+      type: z.literal('streamUpdated'),
+      seq: z.number().int().nonnegative(),
+      info: b64.optional(),
+      error: z.object({ message: z.string().max(8000), code: psrpcCodeSchema }).strict().optional(),
+    })
+    .strict(),
   /** The answer to a `stop` with the same seq: the info right after the stop request. */
   z.object({ type: z.literal('stopped'), seq: z.number().int().nonnegative(), info: b64 }).strict(),
   /**

@@ -331,11 +331,12 @@ export class EgressService {
     return abortedReply(info);
   }
 
-  private onUpdateStream(id: string, r: UpdateStreamRequest): EgressInfo {
+  private async onUpdateStream(id: string, r: UpdateStreamRequest): Promise<EgressInfo> {
     const a = this.active.get(id);
     if (!a || (r.egressId !== '' && r.egressId !== id)) throw errNotFound('egress not found');
-    if (!a.plan.stream) throw errInvalidInput('UpdateStream called on non-streaming egress');
-    throw new EgressError('E_INVALID_STATE', 'unimplemented', 'UpdateStream is not supported by this egress instance');
+    if (!a.plan.stream || a.plan.stream.protocol === 'websocket') throw errInvalidInput('UpdateStream called on non-streaming egress');
+    if (!a.handler) throw new EgressError('E_INVALID_STATE', 'failed_precondition', 'egress is not running yet');
+    return a.handler.updateStream(r.addOutputUrls, r.removeOutputUrls);
   }
 
   private cpuDrain(id: string): void {

@@ -31,7 +31,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, timeoutMs: number, proc?: ChildProcess): Promise<void> {
+export async function waitForPort(port: number, timeoutMs: number, proc?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc && proc.exitCode !== null) throw new Error(`emulator exited with ${proc.exitCode}`);
@@ -49,7 +49,7 @@ async function waitForPort(port: number, timeoutMs: number, proc?: ChildProcess)
   throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
 }
 
-async function stopProc(p: ChildProcess): Promise<void> {
+export async function stopProc(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const done = new Promise<void>((r) => p.once('exit', () => r()));
   p.kill('SIGTERM');

@@ -47,6 +47,8 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Send the same request as a v2 StartEgressRequest with a web source. */
   readonly v2?: boolean;
+  /** Do not add the default file output when the request has none. */
+  readonly noDefaultFile?: boolean;
 }
 
 /** The v2 (unified) form of a v1 web request: web source, one file output, same encoding. */
@@ -69,7 +71,7 @@ export interface RunResult {
 export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
   const config = parseConfig(`tmp_dir: ${opts.tmpDir}\n`);
   const request = new WebEgressRequest(opts.request);
-  if (request.fileOutputs.length === 0) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
+  if (request.fileOutputs.length === 0 && !opts.noDefaultFile) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
   const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: opts.v2 ? { case: 'egress', value: toV2(request) } : { case: 'web', value: request } };
   const { controller } = createWebEgress(envelope, config, { localBaseDir: opts.tmpDir });
   const updates: EgressInfo[] = [];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EncodedFileOutput, ImageOutput, RoomCompositeEgressRequest, SegmentedFileOutput, StreamOutput, StreamProtocol, WebEgressRequest } from '@livekit/protocol';
+import { EncodedFileOutput, ImageOutput, Output, RoomCompositeEgressRequest, SegmentedFileOutput, StartEgressRequest, StreamOutput, StreamProtocol, WebEgressRequest, WebSource } from '@livekit/protocol';
 import { TokenVerifier } from 'livekit-server-sdk';
 import { parseConfig } from '../../main/config/index.js';
 import { EgressError } from '../../main/contracts/errors.js';
@@ -64,12 +64,22 @@ test('outputs this build cannot run are refused up front (never accepted and hal
       (e: unknown) => e instanceof EgressError && e.psrpcCode === 'invalid_argument' && e.httpStatus === 400 && text.test(e.message),
     );
   };
-  refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/key'] })] }), /^RTMP stream output is not yet supported by this egress$/);
-  refused(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] })] }), /^SRT stream output is not yet supported/);
-  refused(webReq({ segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] }), /^segmented \(HLS\) output is not yet supported/);
-  refused(webReq({ imageOutputs: [new ImageOutput({ captureInterval: 5 })] }), /^image output is not yet supported/);
-  refused(webReq({ fileOutputs: [], imageOutputs: [new ImageOutput({})] }), /^image output/);
+  // WebSocket (v2 only) is the one output kind that does not exist yet.
+  const v2ws = (urls: string[]): EgressRequest => ({
+    case: 'egress',
+    value: new StartEgressRequest({
+      source: { case: 'web', value: new WebSource({ url: 'https://example.com/' }) },
+      outputs: [new Output({ config: { case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls }) } })],
+    }),
+  });
+  refused(v2ws(['ws://127.0.0.1:9000/pcm']), /^websocket stream output is not yet supported by this egress$/);
+  assertRunnable(plan(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] })] })));
   // what it can run passes
   assertRunnable(plan(webReq({})));
+  assertRunnable(plan(webReq({ segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] })));
+  assertRunnable(plan(webReq({ fileOutputs: [], segmentOutputs: [new SegmentedFileOutput({ filenamePrefix: 'seg' })] })));
+  assertRunnable(plan(webReq({ imageOutputs: [new ImageOutput({ captureInterval: 5 })] })));
+  assertRunnable(plan(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/key'] })] })));
+  assertRunnable(plan(webReq({ fileOutputs: [], imageOutputs: [new ImageOutput({})] })));
   assertRunnable(plan({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ roomName: 'r', layout: 'grid', fileOutputs: [new EncodedFileOutput({ filepath: 'a.mp4' })] }) }));
 });
