@@ -65,7 +65,34 @@ export interface TemplateSourcePlan {
   readonly wsUrl?: string;
 }
 
-export type SourcePlan = WebSourcePlan | TemplateSourcePlan;
+/** Room connection of an SDK source (no page): the recorder joins the room itself. */
+export interface RoomConnectionPlan {
+  readonly roomName: string;
+  /** Recorder token from the request envelope; '' or absent = mint one from api_key/api_secret. */
+  readonly token?: string;
+  /** LiveKit URL: the envelope's ws_url, else the config's ws_url. */
+  readonly wsUrl?: string;
+}
+
+/** Participant egress: one participant's camera + microphone, or its screen share + its audio. */
+export interface ParticipantSourcePlan extends RoomConnectionPlan {
+  readonly kind: 'participant';
+  readonly identity: string;
+  readonly screenShare: boolean;
+}
+
+/** Track composite egress: one audio and/or one video track by id. */
+export interface TrackCompositeSourcePlan extends RoomConnectionPlan {
+  readonly kind: 'track_composite';
+  /** '' = none. */
+  readonly audioTrackId: string;
+  /** '' = none. */
+  readonly videoTrackId: string;
+}
+
+export type SdkSourcePlan = ParticipantSourcePlan | TrackCompositeSourcePlan;
+
+export type SourcePlan = WebSourcePlan | TemplateSourcePlan | SdkSourcePlan;
 
 export interface PipelinePlan extends PipelinePlanOutputs {
   readonly egressId: string;

@@ -16,6 +16,7 @@ import {
   type StreamOutput,
   type WebEgressRequest,
   type RoomCompositeEgressRequest,
+  type TrackCompositeEgressRequest,
 } from '@livekit/protocol';
 import { errInvalidField, errInvalidInput } from '../contracts/errors.js';
 import type {
@@ -233,10 +234,35 @@ export function buildPipelinePlan(
       applyV2Outputs(d, v2);
       break;
     }
-    case 'participant':
-      throw errInvalidInput('participant egress is not yet supported');
-    case 'trackComposite':
-      throw errInvalidInput('track composite egress is not yet supported');
+    case 'participant': {
+      const p = r.value;
+      d.requestType = 'participant';
+      d.roomName = p.roomName;
+      setRoom(d);
+      if (p.identity === '') throw errInvalidField('identity');
+      // Always audio + video: a participant without a camera still gets black video (reference §1.5).
+      d.audioEnabled = true;
+      d.videoEnabled = true;
+      d.sdkSource = true;
+      d.source = { kind: 'participant', identity: p.identity, screenShare: p.screenShare, roomName: d.roomName };
+      applyOptions(d, p.options);
+      applyV1Outputs(d, { ...p, output: { case: undefined } });
+      break;
+    }
+    case 'trackComposite': {
+      const t = r.value;
+      d.requestType = 'track_composite';
+      d.roomName = t.roomName;
+      setRoom(d);
+      if (t.audioTrackId === '' && t.videoTrackId === '') throw errInvalidField('audio_track_id or video_track_id');
+      d.audioEnabled = t.audioTrackId !== '';
+      d.videoEnabled = t.videoTrackId !== '';
+      d.sdkSource = true;
+      d.source = { kind: 'track_composite', audioTrackId: t.audioTrackId, videoTrackId: t.videoTrackId, roomName: d.roomName };
+      applyOptions(d, t.options);
+      applyV1Outputs(d, t);
+      break;
+    }
     case 'track':
       throw errInvalidInput('track egress is not yet supported');
     case 'replay':
@@ -260,7 +286,7 @@ export function buildPipelinePlan(
     else throw errInvalidField('ws_url');
   }
 
-  if (d.sdkSource) throw errInvalidInput('audio-only room composite without a template is not yet supported');
+  if (d.sdkSource && d.source?.kind === 'template') throw errInvalidInput('audio-only room composite without a template is not yet supported');
 
   // codec negotiation over file, segments, stream, websocket (§3.4)
   const encoded: EncodedOutputType[] = [];
@@ -288,13 +314,12 @@ export function buildPipelinePlan(
   }
 
   if (d.source === null) throw errInvalidField('source');
-  const source: SourcePlan =
-    d.source.kind === 'template' ? { ...d.source, roomName: d.roomName, token, wsUrl } : d.source;
+  const source: SourcePlan = d.source.kind === 'web' ? d.source : { ...d.source, roomName: d.roomName, token, wsUrl };
 
   const plan: PipelinePlan = {
     egressId: d.egressId,
     requestType: d.requestType,
-    sourceKind: 'web',
+    sourceKind: source.kind === 'participant' || source.kind === 'track_composite' ? 'sdk' : 'web',
     source,
     audioEnabled: d.audioEnabled,
     videoEnabled: d.videoEnabled,
@@ -498,7 +523,7 @@ function adjustKeyframes(d: Draft, hasStream: boolean): void {
   }
 }
 
-type V1Outputs = Pick<WebEgressRequest | RoomCompositeEgressRequest, 'fileOutputs' | 'streamOutputs' | 'segmentOutputs' | 'imageOutputs' | 'output'>;
+type V1Outputs = Pick<WebEgressRequest | RoomCompositeEgressRequest | TrackCompositeEgressRequest, 'fileOutputs' | 'streamOutputs' | 'segmentOutputs' | 'imageOutputs' | 'output'>;
 
 function applyV1Outputs(d: Draft, req: V1Outputs): void {
   const { fileOutputs: files, streamOutputs: streams, segmentOutputs: segments, imageOutputs: images } = req;

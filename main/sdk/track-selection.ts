@@ -1,0 +1,223 @@
+import { RoomEvent, TrackKind, TrackSource, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication } from '@livekit/rtc-node';
+import { errInvalidField, errNotFound } from '../contracts/errors.js';
+import type { ParticipantSourcePlan, TrackCompositeSourcePlan } from '../contracts/pipeline.js';
+import { logger } from '../log.js';
+import type { RoomSource } from './room-source.js';
+import type { TrackSlots } from './track-slots.js';
+
+/**
+ * Which tracks an SDK egress subscribes to and when it ends (reference §1.5, §1.6, §10.3):
+ * - participant: the identity's camera + microphone (or, with screen_share, every other source),
+ *   followed through unpublish / republish for the whole session; ends when the participant leaves;
+ * - track composite: the given track ids, each required within 30 s; later tracks are ignored; ends
+ *   when all of its tracks are gone.
+ * A named participant or track that does not appear within 30 s fails the egress with the
+ * original's `participant … not found` / `track … not found` (404).
+ */
+
+const log = logger('sdk-tracks');
+
+export const REQUIRED_WAIT_MS = 30_000;
+
+export interface SelectionEvents {
+  /** The source ended normally (participant left, all tracks gone). */
+  readonly onSourceEnded: () => void;
+  /** A selection error (not found, wrong kind). */
+  readonly onError: (err: Error) => void;
+}
+
+export interface TrackSelection {
+  /** Subscribes what exists now and keeps following the room. Rejects on a not-found wait. */
+  begin(): Promise<void>;
+  /** Identity of the recorded publisher once known ({publisher_identity}). */
+  readonly publisherIdentity: string | null;
+  close(): void;
+}
+
+function waitFor<T>(find: () => T | undefined, subscribe: (check: () => void) => () => void, timeoutMs: number): Promise<T | undefined> {
+  const now = find();
+  if (now !== undefined) return Promise.resolve(now);
+  return new Promise((resolve) => {
+    let unsubscribe = (): void => undefined;
+    const timer = setTimeout(() => {
+      unsubscribe();
+      resolve(undefined);
+    }, timeoutMs);
+    unsubscribe = subscribe(() => {
+      const v = find();
+      if (v === undefined) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(v);
+    });
+  });
+}
+
+const SCREEN_SOURCES = new Set([TrackSource.SOURCE_SCREENSHARE, TrackSource.SOURCE_SCREENSHARE_AUDIO, TrackSource.SOURCE_UNKNOWN]);
+const CAMERA_SOURCES = new Set([TrackSource.SOURCE_CAMERA, TrackSource.SOURCE_MICROPHONE]);
+
+export class ParticipantSelection implements TrackSelection {
+  readonly #offs: (() => void)[] = [];
+  #closed = false;
+  publisherIdentity: string | null = null;
+
+  constructor(
+    private readonly source: RoomSource,
+    private readonly slots: TrackSlots,
+    private readonly plan: ParticipantSourcePlan,
+    private readonly events: SelectionEvents,
+  ) {}
+
+  #matches(pub: RemoteTrackPublication): boolean {
+    const s = pub.source ?? TrackSource.SOURCE_UNKNOWN;
+    return this.plan.screenShare ? SCREEN_SOURCES.has(s) : CAMERA_SOURCES.has(s);
+  }
+
+  #on<E extends RoomEvent>(event: E, fn: (...args: never[]) => void): void {
+    const room = this.source.room as unknown as { on(e: string, f: (...a: never[]) => void): void; off(e: string, f: (...a: never[]) => void): void };
+    room.on(event, fn);
+    this.#offs.push(() => room.off(event, fn));
+  }
+
+  async begin(): Promise<void> {
+    const room = this.source.room;
+    const identity = this.plan.identity;
+    const mine = (p: RemoteParticipant): boolean => p.identity === identity;
+    // Everything is wired before looking, so nothing published meanwhile is missed.
+    this.#on(RoomEvent.TrackPublished, (pub: RemoteTrackPublication, p: RemoteParticipant) => {
+      if (mine(p) && this.#matches(pub)) pub.setSubscribed(true);
+    });
+    this.#on(RoomEvent.TrackSubscribed, (track: RemoteTrack, pub: RemoteTrackPublication, p: RemoteParticipant) => {
+      if (mine(p) && this.#matches(pub)) this.#take(track, p);
+    });
+    const gone = (pub: RemoteTrackPublication, p: RemoteParticipant): void => {
+      if (!mine(p) || !pub.sid) return;
+      const kind = this.slots.detach(pub.sid);
+      if (kind) log.info(`${kind} track ${pub.sid} of ${identity} ended`);
+      // Another matching track of that kind may already be subscribed (e.g. a second mic).
+      if (kind) for (const other of p.trackPublications.values()) if (other.sid !== pub.sid && other.track && this.#matches(other)) this.#take(other.track, p);
+    };
+    this.#on(RoomEvent.TrackUnpublished, gone);
+    this.#on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication, p: RemoteParticipant) => gone(pub, p));
+    this.#on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
+      if (mine(p)) {
+        log.info(`participant ${identity} left`);
+        this.events.onSourceEnded();
+      }
+    });
+    const found = await waitFor(
+      () => [...room.remoteParticipants.values()].find(mine),
+      (check) => {
+        room.on(RoomEvent.ParticipantConnected, check);
+        return () => room.off(RoomEvent.ParticipantConnected, check);
+      },
+      REQUIRED_WAIT_MS,
+    );
+    if (this.#closed) return;
+    if (!found) throw errNotFound(`participant ${identity} not found`);
+    this.publisherIdentity = found.identity;
+    for (const pub of found.trackPublications.values()) {
+      if (!this.#matches(pub)) continue;
+      if (pub.track) this.#take(pub.track, found);
+      else pub.setSubscribed(true);
+    }
+  }
+
+  #take(track: RemoteTrack, p: RemoteParticipant): void {
+    if (track.sid && this.slots.has(track.sid)) return;
+    if (this.slots.attach(track)) log.info(`recording ${track.kind === TrackKind.KIND_VIDEO ? 'video' : 'audio'} track ${track.sid ?? ''} of ${p.identity}`);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const off of this.#offs.splice(0)) off();
+  }
+}
+
+export class TrackCompositeSelection implements TrackSelection {
+  readonly #offs: (() => void)[] = [];
+  readonly #live = new Set<string>();
+  #closed = false;
+  publisherIdentity: string | null = null;
+
+  constructor(
+    private readonly source: RoomSource,
+    private readonly slots: TrackSlots,
+    private readonly plan: TrackCompositeSourcePlan,
+    private readonly events: SelectionEvents,
+  ) {}
+
+  #on(event: RoomEvent, fn: (...args: never[]) => void): void {
+    const room = this.source.room as unknown as { on(e: string, f: (...a: never[]) => void): void; off(e: string, f: (...a: never[]) => void): void };
+    room.on(event, fn);
+    this.#offs.push(() => room.off(event, fn));
+  }
+
+  #find(sid: string): { pub: RemoteTrackPublication; p: RemoteParticipant } | undefined {
+    for (const p of this.source.room.remoteParticipants.values()) {
+      const pub = p.trackPublications.get(sid);
+      if (pub) return { pub, p };
+    }
+    return undefined;
+  }
+
+  async begin(): Promise<void> {
+    const room = this.source.room;
+    const wanted = [
+      { sid: this.plan.videoTrackId, kind: TrackKind.KIND_VIDEO, field: 'video_track_id' },
+      { sid: this.plan.audioTrackId, kind: TrackKind.KIND_AUDIO, field: 'audio_track_id' },
+    ].filter((w) => w.sid !== '');
+    const ids = new Set(wanted.map((w) => w.sid));
+    this.#on(RoomEvent.TrackSubscribed, (track: RemoteTrack, pub: RemoteTrackPublication) => {
+      if (pub.sid && ids.has(pub.sid) && this.slots.attach(track)) {
+        this.#live.add(pub.sid);
+        log.info(`recording track ${pub.sid}`);
+      }
+    });
+    const gone = (pub: RemoteTrackPublication): void => {
+      if (!pub.sid || !this.#live.delete(pub.sid)) return;
+      this.slots.detach(pub.sid);
+      log.info(`track ${pub.sid} ended`);
+      if (this.#live.size === 0) this.events.onSourceEnded();
+    };
+    this.#on(RoomEvent.TrackUnpublished, gone);
+    this.#on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => gone(pub));
+    this.#on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
+      for (const pub of p.trackPublications.values()) gone(pub);
+    });
+    const found = await Promise.all(
+      wanted.map((w) =>
+        waitFor(
+          () => this.#find(w.sid),
+          (check) => {
+            room.on(RoomEvent.TrackPublished, check);
+            room.on(RoomEvent.ParticipantConnected, check);
+            return () => {
+              room.off(RoomEvent.TrackPublished, check);
+              room.off(RoomEvent.ParticipantConnected, check);
+            };
+          },
+          REQUIRED_WAIT_MS,
+        ).then((hit) => ({ w, hit })),
+      ),
+    );
+    if (this.#closed) return;
+    for (const { w, hit } of found) {
+      if (!hit) throw errNotFound(`track ${w.sid} not found`);
+      if (hit.pub.kind !== w.kind) throw errInvalidField(w.field);
+    }
+    // {publisher_identity}: the video track's publisher, else the audio track's.
+    this.publisherIdentity = found[0]?.hit?.p.identity ?? null;
+    for (const { hit } of found) {
+      if (!hit) continue;
+      if (hit.pub.track && hit.pub.sid) {
+        if (this.slots.attach(hit.pub.track)) this.#live.add(hit.pub.sid);
+      } else hit.pub.setSubscribed(true);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const off of this.#offs.splice(0)) off();
+  }
+}
