@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import { EgressStatus, EncodedFileOutput, EncodedFileType } from 'livekit-server-sdk';
 import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
-import type { Publisher } from '../support/publisher.js';
-import { analyse, assertAvSync, assertPresent, checkFile, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '../room/common.js';
+import { existsSync } from 'node:fs';
+import { startPublisher, type Publisher } from '../support/publisher.js';
+import { waitFor } from '../service/worker-harness.js';
+import { analyse, assertAvSync, assertPresent, checkFile, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '../room/common.js';
 import { audioStream, ffprobe, videoStream } from '../support/media.js';
 
 setLogLevel('error');
@@ -142,5 +144,46 @@ describe('participant and track composite egress (SDK source) through livekit-se
     const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED, 60_000);
     assert.equal(done.error, 'track TR_nothere not found');
     assert.equal(done.errorCode, 404);
+  });
+
+  test('participant: the recorder losing its room connection → FAILED `connection to room failed`, the partial file delivered', async () => {
+    const room = 'part-lost';
+    const [p1] = await startPublishers(env, room, 1, { video: { codec: 'vp8' } });
+    assert.ok(p1);
+    pubs.push(p1);
+    const info = await env.egress.startParticipantEgress(room, 'p1', { file: new EncodedFileOutput({ filepath: join(env.dir, 'part-lost.mp4') }) });
+    await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE);
+    await sleep(6000);
+    await env.rooms.removeParticipant(room, info.egressId);
+    const failed = await waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED);
+    assert.equal(failed.error, 'recording ended early: connection to room failed');
+    assert.equal(failed.errorCode, 503);
+    const f = failed.fileResults[0];
+    assert.ok(f && f.location !== '' && f.size > 0n, 'partial file delivered');
+    const probe = await ffprobe(f.location);
+    const container = Number(probe.format.duration);
+    assert.ok(Math.abs(container - Number(f.duration) / 1e9) <= 1, `container ${container} s vs reported ${Number(f.duration) / 1e9} s`);
+    assert.ok(container >= 4, `${container} s recorded`);
+    await p1.stop();
+  });
+
+  test('participant: a client joining with the egress identity → the handler exits silently (no further status, nothing uploaded)', async () => {
+    const room = 'part-dup';
+    const [p1] = await startPublishers(env, room, 1, { video: { codec: 'vp8' } });
+    assert.ok(p1);
+    pubs.push(p1);
+    const out = join(env.dir, 'part-dup.mp4');
+    const info = await env.egress.startParticipantEgress(room, 'p1', { file: new EncodedFileOutput({ filepath: out }) });
+    await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE);
+    await sleep(3000);
+    const intruder = await startPublisher({ wsUrl: env.lk.wsUrl, apiKey: env.lk.apiKey, apiSecret: env.lk.apiSecret, room, identity: info.egressId, colour: [0, 0, 0], toneHz: 400, video: false, audio: false });
+    pubs.push(intruder);
+    await waitFor('handler exit', () => (env.worker.handlers().has(info.egressId) ? undefined : true), 30_000);
+    await env.worker.waitForLog(new RegExp(`exited silently.*${info.egressId}`), 5000);
+    await sleep(1000);
+    assert.equal((await infoOf(env, info.egressId))?.status, EgressStatus.EGRESS_ACTIVE, 'the last status stands');
+    assert.ok(!existsSync(out), 'nothing delivered');
+    await intruder.stop();
+    await p1.stop();
   });
 });
