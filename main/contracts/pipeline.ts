@@ -90,7 +90,13 @@ export interface TrackCompositeSourcePlan extends RoomConnectionPlan {
   readonly videoTrackId: string;
 }
 
-export type SdkSourcePlan = ParticipantSourcePlan | TrackCompositeSourcePlan;
+/** Track egress: one track by id, written to a file or sent as raw PCM over a WebSocket. */
+export interface TrackSourcePlan extends RoomConnectionPlan {
+  readonly kind: 'track';
+  readonly trackId: string;
+}
+
+export type SdkSourcePlan = ParticipantSourcePlan | TrackCompositeSourcePlan | TrackSourcePlan;
 
 export type SourcePlan = WebSourcePlan | TemplateSourcePlan | SdkSourcePlan;
 

@@ -14,7 +14,7 @@ import { logger } from '../log.js';
 import type { StartEgressEnvelope } from '../request/index.js';
 import { MediaTimeline } from '../sdk/media-timeline.js';
 import { RoomSource } from '../sdk/room-source.js';
-import { ParticipantSelection, TrackCompositeSelection, type TrackSelection } from '../sdk/track-selection.js';
+import { ParticipantSelection, TrackCompositeSelection, TrackEgressSelection, type TrackSelection } from '../sdk/track-selection.js';
 import { TrackSlots } from '../sdk/track-slots.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { initialEgressInfo } from './info.js';
@@ -51,7 +51,7 @@ export interface SdkEgressDeps {
 }
 
 export function isSdkSource(source: PipelinePlan['source']): source is SdkSourcePlan {
-  return source.kind === 'participant' || source.kind === 'track_composite';
+  return source.kind === 'participant' || source.kind === 'track_composite' || source.kind === 'track';
 }
 
 export class SdkEgressController extends EventEmitter<WebEgressEvents> {
@@ -178,14 +178,21 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       const slots = new TrackSlots(room, timeline, { video: plan.videoEnabled, audio: plan.audioEnabled });
       this.#slots = slots;
       const events = { onSourceEnded: () => this.stop('Source closed'), onError: (e: Error) => this.#fail(e) };
-      const selection = source.kind === 'participant' ? new ParticipantSelection(room, slots, source, events) : new TrackCompositeSelection(room, slots, source, events);
+      const selection: TrackSelection =
+        source.kind === 'participant'
+          ? new ParticipantSelection(room, slots, source, events)
+          : source.kind === 'track_composite'
+            ? new TrackCompositeSelection(room, slots, source, events)
+            : new TrackEgressSelection(room, slots, source, events, false);
       this.#selection = selection;
       const waitStop = new Promise<void>((resolveWait) => {
         this.#wakeStop = resolveWait;
         if (this.#stopRequested || this.#failure) resolveWait();
       });
       await Promise.race([selection.begin(), waitStop]);
-      if (selection.publisherIdentity) this.#resolvePublisher(selection.publisherIdentity);
+      const names = new Map(selection.names ?? []);
+      if (selection.publisherIdentity) names.set('{publisher_identity}', selection.publisherIdentity);
+      this.#resolveNames(names);
       await waitStop;
       return await this.#finish();
     } catch (err) {
@@ -194,12 +201,14 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     }
   }
 
-  /** `{publisher_identity}` in the file name is known once the publisher is (reference §8). */
-  #resolvePublisher(identity: string): void {
-    if (!this.#storagePath.includes('{publisher_identity}')) return;
-    this.#storagePath = this.#storagePath.split('{publisher_identity}').join(identity);
+  /** `{publisher_identity}`, `{track_type}`, `{track_source}` are known once the tracks are (reference §8). */
+  #resolveNames(names: ReadonlyMap<string, string>): void {
+    let path = this.#storagePath;
+    for (const [k, v] of names) path = path.split(k).join(v);
+    if (path === this.#storagePath) return;
+    this.#storagePath = path;
     const f = this.info.fileResults[0];
-    if (f && this.plan.file) f.filename = join(this.plan.file.storage.prefix, this.#storagePath);
+    if (f && this.plan.file) f.filename = join(this.plan.file.storage.prefix, path);
   }
 
   #onDisconnected(reason: DisconnectReason): void {

@@ -13,7 +13,7 @@ import {
   type SegmentedFileOutput,
   type StartEgressRequest,
   type StorageConfig as ProtoStorageConfig,
-  type StreamOutput,
+  StreamOutput,
   type WebEgressRequest,
   type RoomCompositeEgressRequest,
   type TrackCompositeEgressRequest,
@@ -263,8 +263,27 @@ export function buildPipelinePlan(
       applyV1Outputs(d, t);
       break;
     }
-    case 'track':
-      throw errInvalidInput('track egress is not yet supported');
+    case 'track': {
+      const t = r.value;
+      d.requestType = 'track';
+      d.roomName = t.roomName;
+      setRoom(d);
+      if (t.trackId === '') throw errInvalidField('track_id');
+      d.sdkSource = true;
+      d.source = { kind: 'track', trackId: t.trackId, roomName: d.roomName };
+      // Known only once the track is: kind (audio here; video is refused when found), source, publisher.
+      d.audioEnabled = true;
+      d.videoEnabled = false;
+      // The default name is `<track id>-<time>` (reference §8).
+      d.ctx = { ...d.ctx, identifier: t.trackId, replacements: new Map([...d.ctx.replacements, ['{track_id}', t.trackId]]) };
+      if (t.output.case === 'file') {
+        const f = t.output.value;
+        addFile(d, EncodedFileType.OGG, f.filepath, f.disableManifest, f.output, undefined);
+      } else if (t.output.case === 'websocketUrl') {
+        addStream(d, new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls: [t.output.value] }), true);
+      } else throw errInvalidField('output');
+      break;
+    }
     case 'replay':
       throw errInvalidInput('replay export is not yet supported');
     default:
@@ -319,7 +338,7 @@ export function buildPipelinePlan(
   const plan: PipelinePlan = {
     egressId: d.egressId,
     requestType: d.requestType,
-    sourceKind: source.kind === 'participant' || source.kind === 'track_composite' ? 'sdk' : 'web',
+    sourceKind: source.kind === 'web' || source.kind === 'template' ? 'web' : 'sdk',
     source,
     audioEnabled: d.audioEnabled,
     videoEnabled: d.videoEnabled,

@@ -1,6 +1,6 @@
 import { RoomEvent, TrackKind, TrackSource, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication } from '@livekit/rtc-node';
-import { errInvalidField, errNotFound } from '../contracts/errors.js';
-import type { ParticipantSourcePlan, TrackCompositeSourcePlan } from '../contracts/pipeline.js';
+import { EgressError, errInvalidField, errNotFound, errUnsupported } from '../contracts/errors.js';
+import type { ParticipantSourcePlan, TrackCompositeSourcePlan, TrackSourcePlan } from '../contracts/pipeline.js';
 import { logger } from '../log.js';
 import type { RoomSource } from './room-source.js';
 import type { TrackSlots } from './track-slots.js';
@@ -31,6 +31,8 @@ export interface TrackSelection {
   begin(): Promise<void>;
   /** Identity of the recorded publisher once known ({publisher_identity}). */
   readonly publisherIdentity: string | null;
+  /** Other file-name placeholders known once the track is (track egress). */
+  readonly names?: ReadonlyMap<string, string>;
   close(): void;
 }
 
@@ -214,6 +216,119 @@ export class TrackCompositeSelection implements TrackSelection {
         if (this.slots.attach(hit.pub.track)) this.#live.add(hit.pub.sid);
       } else hit.pub.setSubscribed(true);
     }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const off of this.#offs.splice(0)) off();
+  }
+}
+
+/** `{track_source}` names (reference §8). */
+function sourceName(s: TrackSource | undefined): string {
+  switch (s) {
+    case TrackSource.SOURCE_CAMERA:
+      return 'camera';
+    case TrackSource.SOURCE_MICROPHONE:
+      return 'microphone';
+    case TrackSource.SOURCE_SCREENSHARE:
+      return 'screen_share';
+    case TrackSource.SOURCE_SCREENSHARE_AUDIO:
+      return 'screen_share_audio';
+    default:
+      return 'unknown';
+  }
+}
+
+/**
+ * Track egress: one track by id, required within 30 s; ends when it is unpublished. Only audio
+ * tracks are recorded here: a video track must be written without transcoding (reference §10.1),
+ * which needs encoded frames rtc-node does not hand out, so it is refused by name once its kind is
+ * known (a WebSocket output gets the original's `format websocket incompatible with codec …`).
+ */
+export class TrackEgressSelection implements TrackSelection {
+  readonly #offs: (() => void)[] = [];
+  #live = false;
+  #closed = false;
+  publisherIdentity: string | null = null;
+  /** `{track_type}`, `{track_source}` once the track is known. */
+  readonly names = new Map<string, string>();
+  /** Mime type of the track once known (e.g. audio/opus, audio/red). */
+  mimeType = '';
+
+  constructor(
+    private readonly source: RoomSource,
+    private readonly slots: TrackSlots,
+    private readonly plan: TrackSourcePlan,
+    private readonly events: SelectionEvents,
+    private readonly websocket: boolean,
+    private readonly onTrack: (track: RemoteTrack, pub: RemoteTrackPublication) => void = () => undefined,
+  ) {}
+
+  #on(event: RoomEvent, fn: (...args: never[]) => void): void {
+    const room = this.source.room as unknown as { on(e: string, f: (...a: never[]) => void): void; off(e: string, f: (...a: never[]) => void): void };
+    room.on(event, fn);
+    this.#offs.push(() => room.off(event, fn));
+  }
+
+  #find(): { pub: RemoteTrackPublication; p: RemoteParticipant } | undefined {
+    for (const p of this.source.room.remoteParticipants.values()) {
+      const pub = p.trackPublications.get(this.plan.trackId);
+      if (pub) return { pub, p };
+    }
+    return undefined;
+  }
+
+  #take(track: RemoteTrack, pub: RemoteTrackPublication): void {
+    if (this.#live || !this.slots.attach(track)) return;
+    this.#live = true;
+    this.onTrack(track, pub);
+    log.info(`recording track ${this.plan.trackId}`);
+  }
+
+  async begin(): Promise<void> {
+    const room = this.source.room;
+    const sid = this.plan.trackId;
+    this.#on(RoomEvent.TrackSubscribed, (track: RemoteTrack, pub: RemoteTrackPublication) => {
+      if (pub.sid === sid) this.#take(track, pub);
+    });
+    const gone = (pub: RemoteTrackPublication): void => {
+      if (pub.sid !== sid || !this.#live) return;
+      this.#live = false;
+      this.slots.detach(sid);
+      log.info(`track ${sid} ended`);
+      this.events.onSourceEnded();
+    };
+    this.#on(RoomEvent.TrackUnpublished, gone);
+    this.#on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => gone(pub));
+    this.#on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
+      const pub = p.trackPublications.get(sid);
+      if (pub) gone(pub);
+    });
+    const hit = await waitFor(
+      () => this.#find(),
+      (check) => {
+        room.on(RoomEvent.TrackPublished, check);
+        room.on(RoomEvent.ParticipantConnected, check);
+        return () => {
+          room.off(RoomEvent.TrackPublished, check);
+          room.off(RoomEvent.ParticipantConnected, check);
+        };
+      },
+      REQUIRED_WAIT_MS,
+    );
+    if (this.#closed) return;
+    if (!hit) throw errNotFound(`track ${sid} not found`);
+    this.mimeType = hit.pub.mimeType ?? '';
+    if (hit.pub.kind === TrackKind.KIND_VIDEO) {
+      if (this.websocket) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', `format websocket incompatible with codec ${this.mimeType.toLowerCase() || 'video'}`);
+      throw errUnsupported('video track egress (written without transcoding)');
+    }
+    this.publisherIdentity = hit.p.identity;
+    this.names.set('{track_type}', 'audio');
+    this.names.set('{track_source}', sourceName(hit.pub.source));
+    if (hit.pub.track) this.#take(hit.pub.track, hit.pub);
+    else hit.pub.setSubscribed(true);
   }
 
   close(): void {

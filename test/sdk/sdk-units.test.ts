@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { EncodedFileOutput, EncodedFileType, ParticipantEgressRequest, TrackCompositeEgressRequest, TrackEgressRequest, DirectFileOutput } from '@livekit/protocol';
+import { DirectFileOutput, EncodedFileOutput, EncodedFileType, MediaSource, ParticipantEgressRequest, StartEgressRequest, TrackCompositeEgressRequest, TrackEgressRequest } from '@livekit/protocol';
+import { assertRunnable } from '../../main/egress/capabilities.js';
 import { EgressError } from '../../main/contracts/errors.js';
 import { parseConfig } from '../../main/config/index.js';
 import { buildPipelinePlan, type EgressRequest } from '../../main/request/index.js';
@@ -46,8 +47,19 @@ test('track composite request: one of the ids required; each id enables its kind
   assert.equal(v.file?.fileType, 'mp4');
 });
 
-test('track egress stays refused up front', () => {
-  rejects({ case: 'track', value: new TrackEgressRequest({ roomName: 'room', trackId: 'TR_x', output: { case: 'file', value: new DirectFileOutput({ filepath: 'x' }) } }) }, 'track egress is not yet supported');
+test('track egress request: track_id and an output required; OGG named after the track; WebSocket output and media egress refused up front', () => {
+  const track = (f: ConstructorParameters<typeof TrackEgressRequest>[0]): EgressRequest => ({ case: 'track', value: new TrackEgressRequest({ roomName: 'room', ...f }) });
+  rejects(track({ output: { case: 'file', value: new DirectFileOutput({ filepath: 'x' }) } }), 'request has missing or invalid field: track_id');
+  rejects(track({ trackId: 'TR_x' }), 'request has missing or invalid field: output');
+  const p = plan(track({ trackId: 'TR_x', output: { case: 'file', value: new DirectFileOutput({ filepath: 'dir/' }) } }));
+  assert.equal(p.requestType, 'track');
+  assert.equal(p.file?.fileType, 'ogg');
+  assert.equal(p.encoding.audioCodec, 'opus');
+  assert.equal(p.file?.storageFilepath, 'dir/TR_x-2022-10-04T011306.ogg');
+  assert.equal(plan(track({ trackId: 'TR_x', output: { case: 'file', value: new DirectFileOutput({ filepath: '{track_id}_{track_source}' }) } })).file?.storageFilepath, 'TR_x_{track_source}.ogg');
+  const ws = plan(track({ trackId: 'TR_x', output: { case: 'websocketUrl', value: 'ws://127.0.0.1:9/pcm' } }));
+  assert.throws(() => assertRunnable(ws), { message: 'websocket stream output is not yet supported by this egress' });
+  rejects({ case: 'egress', value: new StartEgressRequest({ roomName: 'room', source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: 'TR_v' } }) } }) }, 'media egress is not yet supported');
 });
 
 function timeline(video: boolean, audio: boolean) {
