@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DisconnectReason, RoomEvent } from '@livekit/rtc-node';
-import { EgressInfo, EgressStatus } from '@livekit/protocol';
+import { EgressInfo, EgressStatus, StreamInfo, StreamInfo_Status } from '@livekit/protocol';
 import type { Registry } from 'prom-client';
 import { buildLaunchArgs, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
@@ -16,6 +16,7 @@ import { MediaTimeline } from '../sdk/media-timeline.js';
 import { RoomSource } from '../sdk/room-source.js';
 import { ParticipantSelection, TrackCompositeSelection, TrackEgressSelection, type TrackSelection } from '../sdk/track-selection.js';
 import { TrackSlots } from '../sdk/track-slots.js';
+import { WebSocketPcmSink } from '../sdk/websocket-pcm.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { initialEgressInfo } from './info.js';
 import { canTransition, isTerminal, statusName } from './status.js';
@@ -72,6 +73,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
   #progressTimer: NodeJS.Timeout | null = null;
   #silentExit = false;
   #storagePath: string;
+  #websocket: WebSocketPcmSink | null = null;
 
   constructor(
     readonly plan: PipelinePlan & { readonly source: SdkSourcePlan },
@@ -123,43 +125,30 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     const { plan } = this;
     try {
       const file = plan.file;
-      if (!file) throw errInvalidField('output');
+      if (!file && plan.stream?.protocol !== 'websocket') throw errInvalidField('output');
       const source = plan.source;
       if (!source.wsUrl) throw errInvalidField('ws_url');
       let token = source.token ?? '';
       if (token === '') token = await recorderToken(this.deps.credentials, source.roomName, plan.egressId);
       await mkdir(plan.tmpDir, { recursive: true });
-      await mkdir(dirname(file.localFilepath), { recursive: true });
+      if (file) await mkdir(dirname(file.localFilepath), { recursive: true });
 
-      const gstPlan: OutputPipelinePlan = {
-        video: plan.videoEnabled
-          ? {
-              width: plan.encoding.width,
-              height: plan.encoding.height,
-              framerate: plan.encoding.framerate,
-              bitrateKbps: plan.encoding.videoBitrateKbps,
-              profile: plan.encoding.videoProfile,
-              keyFrameIntervalS: plan.encoding.keyFrameIntervalS,
-              threads: this.deps.encoderThreads,
-            }
-          : null,
-        audio: plan.audioEnabled ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency } : null,
-        file: { container: containerOf(file.fileType), location: file.localFilepath },
-      };
-      const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
-      this.#gst = gst;
-      gst.on('log', (line) => {
-        if (!line.startsWith('@')) log.debug(`gst: ${line}`);
-      });
-      gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
-      gst.on('playing', () => {
+      const wsUrl = plan.stream?.protocol === 'websocket' ? plan.stream.urls[0] : undefined;
+      let sink: Pick<MediaTransport, 'start' | 'pushAudio' | 'pushVideo'>;
+      if (wsUrl) {
+        const ws = new WebSocketPcmSink(wsUrl.url);
+        this.#websocket = ws;
+        ws.on('failed', (err) => this.#fail(err));
+        await ws.connect();
+        this.info.streamResults.push(new StreamInfo({ url: wsUrl.redactedUrl, status: StreamInfo_Status.ACTIVE }));
+        // Nothing to preroll: ACTIVE as soon as the first audio goes out.
         this.#playing = true;
-        this.#maybeActive();
-      });
-      const transport = new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
-      this.#transport = transport;
+        sink = ws;
+      } else {
+        sink = await this.#startPipeline();
+      }
       const timeline = new MediaTimeline({
-        transport,
+        transport: sink,
         video: plan.videoEnabled ? { width: plan.encoding.width, height: plan.encoding.height } : null,
         audio: plan.audioEnabled,
         onStart: (atUs) => {
@@ -183,7 +172,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
           ? new ParticipantSelection(room, slots, source, events)
           : source.kind === 'track_composite'
             ? new TrackCompositeSelection(room, slots, source, events)
-            : new TrackEgressSelection(room, slots, source, events, false);
+            : new TrackEgressSelection(room, slots, source, events, wsUrl !== undefined, (muted) => this.#websocket?.sendMuted(muted));
       this.#selection = selection;
       const waitStop = new Promise<void>((resolveWait) => {
         this.#wakeStop = resolveWait;
@@ -199,6 +188,41 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       this.#fail(err);
       return await this.#finish();
     }
+  }
+
+  /** The file pipeline: gst-launch fed by the transport (as for a page capture). */
+  async #startPipeline(): Promise<MediaTransport> {
+    const { plan } = this;
+    const file = plan.file;
+    if (!file) throw errInvalidField('output');
+    const gstPlan: OutputPipelinePlan = {
+      video: plan.videoEnabled
+        ? {
+            width: plan.encoding.width,
+            height: plan.encoding.height,
+            framerate: plan.encoding.framerate,
+            bitrateKbps: plan.encoding.videoBitrateKbps,
+            profile: plan.encoding.videoProfile,
+            keyFrameIntervalS: plan.encoding.keyFrameIntervalS,
+            threads: this.deps.encoderThreads,
+          }
+        : null,
+      audio: plan.audioEnabled ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency } : null,
+      file: { container: containerOf(file.fileType), location: file.localFilepath },
+    };
+    const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
+    this.#gst = gst;
+    gst.on('log', (line) => {
+      if (!line.startsWith('@')) log.debug(`gst: ${line}`);
+    });
+    gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
+    gst.on('playing', () => {
+      this.#playing = true;
+      this.#maybeActive();
+    });
+    const transport = new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
+    this.#transport = transport;
+    return transport;
   }
 
   /** `{publisher_identity}`, `{track_type}`, `{track_source}` are known once the tracks are (reference §8). */
@@ -228,6 +252,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     if (!this.#playing || this.#recordingStartUs === null || this.info.status !== EgressStatus.EGRESS_STARTING || this.#stopRequested) return;
     const startedAt = BigInt(Math.round(this.#recordingStartUs * 1000));
     for (const f of this.info.fileResults) f.startedAt = startedAt;
+    for (const st of this.info.streamResults) st.startedAt = startedAt;
     this.#setStatus(EgressStatus.EGRESS_ACTIVE);
     const t0 = Date.now();
     const local = this.plan.file?.localFilepath;
@@ -257,8 +282,10 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       }
     }
     await this.#slots?.close();
+    if (this.#websocket && timeline && wasRecording && !this.#failure) timeline.fillTo(stopAtUs);
     timeline?.close();
     transport?.end(stopAtUs);
+    await this.#websocket?.close();
     let frozen = false;
     if (this.#gst) {
       try {
@@ -278,6 +305,13 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
 
     const failure = this.#failure;
     const reason = this.#stopRequested?.reason;
+    for (const st of this.info.streamResults) {
+      if (!wasRecording) continue;
+      st.endedAt = endedAtNs;
+      st.duration = endedAtNs > st.startedAt ? endedAtNs - st.startedAt : 0n;
+      st.status = failure ? StreamInfo_Status.FAILED : StreamInfo_Status.FINISHED;
+      if (failure) st.error = failure.message;
+    }
     if (failure) {
       this.#setStatus(EgressStatus.EGRESS_FAILED, { error: failure.message, errorCode: failure.httpStatus, details: `End reason: ${this.#failureReason}` }, endedAtNs);
     } else if (!wasRecording) {

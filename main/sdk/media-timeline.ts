@@ -18,7 +18,8 @@ const SILENCE_LAG_US = 300_000;
 const TICK_MS = 20;
 
 export interface MediaTimelineOptions {
-  readonly transport: MediaTransport;
+  /** The GStreamer transport, or any sink that takes stamped media the same way (WebSocket PCM). */
+  readonly transport: Pick<MediaTransport, 'start' | 'pushAudio' | 'pushVideo'>;
   /** Output picture size (the black picture); null = no video. */
   readonly video: { readonly width: number; readonly height: number } | null;
   readonly audio: boolean;

@@ -13,9 +13,11 @@ import { s16ToF32 } from './pcm.js';
  *   (jitter-buffered, and lip-synced to the participant's audio when both share a stream), mapped
  *   onto the egress clock exactly (clock.ts); a source whose stamps are not on that clock falls back
  *   to arrival time;
- * - audio: an rtc-node AudioFrame carries no timestamp, so a 10 ms chunk ends when it arrives;
- *   consecutive chunks are laid end to end while that stays within 20 ms of their arrival, and
- *   re-anchored on arrival otherwise (so a stall never drifts the timeline).
+ * - audio: an rtc-node AudioFrame carries no timestamp, so the first 10 ms chunk ends when it
+ *   arrives and the following ones are laid end to end (the sample count is exact; an event-loop
+ *   stall only delays their arrival). A chunk arriving well after its place (the stream paused:
+ *   muted, DTX, a lost connection) re-anchors the timeline forward; one arriving well before it
+ *   means the anchor was taken late (the first chunk waited in a stall) and re-anchors it back.
  * Frames stay at the published size: GStreamer scales them to the output.
  */
 
@@ -26,8 +28,10 @@ export const SDK_CHANNELS = 2;
 
 /** A stamp further than this from the arrival time is not on CLOCK_MONOTONIC. */
 const MONOTONIC_TOLERANCE_US = 5_000_000;
-/** Audio chunks are laid end to end while within this of their arrival time. */
-const AUDIO_RESYNC_US = 20_000;
+/** A chunk arriving this much later than its place re-anchors the audio timeline (a pause). */
+const AUDIO_GAP_US = 150_000;
+/** A chunk arriving this much earlier than its place re-anchors it back (the anchor was late). */
+const AUDIO_EARLY_US = 30_000;
 
 export interface TrackReader {
   readonly sid: string;
@@ -101,7 +105,8 @@ export class RoomSource {
         if (done) return;
         const durUs = (fr.samplesPerChannel * 1e6) / fr.sampleRate;
         const byArrival = nowUs() - durUs;
-        const start: number = nextUs !== null && Math.abs(nextUs - byArrival) <= AUDIO_RESYNC_US ? nextUs : byArrival;
+        let start: number = nextUs ?? byArrival;
+        if (byArrival - start > AUDIO_GAP_US || start - byArrival > AUDIO_EARLY_US) start = byArrival;
         nextUs = start + durUs;
         onChunk({ ptsUs: start, sampleRate: fr.sampleRate, channels: fr.channels, data: s16ToF32(fr.data) });
       }

@@ -262,7 +262,7 @@ export class TrackEgressSelection implements TrackSelection {
     private readonly plan: TrackSourcePlan,
     private readonly events: SelectionEvents,
     private readonly websocket: boolean,
-    private readonly onTrack: (track: RemoteTrack, pub: RemoteTrackPublication) => void = () => undefined,
+    private readonly onMuted: (muted: boolean) => void = () => undefined,
   ) {}
 
   #on(event: RoomEvent, fn: (...args: never[]) => void): void {
@@ -282,7 +282,7 @@ export class TrackEgressSelection implements TrackSelection {
   #take(track: RemoteTrack, pub: RemoteTrackPublication): void {
     if (this.#live || !this.slots.attach(track)) return;
     this.#live = true;
-    this.onTrack(track, pub);
+    if (pub.muted) this.onMuted(true);
     log.info(`recording track ${this.plan.trackId}`);
   }
 
@@ -301,6 +301,12 @@ export class TrackEgressSelection implements TrackSelection {
     };
     this.#on(RoomEvent.TrackUnpublished, gone);
     this.#on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => gone(pub));
+    this.#on(RoomEvent.TrackMuted, (pub: RemoteTrackPublication) => {
+      if (pub.sid === sid && this.#live) this.onMuted(true);
+    });
+    this.#on(RoomEvent.TrackUnmuted, (pub: RemoteTrackPublication) => {
+      if (pub.sid === sid && this.#live) this.onMuted(false);
+    });
     this.#on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
       const pub = p.trackPublications.get(sid);
       if (pub) gone(pub);
