@@ -47,7 +47,7 @@ test('track composite request: one of the ids required; each id enables its kind
   assert.equal(v.file?.fileType, 'mp4');
 });
 
-test('track egress request: track_id and an output required; OGG named after the track; WebSocket output and media egress refused up front', () => {
+test('track egress request: track_id and an output required; OGG named after the track; WebSocket output runnable; media egress refused up front', () => {
   const track = (f: ConstructorParameters<typeof TrackEgressRequest>[0]): EgressRequest => ({ case: 'track', value: new TrackEgressRequest({ roomName: 'room', ...f }) });
   rejects(track({ output: { case: 'file', value: new DirectFileOutput({ filepath: 'x' }) } }), 'request has missing or invalid field: track_id');
   rejects(track({ trackId: 'TR_x' }), 'request has missing or invalid field: output');
@@ -58,7 +58,10 @@ test('track egress request: track_id and an output required; OGG named after the
   assert.equal(p.file?.storageFilepath, 'dir/TR_x-2022-10-04T011306.ogg');
   assert.equal(plan(track({ trackId: 'TR_x', output: { case: 'file', value: new DirectFileOutput({ filepath: '{track_id}_{track_source}' }) } })).file?.storageFilepath, 'TR_x_{track_source}.ogg');
   const ws = plan(track({ trackId: 'TR_x', output: { case: 'websocketUrl', value: 'ws://127.0.0.1:9/pcm' } }));
-  assert.throws(() => assertRunnable(ws), { message: 'websocket stream output is not yet supported by this egress' });
+  assertRunnable(ws);
+  assert.equal(ws.stream?.protocol, 'websocket');
+  assert.equal(ws.encoding.rawAudio, true);
+  assert.equal(ws.file, null);
   rejects({ case: 'egress', value: new StartEgressRequest({ roomName: 'room', source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: 'TR_v' } }) } }) }, 'media egress is not yet supported');
 });
 
