@@ -25,6 +25,9 @@ interface Figures {
   cpuS: number;
   perMinute: number;
   peakRssMb: number;
+  /** CPU-s per recorded minute of the handler (rtc-node, decoders, transport) and of gst-launch. */
+  handlerPerMinute: number;
+  gstPerMinute: number;
 }
 
 type Starter = (env: RoomEnv, room: string, pubs: Publisher[]) => Promise<EgressInfo>;
@@ -60,11 +63,16 @@ async function measure(env: RoomEnv, type: string, start: Starter, seconds: numb
     }
     const recordedS = (Date.now() - t0) / 1000;
     let ticks = 0;
-    for (const [p, t] of maxCpu) ticks += t - (base.get(p) ?? 0);
+    let handlerTicks = 0;
+    for (const [p, t] of maxCpu) {
+      ticks += t - (base.get(p) ?? 0);
+      if (p === pid) handlerTicks += t - (base.get(p) ?? 0);
+    }
     await env.egress.stopEgress(info.egressId);
     await waitStatus(env, info.egressId, EgressStatus.EGRESS_COMPLETE, 60_000);
     const cpuS = ticks / CLK_TCK;
-    return { type, recordedS, cpuS, perMinute: (cpuS / recordedS) * 60, peakRssMb: peakRss / 1e6 };
+    const perMin = (t: number): number => (t / CLK_TCK / recordedS) * 60;
+    return { type, recordedS, cpuS, perMinute: (cpuS / recordedS) * 60, peakRssMb: peakRss / 1e6, handlerPerMinute: perMin(handlerTicks), gstPerMinute: perMin(ticks - handlerTicks) };
   } finally {
     await Promise.all(pubs.map((p) => p.stop()));
   }
@@ -82,7 +90,7 @@ async function main(): Promise<void> {
       if (!start) throw new Error(`unknown type ${t} (${Object.keys(TYPES).join(', ')})`);
       const f = await measure(env, t, start, seconds);
       rows.push(f);
-      console.log(`${f.type}: ${f.cpuS.toFixed(1)} CPU-s over ${f.recordedS.toFixed(0)} s = ${f.perMinute.toFixed(2)} CPU-s per recorded minute, peak RSS ${f.peakRssMb.toFixed(0)} MB`);
+      console.log(`${f.type}: ${f.cpuS.toFixed(1)} CPU-s over ${f.recordedS.toFixed(0)} s = ${f.perMinute.toFixed(2)} CPU-s per recorded minute (handler ${f.handlerPerMinute.toFixed(2)}, gst-launch ${f.gstPerMinute.toFixed(2)}), peak RSS ${f.peakRssMb.toFixed(0)} MB`);
     }
   } finally {
     await env.close();

@@ -31,7 +31,7 @@ const MONOTONIC_TOLERANCE_US = 5_000_000;
 /** A chunk arriving this much later than its place re-anchors the audio timeline (a pause). */
 const AUDIO_GAP_US = 150_000;
 /** A chunk arriving this much earlier than its place re-anchors it back (the anchor was late). */
-const AUDIO_EARLY_US = 30_000;
+const AUDIO_EARLY_US = 10_000;
 
 export interface TrackReader {
   readonly sid: string;
