@@ -96,7 +96,14 @@ export interface TrackSourcePlan extends RoomConnectionPlan {
   readonly trackId: string;
 }
 
-export type SdkSourcePlan = ParticipantSourcePlan | TrackCompositeSourcePlan | TrackSourcePlan;
+/** Audio-only room composite / template without a page: every audio track of the room, mixed. */
+export interface RoomAudioSourcePlan extends RoomConnectionPlan {
+  readonly kind: 'room_audio';
+  /** audio_mixing (reference §1.3). */
+  readonly mixing: 'default' | 'dual_channel_agent' | 'dual_channel_alternate';
+}
+
+export type SdkSourcePlan = ParticipantSourcePlan | TrackCompositeSourcePlan | TrackSourcePlan | RoomAudioSourcePlan;
 
 export type SourcePlan = WebSourcePlan | TemplateSourcePlan | SdkSourcePlan;
 

@@ -14,8 +14,9 @@ import { logger } from '../log.js';
 import type { StartEgressEnvelope } from '../request/index.js';
 import { MediaTimeline } from '../sdk/media-timeline.js';
 import { RoomSource } from '../sdk/room-source.js';
-import { ParticipantSelection, TrackCompositeSelection, TrackEgressSelection, type TrackSelection } from '../sdk/track-selection.js';
+import { ParticipantSelection, RoomAudioSelection, TrackCompositeSelection, TrackEgressSelection, type TrackSelection } from '../sdk/track-selection.js';
 import { TrackSlots } from '../sdk/track-slots.js';
+import { AudioMixer } from '../sdk/audio-mixer.js';
 import { WebSocketPcmSink } from '../sdk/websocket-pcm.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { initialEgressInfo } from './info.js';
@@ -40,7 +41,7 @@ const log = logger('egress');
 
 const STOP_DRAIN_MS = 2000;
 /** Past the stop, missing audio/video is filled after this long (what was in flight had its chance). */
-const STOP_FILL_AFTER_US = 300_000;
+const STOP_FILL_AFTER_US = 500_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -52,7 +53,7 @@ export interface SdkEgressDeps {
 }
 
 export function isSdkSource(source: PipelinePlan['source']): source is SdkSourcePlan {
-  return source.kind === 'participant' || source.kind === 'track_composite' || source.kind === 'track';
+  return source.kind === 'participant' || source.kind === 'track_composite' || source.kind === 'track' || source.kind === 'room_audio';
 }
 
 export class SdkEgressController extends EventEmitter<WebEgressEvents> {
@@ -74,6 +75,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
   #silentExit = false;
   #storagePath: string;
   #websocket: WebSocketPcmSink | null = null;
+  #mixer: AudioMixer | null = null;
 
   constructor(
     readonly plan: PipelinePlan & { readonly source: SdkSourcePlan },
@@ -167,12 +169,24 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       const slots = new TrackSlots(room, timeline, { video: plan.videoEnabled, audio: plan.audioEnabled });
       this.#slots = slots;
       const events = { onSourceEnded: () => this.stop('Source closed'), onError: (e: Error) => this.#fail(e) };
-      const selection: TrackSelection =
-        source.kind === 'participant'
-          ? new ParticipantSelection(room, slots, source, events)
-          : source.kind === 'track_composite'
-            ? new TrackCompositeSelection(room, slots, source, events)
-            : new TrackEgressSelection(room, slots, source, events, wsUrl !== undefined, (muted) => this.#websocket?.sendMuted(muted));
+      let selection: TrackSelection;
+      switch (source.kind) {
+        case 'participant':
+          selection = new ParticipantSelection(room, slots, source, events);
+          break;
+        case 'track_composite':
+          selection = new TrackCompositeSelection(room, slots, source, events);
+          break;
+        case 'track':
+          selection = new TrackEgressSelection(room, slots, source, events, wsUrl !== undefined, (muted) => this.#websocket?.sendMuted(muted));
+          break;
+        case 'room_audio': {
+          const mixer = new AudioMixer((c) => timeline.pushAudio(c));
+          this.#mixer = mixer;
+          selection = new RoomAudioSelection(room, mixer, source);
+          break;
+        }
+      }
       this.#selection = selection;
       const waitStop = new Promise<void>((resolveWait) => {
         this.#wakeStop = resolveWait;
@@ -277,11 +291,13 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       transport.setStop(stopAtUs);
       const deadline = Date.now() + STOP_DRAIN_MS;
       while (!transport.reachedStop() && Date.now() < deadline && !this.#failure) {
+        this.#mixer?.flushTo(Math.min(stopAtUs, nowUs() - 20_000));
         if (nowUs() > stopAtUs + STOP_FILL_AFTER_US) timeline.fillTo(stopAtUs);
         await sleep(20);
       }
     }
     await this.#slots?.close();
+    this.#mixer?.close();
     if (this.#websocket && timeline && wasRecording && !this.#failure) timeline.fillTo(stopAtUs);
     timeline?.close();
     transport?.end(stopAtUs);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {
+  AudioMixing,
   EncodedFileType,
   EncodingOptionsPreset,
   ImageCodec,
@@ -202,7 +203,7 @@ export function buildPipelinePlan(
     case 'roomComposite': {
       d.requestType = 'room_composite';
       d.roomName = r.value.roomName;
-      applyTemplateSource(d, r.value.layout, r.value.customBaseUrl, r.value.audioOnly, r.value.videoOnly);
+      applyTemplateSource(d, r.value.layout, r.value.customBaseUrl, r.value.audioOnly, r.value.videoOnly, r.value.audioMixing);
       applyOptions(d, r.value.options);
       applyV1Outputs(d, r.value);
       break;
@@ -305,7 +306,6 @@ export function buildPipelinePlan(
     else throw errInvalidField('ws_url');
   }
 
-  if (d.sdkSource && d.source?.kind === 'template') throw errInvalidInput('audio-only room composite without a template is not yet supported');
 
   // codec negotiation over file, segments, stream, websocket (§3.4)
   const encoded: EncodedOutputType[] = [];
@@ -389,7 +389,7 @@ function applyWebSource(d: Draft, url: string, audioOnly: boolean, videoOnly: bo
   d.source = { kind: 'web', url, awaitStartSignal };
 }
 
-function applyTemplateSource(d: Draft, layout: string, customBaseUrl: string, audioOnly: boolean, videoOnly: boolean): void {
+function applyTemplateSource(d: Draft, layout: string, customBaseUrl: string, audioOnly: boolean, videoOnly: boolean, mixing = AudioMixing.DEFAULT_MIXING): void {
   setRoom(d);
   d.sdkSource = audioOnly && layout === '' && customBaseUrl === '';
   const baseUrl = customBaseUrl !== '' ? customBaseUrl : d.config.template_base;
@@ -398,6 +398,11 @@ function applyTemplateSource(d: Draft, layout: string, customBaseUrl: string, au
   d.videoEnabled = !audioOnly;
   if (!d.audioEnabled && !d.videoEnabled) throw errInvalidField('audio_only and video_only');
   d.source = { kind: 'template', baseUrl, layout, roomName: d.roomName };
+  // Audio only without a layout or custom page: the SDK source mixes the room's audio (§1.3).
+  if (d.sdkSource) {
+    const m = mixing === AudioMixing.DUAL_CHANNEL_AGENT ? 'dual_channel_agent' : mixing === AudioMixing.DUAL_CHANNEL_ALTERNATE ? 'dual_channel_alternate' : 'default';
+    d.source = { kind: 'room_audio', mixing: m, roomName: d.roomName };
+  }
 }
 
 type OptionsOneof =

@@ -13,8 +13,11 @@ import { blackI420, silenceF32 } from './pcm.js';
  *   output size is shown; the transport repeats the last picture and videorate makes the rate exact.
  */
 
-/** Silence is written only this far behind real time (real audio arriving later would be cut). */
-const SILENCE_LAG_US = 300_000;
+/**
+ * Silence is written only this far behind real time: real audio arriving later would be cut, and on
+ * a busy machine an event-loop stall delays chunks by hundreds of ms.
+ */
+const SILENCE_LAG_US = 1_000_000;
 const TICK_MS = 20;
 
 export interface MediaTimelineOptions {

@@ -2,9 +2,10 @@
 
 /** Interleaved s16 samples → interleaved float32 little-endian bytes. */
 export function s16ToF32(samples: Int16Array): Buffer {
-  const out = Buffer.allocUnsafe(samples.length * 4);
-  for (let i = 0; i < samples.length; i++) out.writeFloatLE((samples[i] as number) / 32768, i * 4);
-  return out;
+  // Typed arrays are host-endian: every platform Node supports for this (x64, arm64) is little-endian.
+  const out = new Float32Array(samples.length);
+  for (let i = 0; i < samples.length; i++) out[i] = (samples[i] as number) / 32768;
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /** `frames` frames of float32 silence with `channels` channels. */

@@ -1,8 +1,9 @@
-import { RoomEvent, TrackKind, TrackSource, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication } from '@livekit/rtc-node';
+import { ParticipantKind, RoomEvent, TrackKind, TrackSource, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication } from '@livekit/rtc-node';
 import { EgressError, errInvalidField, errNotFound, errUnsupported } from '../contracts/errors.js';
-import type { ParticipantSourcePlan, TrackCompositeSourcePlan, TrackSourcePlan } from '../contracts/pipeline.js';
+import type { ParticipantSourcePlan, RoomAudioSourcePlan, TrackCompositeSourcePlan, TrackSourcePlan } from '../contracts/pipeline.js';
+import type { AudioMixer, AudioRoute } from './audio-mixer.js';
 import { logger } from '../log.js';
-import type { RoomSource } from './room-source.js';
+import type { RoomSource, TrackReader } from './room-source.js';
 import type { TrackSlots } from './track-slots.js';
 
 /**
@@ -340,5 +341,81 @@ export class TrackEgressSelection implements TrackSelection {
   close(): void {
     this.#closed = true;
     for (const off of this.#offs.splice(0)) off();
+  }
+}
+
+/**
+ * Audio-only room composite on the SDK source: every audio track of the room, added and removed
+ * for the whole session, mixed by `audio_mixing` (reference §1.3): DEFAULT_MIXING → both channels;
+ * DUAL_CHANNEL_AGENT → agents left, everyone else right; DUAL_CHANNEL_ALTERNATE → each newly added
+ * track on the next side, L, R, L… The room closing ends it (the controller sees the disconnect).
+ */
+export class RoomAudioSelection implements TrackSelection {
+  readonly #offs: (() => void)[] = [];
+  readonly #readers = new Map<string, TrackReader>();
+  #closed = false;
+  #added = 0;
+  readonly publisherIdentity = null;
+
+  constructor(
+    private readonly source: RoomSource,
+    private readonly mixer: AudioMixer,
+    private readonly plan: RoomAudioSourcePlan,
+  ) {}
+
+  #on(event: RoomEvent, fn: (...args: never[]) => void): void {
+    const room = this.source.room as unknown as { on(e: string, f: (...a: never[]) => void): void; off(e: string, f: (...a: never[]) => void): void };
+    room.on(event, fn);
+    this.#offs.push(() => room.off(event, fn));
+  }
+
+  #route(p: RemoteParticipant): AudioRoute {
+    switch (this.plan.mixing) {
+      case 'dual_channel_agent':
+        return p.kind === ParticipantKind.AGENT ? 'left' : 'right';
+      case 'dual_channel_alternate':
+        return this.#added++ % 2 === 0 ? 'left' : 'right';
+      default:
+        return 'both';
+    }
+  }
+
+  #take(track: RemoteTrack, p: RemoteParticipant): void {
+    const sid = track.sid ?? '';
+    if (this.#closed || track.kind !== TrackKind.KIND_AUDIO || this.#readers.has(sid)) return;
+    const route = this.#route(p);
+    this.mixer.addInput(sid, route);
+    this.#readers.set(sid, this.source.readAudio(track, (c) => this.mixer.push(sid, c)));
+    log.info(`mixing audio track ${sid} of ${p.identity} (${route})`);
+  }
+
+  #drop(sid: string | undefined): void {
+    const r = sid ? this.#readers.get(sid) : undefined;
+    if (!r || !sid) return;
+    this.#readers.delete(sid);
+    this.mixer.removeInput(sid);
+    void r.cancel();
+  }
+
+  async begin(): Promise<void> {
+    this.#on(RoomEvent.TrackPublished, (pub: RemoteTrackPublication) => {
+      if (pub.kind === TrackKind.KIND_AUDIO) pub.setSubscribed(true);
+    });
+    this.#on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _pub: RemoteTrackPublication, p: RemoteParticipant) => this.#take(track, p));
+    this.#on(RoomEvent.TrackUnpublished, (pub: RemoteTrackPublication) => this.#drop(pub.sid));
+    this.#on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => this.#drop(pub.sid));
+    for (const p of this.source.room.remoteParticipants.values()) {
+      for (const pub of p.trackPublications.values()) {
+        if (pub.kind !== TrackKind.KIND_AUDIO) continue;
+        if (pub.track) this.#take(pub.track, p);
+        else pub.setSubscribed(true);
+      }
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const off of this.#offs.splice(0)) off();
+    for (const sid of [...this.#readers.keys()]) this.#drop(sid);
   }
 }

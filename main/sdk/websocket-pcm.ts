@@ -110,13 +110,16 @@ export class WebSocketPcmSink extends EventEmitter<WebSocketPcmEvents> {
 
 /** Interleaved float32 (any channel count, 48 kHz) → interleaved s16le stereo. */
 function f32ToS16Stereo(chunk: AudioChunkIn): Buffer {
-  const frames = chunk.data.length / 4 / chunk.channels;
-  const out = Buffer.allocUnsafe(frames * 4);
+  const ch = chunk.channels;
+  const frames = chunk.data.length / 4 / ch;
+  // Host-endian typed arrays (little-endian on every platform this runs on); copy for alignment.
+  const src = new Float32Array(chunk.data.buffer.slice(chunk.data.byteOffset, chunk.data.byteOffset + chunk.data.length));
+  const out = new Int16Array(frames * 2);
   for (let i = 0; i < frames; i++) {
     for (let c = 0; c < 2; c++) {
-      const v = chunk.data.readFloatLE((i * chunk.channels + Math.min(c, chunk.channels - 1)) * 4);
-      out.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(v * 32768))), (i * 2 + c) * 2);
+      const v = src[i * ch + Math.min(c, ch - 1)] as number;
+      out[i * 2 + c] = Math.max(-32768, Math.min(32767, Math.round(v * 32768)));
     }
   }
-  return out;
+  return Buffer.from(out.buffer);
 }

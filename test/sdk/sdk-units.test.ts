@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { DirectFileOutput, EncodedFileOutput, EncodedFileType, MediaSource, ParticipantEgressRequest, StartEgressRequest, TrackCompositeEgressRequest, TrackEgressRequest } from '@livekit/protocol';
+import { AudioMixing, DirectFileOutput, EncodedFileOutput, RoomCompositeEgressRequest, EncodedFileType, MediaSource, ParticipantEgressRequest, StartEgressRequest, TrackCompositeEgressRequest, TrackEgressRequest } from '@livekit/protocol';
 import { assertRunnable } from '../../main/egress/capabilities.js';
 import { EgressError } from '../../main/contracts/errors.js';
 import { parseConfig } from '../../main/config/index.js';
@@ -14,6 +14,7 @@ import { buildPipelinePlan, type EgressRequest } from '../../main/request/index.
 import { MediaTransport } from '../../gst/media-transport.js';
 import { MediaTimeline } from '../../main/sdk/media-timeline.js';
 import { s16ToF32 } from '../../main/sdk/pcm.js';
+import { AudioMixer } from '../../main/sdk/audio-mixer.js';
 
 const NOW = new Date(2022, 9, 4, 1, 13, 6, 789);
 const config = parseConfig('tmp_dir: /tmp/egress-test\napi_key: k\napi_secret: s\nws_url: ws://127.0.0.1:7880\n');
@@ -103,4 +104,46 @@ test('timeline: starts at the first media; black until a picture; audio overlap 
 test('pcm: s16 → float32', () => {
   const f = s16ToF32(Int16Array.from([-32768, 0, 16384]));
   assert.deepEqual([f.readFloatLE(0), f.readFloatLE(4), f.readFloatLE(8)], [-1, 0, 0.5]);
+});
+
+test('audio-only room composite without layout or custom page → SDK source with its audio_mixing; with a layout → the page', () => {
+  const rc = (f: ConstructorParameters<typeof RoomCompositeEgressRequest>[0]): EgressRequest => ({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ roomName: 'room', fileOutputs: [new EncodedFileOutput({ fileType: EncodedFileType.OGG })], ...f }) });
+  const p = plan(rc({ audioOnly: true, audioMixing: AudioMixing.DUAL_CHANNEL_AGENT }));
+  assert.equal(p.sourceKind, 'sdk');
+  assert.deepEqual({ kind: p.source.kind, mixing: p.source.kind === 'room_audio' ? p.source.mixing : '' }, { kind: 'room_audio', mixing: 'dual_channel_agent' });
+  assert.equal(plan(rc({ audioOnly: true, audioMixing: AudioMixing.DUAL_CHANNEL_ALTERNATE })).source.kind, 'room_audio');
+  assert.equal(plan(rc({ audioOnly: true, layout: 'grid' })).source.kind, 'template');
+});
+
+test('mixer: inputs routed left / right / both, summed, handed on in order from the first audio', () => {
+  const out: { ptsUs: number; data: Buffer }[] = [];
+  const mixer = new AudioMixer((c) => out.push(c));
+  mixer.addInput('a', 'left');
+  mixer.addInput('b', 'right');
+  mixer.addInput('c', 'both');
+  const t0 = 1e12;
+  const chunk = (ptsUs: number, l: number, r: number) => {
+    const f = new Float32Array(480 * 2);
+    for (let i = 0; i < 480; i++) {
+      f[i * 2] = l;
+      f[i * 2 + 1] = r;
+    }
+    return { ptsUs, sampleRate: 48000, channels: 2, data: Buffer.from(f.buffer) };
+  };
+  // The first audio is handed on at once (it is the start signal).
+  mixer.push('a', chunk(t0, 0.2, 0.2));
+  assert.equal(out.length, 1);
+  mixer.push('a', chunk(t0 + 10_000, 0.2, 0.2));
+  mixer.push('b', chunk(t0 + 10_000, 0.1, 0.3));
+  mixer.push('c', chunk(t0 + 10_000, 0.05, 0.01));
+  mixer.flushTo(t0 + 20_000);
+  mixer.close();
+  const all = Buffer.concat(out.map((o) => o.data));
+  const f = new Float32Array(all.buffer.slice(all.byteOffset, all.byteOffset + all.length));
+  assert.equal(out[0]?.ptsUs, t0);
+  assert.equal(f.length, 960 * 2);
+  const near = (x: number | undefined, want: number): boolean => Math.abs((x ?? NaN) - want) < 1e-6;
+  assert.ok(near(f[0], 0.2) && near(f[1], 0), `first frame ${f[0]} ${f[1]}`);
+  // Left: a's downmix + c's left; right: b's downmix + c's right.
+  assert.ok(near(f[960], 0.25) && near(f[961], 0.21), `mixed frame ${f[960]} ${f[961]}`);
 });
