@@ -47,9 +47,15 @@ export const DEFAULT_AUDIO_ROOM_COMPOSITE_CPU_COST = 1;
  */
 export const DEFAULT_WEB_CPU_COST = 2;
 export const DEFAULT_AUDIO_WEB_CPU_COST = 0.5;
-export const DEFAULT_PARTICIPANT_CPU_COST = 2;
-export const DEFAULT_TRACK_COMPOSITE_CPU_COST = 1;
-export const DEFAULT_TRACK_CPU_COST = 0.5;
+/**
+ * SDK-source costs are ours, from bench/sdk-sources (all processes of the egress: the handler with
+ * its rtc-node connection and decoders, and gst-launch) on a 2-core machine shared with other
+ * work: a 720p30 participant or track composite used ~0.35 cores (≈ 21 CPU-s per recorded minute),
+ * an Opus track → OGG ~0.09 cores (≈ 5 CPU-s per minute). The original charges 2, 1 and 0.5.
+ */
+export const DEFAULT_PARTICIPANT_CPU_COST = 0.5;
+export const DEFAULT_TRACK_COMPOSITE_CPU_COST = 0.5;
+export const DEFAULT_TRACK_CPU_COST = 0.15;
 export const DEFAULT_MAX_PULSE_CLIENTS = 60;
 export const DEFAULT_CPU_KILL_GRACE_SEC = 30;
 export const MEMORY_SOURCES = ['proc_rss', 'cgroup'] as const;

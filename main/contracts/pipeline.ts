@@ -65,7 +65,47 @@ export interface TemplateSourcePlan {
   readonly wsUrl?: string;
 }
 
-export type SourcePlan = WebSourcePlan | TemplateSourcePlan;
+/** Room connection of an SDK source (no page): the recorder joins the room itself. */
+export interface RoomConnectionPlan {
+  readonly roomName: string;
+  /** Recorder token from the request envelope; '' or absent = mint one from api_key/api_secret. */
+  readonly token?: string;
+  /** LiveKit URL: the envelope's ws_url, else the config's ws_url. */
+  readonly wsUrl?: string;
+}
+
+/** Participant egress: one participant's camera + microphone, or its screen share + its audio. */
+export interface ParticipantSourcePlan extends RoomConnectionPlan {
+  readonly kind: 'participant';
+  readonly identity: string;
+  readonly screenShare: boolean;
+}
+
+/** Track composite egress: one audio and/or one video track by id. */
+export interface TrackCompositeSourcePlan extends RoomConnectionPlan {
+  readonly kind: 'track_composite';
+  /** '' = none. */
+  readonly audioTrackId: string;
+  /** '' = none. */
+  readonly videoTrackId: string;
+}
+
+/** Track egress: one track by id, written to a file or sent as raw PCM over a WebSocket. */
+export interface TrackSourcePlan extends RoomConnectionPlan {
+  readonly kind: 'track';
+  readonly trackId: string;
+}
+
+/** Audio-only room composite / template without a page: every audio track of the room, mixed. */
+export interface RoomAudioSourcePlan extends RoomConnectionPlan {
+  readonly kind: 'room_audio';
+  /** audio_mixing (reference §1.3). */
+  readonly mixing: 'default' | 'dual_channel_agent' | 'dual_channel_alternate';
+}
+
+export type SdkSourcePlan = ParticipantSourcePlan | TrackCompositeSourcePlan | TrackSourcePlan | RoomAudioSourcePlan;
+
+export type SourcePlan = WebSourcePlan | TemplateSourcePlan | SdkSourcePlan;
 
 export interface PipelinePlan extends PipelinePlanOutputs {
   readonly egressId: string;

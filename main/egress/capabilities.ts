@@ -7,9 +7,18 @@ import type { PipelinePlan } from '../contracts/pipeline.js';
  * accepted, half recorded and reported COMPLETE.
  */
 export function assertRunnable(plan: PipelinePlan): void {
-  // RTMP and SRT run; WebSocket streams do not exist yet.
-  if (plan.stream && plan.stream.protocol === 'websocket') {
-    throw errUnsupported('websocket stream output');
+  const page = plan.source.kind === 'web' || plan.source.kind === 'template';
+  // Track egress sends raw PCM over a WebSocket itself (reference §10.2); no other source does yet.
+  const trackWebsocket = plan.stream?.protocol === 'websocket' && plan.source.kind === 'track';
+  if (plan.stream?.protocol === 'websocket' && !trackWebsocket) throw errUnsupported('websocket stream output');
+  if (page) {
+    // Pages (web, room templates) run every other output, several at once from one encode.
+    if (!plan.file && !plan.segments && !plan.images?.length && !plan.stream) throw errUnsupported('a request without an output');
+    return;
   }
-  if (!plan.file && !plan.segments && !plan.images?.length && !plan.stream) throw errUnsupported('a request without an output');
+  // Sources that join the room without a page write files (and track egress its WebSocket) so far.
+  if (plan.stream && !trackWebsocket) throw errUnsupported(`${plan.stream.protocol.toUpperCase()} stream output of ${plan.source.kind.replace('_', ' ')} egress`);
+  if (plan.segments) throw errUnsupported(`segmented (HLS) output of ${plan.source.kind.replace('_', ' ')} egress`);
+  if (plan.images && plan.images.length > 0) throw errUnsupported(`image output of ${plan.source.kind.replace('_', ' ')} egress`);
+  if (!plan.file && !trackWebsocket) throw errUnsupported('a request without a file output');
 }

@@ -203,7 +203,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const file = plan.file;
     try {
       if (!file && !plan.segments && !plan.images?.length && !plan.stream) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'request has missing or invalid field: output');
-      const pageUrl = plan.source.kind === 'web' ? plan.source.url : await resolveTemplateUrl(plan.source, plan.egressId, this.#credentials());
+      const source = plan.source;
+      if (source.kind !== 'web' && source.kind !== 'template') throw new EgressError('E_INTERNAL', 'internal', `${source.kind} egress has no page`);
+      const pageUrl = source.kind === 'web' ? source.url : await resolveTemplateUrl(source, plan.egressId, this.#credentials());
       log.info(`loading ${redactPageUrl(pageUrl)} [egress:${plan.egressId}]`);
       await mkdir(plan.tmpDir, { recursive: true });
       if (file) await mkdir(dirname(file.localFilepath), { recursive: true });
@@ -319,7 +321,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
   /** Web pages start at once unless asked to wait; templates always wait (reference §1.3, §7.2). */
   #awaitsStartSignal(): boolean {
-    return this.plan.source.kind === 'template' || this.plan.source.awaitStartSignal;
+    return this.plan.source.kind === 'template' || (this.plan.source.kind === 'web' && this.plan.source.awaitStartSignal);
   }
 
   #credentials(): RecorderCredentials {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {
+  AudioMixing,
   EncodedFileType,
   EncodingOptionsPreset,
   ImageCodec,
@@ -13,9 +14,10 @@ import {
   type SegmentedFileOutput,
   type StartEgressRequest,
   type StorageConfig as ProtoStorageConfig,
-  type StreamOutput,
+  StreamOutput,
   type WebEgressRequest,
   type RoomCompositeEgressRequest,
+  type TrackCompositeEgressRequest,
 } from '@livekit/protocol';
 import { errInvalidField, errInvalidInput } from '../contracts/errors.js';
 import type {
@@ -201,7 +203,7 @@ export function buildPipelinePlan(
     case 'roomComposite': {
       d.requestType = 'room_composite';
       d.roomName = r.value.roomName;
-      applyTemplateSource(d, r.value.layout, r.value.customBaseUrl, r.value.audioOnly, r.value.videoOnly);
+      applyTemplateSource(d, r.value.layout, r.value.customBaseUrl, r.value.audioOnly, r.value.videoOnly, r.value.audioMixing);
       applyOptions(d, r.value.options);
       applyV1Outputs(d, r.value);
       break;
@@ -233,12 +235,56 @@ export function buildPipelinePlan(
       applyV2Outputs(d, v2);
       break;
     }
-    case 'participant':
-      throw errInvalidInput('participant egress is not yet supported');
-    case 'trackComposite':
-      throw errInvalidInput('track composite egress is not yet supported');
-    case 'track':
-      throw errInvalidInput('track egress is not yet supported');
+    case 'participant': {
+      const p = r.value;
+      d.requestType = 'participant';
+      d.roomName = p.roomName;
+      setRoom(d);
+      if (p.identity === '') throw errInvalidField('identity');
+      // Always audio + video: a participant without a camera still gets black video (reference §1.5).
+      d.audioEnabled = true;
+      d.videoEnabled = true;
+      d.sdkSource = true;
+      d.source = { kind: 'participant', identity: p.identity, screenShare: p.screenShare, roomName: d.roomName };
+      applyOptions(d, p.options);
+      applyV1Outputs(d, { ...p, output: { case: undefined } });
+      break;
+    }
+    case 'trackComposite': {
+      const t = r.value;
+      d.requestType = 'track_composite';
+      d.roomName = t.roomName;
+      setRoom(d);
+      if (t.audioTrackId === '' && t.videoTrackId === '') throw errInvalidField('audio_track_id or video_track_id');
+      d.audioEnabled = t.audioTrackId !== '';
+      d.videoEnabled = t.videoTrackId !== '';
+      d.sdkSource = true;
+      d.source = { kind: 'track_composite', audioTrackId: t.audioTrackId, videoTrackId: t.videoTrackId, roomName: d.roomName };
+      applyOptions(d, t.options);
+      applyV1Outputs(d, t);
+      break;
+    }
+    case 'track': {
+      const t = r.value;
+      d.requestType = 'track';
+      d.roomName = t.roomName;
+      setRoom(d);
+      if (t.trackId === '') throw errInvalidField('track_id');
+      d.sdkSource = true;
+      d.source = { kind: 'track', trackId: t.trackId, roomName: d.roomName };
+      // Known only once the track is: kind (audio here; video is refused when found), source, publisher.
+      d.audioEnabled = true;
+      d.videoEnabled = false;
+      // The default name is `<track id>-<time>` (reference §8).
+      d.ctx = { ...d.ctx, identifier: t.trackId, replacements: new Map([...d.ctx.replacements, ['{track_id}', t.trackId]]) };
+      if (t.output.case === 'file') {
+        const f = t.output.value;
+        addFile(d, EncodedFileType.OGG, f.filepath, f.disableManifest, f.output, undefined);
+      } else if (t.output.case === 'websocketUrl') {
+        addStream(d, new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls: [t.output.value] }), true);
+      } else throw errInvalidField('output');
+      break;
+    }
     case 'replay':
       throw errInvalidInput('replay export is not yet supported');
     default:
@@ -260,7 +306,6 @@ export function buildPipelinePlan(
     else throw errInvalidField('ws_url');
   }
 
-  if (d.sdkSource) throw errInvalidInput('audio-only room composite without a template is not yet supported');
 
   // codec negotiation over file, segments, stream, websocket (§3.4)
   const encoded: EncodedOutputType[] = [];
@@ -288,13 +333,12 @@ export function buildPipelinePlan(
   }
 
   if (d.source === null) throw errInvalidField('source');
-  const source: SourcePlan =
-    d.source.kind === 'template' ? { ...d.source, roomName: d.roomName, token, wsUrl } : d.source;
+  const source: SourcePlan = d.source.kind === 'web' ? d.source : { ...d.source, roomName: d.roomName, token, wsUrl };
 
   const plan: PipelinePlan = {
     egressId: d.egressId,
     requestType: d.requestType,
-    sourceKind: 'web',
+    sourceKind: source.kind === 'web' || source.kind === 'template' ? 'web' : 'sdk',
     source,
     audioEnabled: d.audioEnabled,
     videoEnabled: d.videoEnabled,
@@ -345,7 +389,7 @@ function applyWebSource(d: Draft, url: string, audioOnly: boolean, videoOnly: bo
   d.source = { kind: 'web', url, awaitStartSignal };
 }
 
-function applyTemplateSource(d: Draft, layout: string, customBaseUrl: string, audioOnly: boolean, videoOnly: boolean): void {
+function applyTemplateSource(d: Draft, layout: string, customBaseUrl: string, audioOnly: boolean, videoOnly: boolean, mixing = AudioMixing.DEFAULT_MIXING): void {
   setRoom(d);
   d.sdkSource = audioOnly && layout === '' && customBaseUrl === '';
   const baseUrl = customBaseUrl !== '' ? customBaseUrl : d.config.template_base;
@@ -354,6 +398,11 @@ function applyTemplateSource(d: Draft, layout: string, customBaseUrl: string, au
   d.videoEnabled = !audioOnly;
   if (!d.audioEnabled && !d.videoEnabled) throw errInvalidField('audio_only and video_only');
   d.source = { kind: 'template', baseUrl, layout, roomName: d.roomName };
+  // Audio only without a layout or custom page: the SDK source mixes the room's audio (§1.3).
+  if (d.sdkSource) {
+    const m = mixing === AudioMixing.DUAL_CHANNEL_AGENT ? 'dual_channel_agent' : mixing === AudioMixing.DUAL_CHANNEL_ALTERNATE ? 'dual_channel_alternate' : 'default';
+    d.source = { kind: 'room_audio', mixing: m, roomName: d.roomName };
+  }
 }
 
 type OptionsOneof =
@@ -498,7 +547,7 @@ function adjustKeyframes(d: Draft, hasStream: boolean): void {
   }
 }
 
-type V1Outputs = Pick<WebEgressRequest | RoomCompositeEgressRequest, 'fileOutputs' | 'streamOutputs' | 'segmentOutputs' | 'imageOutputs' | 'output'>;
+type V1Outputs = Pick<WebEgressRequest | RoomCompositeEgressRequest | TrackCompositeEgressRequest, 'fileOutputs' | 'streamOutputs' | 'segmentOutputs' | 'imageOutputs' | 'output'>;
 
 function applyV1Outputs(d: Draft, req: V1Outputs): void {
   const { fileOutputs: files, streamOutputs: streams, segmentOutputs: segments, imageOutputs: images } = req;

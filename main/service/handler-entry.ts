@@ -8,8 +8,8 @@
  */
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { parseConfig, type ServiceConfig } from '../config/index.js';
-import type { WebEgressController } from '../egress/web-egress.js';
-import { createWebEgress } from '../egress/create-web-egress.js';
+import { createEgress, type EgressController } from '../egress/create-egress.js';
+
 import { isTerminal } from '../egress/status.js';
 import { EgressError, toEgressError, type PsrpcCode } from '../contracts/errors.js';
 import { StartEgressRequest } from '../rpc/messages.js';
@@ -37,7 +37,7 @@ const send = (m: HandlerToWorker): Promise<void> =>
   });
 
 class Handler {
-  private controller: WebEgressController | null = null;
+  private controller: EgressController | null = null;
   private finished = false;
   private timers: NodeJS.Timeout[] = [];
   private earlyStop: StopReason | null = null;
@@ -63,7 +63,7 @@ class Handler {
     try {
       // Relative local storage paths resolve against the worker's working directory (the original
       // uses `/`, its handler's cwd).
-      const { plan, controller } = createWebEgress(envelope, config, { now, localBaseDir: process.cwd() });
+      const { plan, controller } = createEgress(envelope, config, { now, localBaseDir: process.cwd() });
       this.controller = controller;
       controller.on('update', (i) => {
         if (isTerminal(i.status)) return; // the final info goes out as `finished`

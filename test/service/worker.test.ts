@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { EgressStatus, ImageOutput, RoomServiceClient, SegmentedFileOutput, StreamOutput, StreamProtocol } from 'livekit-server-sdk';
+import { EgressStatus, FileOutput, ImageOutput, MediaSource, Output, StartEgressRequest, RoomServiceClient, SegmentedFileOutput, StreamOutput, StreamProtocol } from 'livekit-server-sdk';
 import { expectTwirpError, livekitBinary } from '../harness/livekit.js';
 import { sleep } from '../harness/redis.js';
 import { ffprobe, videoStream } from '../support/media.js';
@@ -114,7 +114,12 @@ describe('egress serve against livekit-server v1.13.5', { skip: binary ? false :
     // Request types without a source yet are refused by name rather than left unanswered
     // (livekit-server first checks that the room exists).
     await new RoomServiceClient(env.lk.url, env.lk.apiKey, env.lk.apiSecret).createRoom({ name: 'some-room' });
-    await expectTwirpError(env.api.startParticipantEgress('some-room', 'someone', { file: fileOut(join(env.dir, 'p.mp4')) }), 'invalid_argument', 400, /participant egress is not yet supported/);
+    const media = new StartEgressRequest({
+      roomName: 'some-room',
+      source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: 'TR_someone' } }) },
+      outputs: [new Output({ config: { case: 'file', value: new FileOutput({ filepath: join(env.dir, 'm.mp4') }) } })],
+    });
+    await expectTwirpError(env.api.startEgress(media), 'invalid_argument', 400, /media egress is not yet supported/);
     assert.equal(w.handlers().size, 0);
     assert.doesNotMatch(w.logs().slice(before), /egress accepted/);
     assert.ok(!existsSync(join(env.dir, 'never.mp4')));

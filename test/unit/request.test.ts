@@ -464,5 +464,5 @@ test('requestTypeOf and cpu cost (reference §6.3)', () => {
   assert.deepEqual(costOf(web({}), conf, 2.5), { cpu: 2.5, memoryGb: 0 });
   assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest() }, config).cpu, 2);
   assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ audioOnly: true }) }, config).cpu, 1);
-  assert.equal(costOf({ case: 'track', value: new TrackEgressRequest() }, config).cpu, 0.5);
+  assert.equal(costOf({ case: 'track', value: new TrackEgressRequest() }, config).cpu, 0.15);
 });

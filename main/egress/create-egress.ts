@@ -1,0 +1,33 @@
+import type { ServiceConfig } from '../config/index.js';
+import type { PipelinePlan } from '../contracts/pipeline.js';
+import { buildPipelinePlan, type StartEgressEnvelope } from '../request/index.js';
+import { assertRunnable } from './capabilities.js';
+import { createWebEgress, type CreateWebEgressOptions } from './create-web-egress.js';
+import { createSdkEgress, isSdkSource } from './sdk-egress.js';
+import type { EventEmitter } from 'node:events';
+import type { EgressInfo } from '@livekit/protocol';
+import type { EgressError } from '../contracts/errors.js';
+import type { EndReason, WebEgressEvents } from './web-egress.js';
+
+/** What the handler drives, whichever source records. */
+export interface EgressController {
+  readonly info: EgressInfo;
+  readonly plan: PipelinePlan;
+  readonly silentExit: boolean;
+  run(): Promise<EgressInfo>;
+  stop(reason?: EndReason): EgressInfo;
+  kill(error: EgressError): void;
+  /** UpdateStream: add / remove stream URLs while recording (throws where the egress has no stream to change). */
+  updateStream(addUrls: readonly string[], removeUrls: readonly string[]): EgressInfo;
+  pids(): number[];
+  on: EventEmitter<WebEgressEvents>['on'];
+}
+
+/** Validates a request and assembles the controller of its source: a page or the room itself. */
+export function createEgress(envelope: StartEgressEnvelope, config: ServiceConfig, opts: CreateWebEgressOptions = {}): { plan: PipelinePlan; controller: EgressController } {
+  const now = opts.now ?? new Date();
+  const plan = buildPipelinePlan(envelope, config, now);
+  assertRunnable(plan);
+  if (isSdkSource(plan.source)) return { plan, controller: createSdkEgress(plan, envelope, config, { ...opts, now }) };
+  return createWebEgress(envelope, config, opts);
+}

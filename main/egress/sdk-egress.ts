@@ -1,0 +1,438 @@
+import { EventEmitter } from 'node:events';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { DisconnectReason, RoomEvent } from '@livekit/rtc-node';
+import { EgressInfo, EgressStatus, StreamInfo, StreamInfo_Status } from '@livekit/protocol';
+import type { Registry } from 'prom-client';
+import { buildLaunchArgs, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
+import { MediaTransport, nowUs } from '../../gst/media-transport.js';
+import type { ServiceConfig } from '../config/index.js';
+import { EgressError, errDuplicateIdentity, errGstDied, errInvalidField, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
+import type { FileType, PipelinePlan, SdkSourcePlan } from '../contracts/pipeline.js';
+import { logger } from '../log.js';
+import type { StartEgressEnvelope } from '../request/index.js';
+import { MediaTimeline } from '../sdk/media-timeline.js';
+import { RoomSource } from '../sdk/room-source.js';
+import { ParticipantSelection, RoomAudioSelection, TrackCompositeSelection, TrackEgressSelection, type TrackSelection } from '../sdk/track-selection.js';
+import { TrackSlots } from '../sdk/track-slots.js';
+import { AudioMixer } from '../sdk/audio-mixer.js';
+import { WebSocketPcmSink } from '../sdk/websocket-pcm.js';
+import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
+import { initialEgressInfo } from './info.js';
+import { canTransition, isTerminal, statusName } from './status.js';
+import { recorderToken, type RecorderCredentials } from './template-source.js';
+import { createEgressUploads } from './uploads.js';
+import type { EndReason, WebEgressEvents } from './web-egress.js';
+
+/**
+ * Runs one SDK-source egress (participant, track composite): no page. The recorder joins the room
+ * itself with @livekit/rtc-node (room-source.ts), subscribes to the tracks the request names
+ * (track-selection.ts) and feeds their decoded frames and PCM, stamped on the egress clock and kept
+ * continuous (media-timeline.ts), into the same transport and GStreamer pipeline as a page capture.
+ *
+ * Status (reference §5.2, §10.3): STARTING until the first media arrives and reaches the file, then
+ * ACTIVE; the source ending (participant left, tracks gone, room deleted) completes it; a source
+ * that never published ends ABORTED; a lost room connection fails it with the partial file
+ * delivered; another participant taking the recorder's identity exits silently.
+ */
+
+const log = logger('egress');
+
+const STOP_DRAIN_MS = 2000;
+/** Past the stop, missing audio/video is filled after this long (what was in flight had its chance). */
+const STOP_FILL_AFTER_US = 500_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface SdkEgressDeps {
+  readonly encoderThreads: number;
+  readonly uploads: UploadManager;
+  readonly credentials: RecorderCredentials;
+  readonly eosTimeoutMs?: number;
+}
+
+export function isSdkSource(source: PipelinePlan['source']): source is SdkSourcePlan {
+  return source.kind === 'participant' || source.kind === 'track_composite' || source.kind === 'track' || source.kind === 'room_audio';
+}
+
+export class SdkEgressController extends EventEmitter<WebEgressEvents> {
+  readonly info: EgressInfo;
+  #gst: GstProcess | null = null;
+  #transport: MediaTransport | null = null;
+  #timeline: MediaTimeline | null = null;
+  #room: RoomSource | null = null;
+  #slots: TrackSlots | null = null;
+  #selection: TrackSelection | null = null;
+  #stopRequested: { reason: EndReason; atUs: number } | null = null;
+  #failure: EgressError | null = null;
+  #failureReason: EndReason = 'Failure';
+  #recordingStartUs: number | null = null;
+  #playing = false;
+  #wakeStop: (() => void) | null = null;
+  #done: Promise<EgressInfo> | null = null;
+  #progressTimer: NodeJS.Timeout | null = null;
+  #silentExit = false;
+  #storagePath: string;
+  #websocket: WebSocketPcmSink | null = null;
+  #mixer: AudioMixer | null = null;
+
+  constructor(
+    readonly plan: PipelinePlan & { readonly source: SdkSourcePlan },
+    info: EgressInfo,
+    private readonly deps: SdkEgressDeps,
+  ) {
+    super();
+    this.info = info;
+    this.#storagePath = plan.file?.storageFilepath ?? '';
+  }
+
+  pids(): number[] {
+    return [process.pid, ...(this.#gst?.pid ? [this.#gst.pid] : [])];
+  }
+
+  get silentExit(): boolean {
+    return this.#silentExit;
+  }
+
+  run(): Promise<EgressInfo> {
+    this.#done ??= this.#run();
+    return this.#done;
+  }
+
+  stop(reason: EndReason = 'StopEgress API'): EgressInfo {
+    if (isTerminal(this.info.status) || this.#stopRequested) return this.info;
+    this.#stopRequested = { reason, atUs: nowUs() };
+    if (this.info.status === EgressStatus.EGRESS_ACTIVE && reason !== 'Session limit reached') {
+      this.#setStatus(EgressStatus.EGRESS_ENDING, { details: `End reason: ${reason}` });
+    }
+    this.#wakeStop?.();
+    return this.info;
+  }
+
+  /** Sources without a page write no RTMP/SRT stream (refused up front); a track's WebSocket has no URLs to change. */
+  updateStream(_addUrls: readonly string[], _removeUrls: readonly string[]): EgressInfo {
+    throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'UpdateStream called on non-streaming egress');
+  }
+
+  kill(error: EgressError): void {
+    this.#fail(error, 'Process killed');
+    this.stop('Process killed');
+  }
+
+  #fail(err: unknown, reason: EndReason = 'Failure'): void {
+    if (this.#failure) return;
+    this.#failure = toEgressError(err);
+    this.#failureReason = reason;
+    log.error(`egress failed: ${this.#failure.message} [egress:${this.plan.egressId}]`);
+    this.#wakeStop?.();
+  }
+
+  async #run(): Promise<EgressInfo> {
+    const { plan } = this;
+    try {
+      const file = plan.file;
+      if (!file && plan.stream?.protocol !== 'websocket') throw errInvalidField('output');
+      const source = plan.source;
+      if (!source.wsUrl) throw errInvalidField('ws_url');
+      let token = source.token ?? '';
+      if (token === '') token = await recorderToken(this.deps.credentials, source.roomName, plan.egressId);
+      await mkdir(plan.tmpDir, { recursive: true });
+      if (file) await mkdir(dirname(file.localFilepath), { recursive: true });
+
+      const wsUrl = plan.stream?.protocol === 'websocket' ? plan.stream.urls[0] : undefined;
+      let sink: Pick<MediaTransport, 'start' | 'pushAudio' | 'pushVideo'>;
+      if (wsUrl) {
+        const ws = new WebSocketPcmSink(wsUrl.url);
+        this.#websocket = ws;
+        ws.on('failed', (err) => this.#fail(err));
+        await ws.connect();
+        this.info.streamResults.push(new StreamInfo({ url: wsUrl.redactedUrl, status: StreamInfo_Status.ACTIVE }));
+        // Nothing to preroll: ACTIVE as soon as the first audio goes out.
+        this.#playing = true;
+        sink = ws;
+      } else {
+        sink = await this.#startPipeline();
+      }
+      const timeline = new MediaTimeline({
+        transport: sink,
+        video: plan.videoEnabled ? { width: plan.encoding.width, height: plan.encoding.height } : null,
+        audio: plan.audioEnabled,
+        onStart: (atUs) => {
+          if (this.#stopRequested) return;
+          this.#recordingStartUs = atUs;
+          log.info(`recording started [egress:${plan.egressId}]`);
+          this.#maybeActive();
+        },
+      });
+      this.#timeline = timeline;
+
+      const room = new RoomSource({ wsUrl: source.wsUrl, token, egressId: plan.egressId });
+      this.#room = room;
+      room.room.on(RoomEvent.Disconnected, (reason) => this.#onDisconnected(reason));
+      await room.connect();
+      const slots = new TrackSlots(room, timeline, { video: plan.videoEnabled, audio: plan.audioEnabled });
+      this.#slots = slots;
+      const events = { onSourceEnded: () => this.stop('Source closed'), onError: (e: Error) => this.#fail(e) };
+      let selection: TrackSelection;
+      switch (source.kind) {
+        case 'participant':
+          selection = new ParticipantSelection(room, slots, source, events);
+          break;
+        case 'track_composite':
+          selection = new TrackCompositeSelection(room, slots, source, events);
+          break;
+        case 'track':
+          selection = new TrackEgressSelection(room, slots, source, events, wsUrl !== undefined, (muted) => this.#websocket?.sendMuted(muted));
+          break;
+        case 'room_audio': {
+          const mixer = new AudioMixer((c) => timeline.pushAudio(c));
+          this.#mixer = mixer;
+          selection = new RoomAudioSelection(room, mixer, source);
+          break;
+        }
+      }
+      this.#selection = selection;
+      const waitStop = new Promise<void>((resolveWait) => {
+        this.#wakeStop = resolveWait;
+        if (this.#stopRequested || this.#failure) resolveWait();
+      });
+      await Promise.race([selection.begin(), waitStop]);
+      const names = new Map(selection.names ?? []);
+      if (selection.publisherIdentity) names.set('{publisher_identity}', selection.publisherIdentity);
+      this.#resolveNames(names);
+      await waitStop;
+      return await this.#finish();
+    } catch (err) {
+      this.#fail(err);
+      return await this.#finish();
+    }
+  }
+
+  /** The file pipeline: gst-launch fed by the transport (as for a page capture). */
+  async #startPipeline(): Promise<MediaTransport> {
+    const { plan } = this;
+    const file = plan.file;
+    if (!file) throw errInvalidField('output');
+    const gstPlan: OutputPipelinePlan = {
+      video: plan.videoEnabled
+        ? {
+            width: plan.encoding.width,
+            height: plan.encoding.height,
+            framerate: plan.encoding.framerate,
+            bitrateKbps: plan.encoding.videoBitrateKbps,
+            profile: plan.encoding.videoProfile,
+            keyFrameIntervalS: plan.encoding.keyFrameIntervalS,
+            threads: this.deps.encoderThreads,
+          }
+        : null,
+      audio: plan.audioEnabled ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency } : null,
+      file: { container: containerOf(file.fileType), location: file.localFilepath },
+    };
+    const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
+    this.#gst = gst;
+    gst.on('log', (line) => {
+      if (!line.startsWith('@')) log.debug(`gst: ${line}`);
+    });
+    gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
+    gst.on('playing', () => {
+      this.#playing = true;
+      this.#maybeActive();
+    });
+    const transport = new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
+    this.#transport = transport;
+    return transport;
+  }
+
+  /** `{publisher_identity}`, `{track_type}`, `{track_source}` are known once the tracks are (reference §8). */
+  #resolveNames(names: ReadonlyMap<string, string>): void {
+    let path = this.#storagePath;
+    for (const [k, v] of names) path = path.split(k).join(v);
+    if (path === this.#storagePath) return;
+    this.#storagePath = path;
+    const f = this.info.fileResults[0];
+    if (f && this.plan.file) f.filename = join(this.plan.file.storage.prefix, path);
+  }
+
+  #onDisconnected(reason: DisconnectReason): void {
+    if (this.#room?.disconnecting || isTerminal(this.info.status)) return;
+    log.info(`room connection ended: ${DisconnectReason[reason] ?? reason} [egress:${this.plan.egressId}]`);
+    if (reason === DisconnectReason.DUPLICATE_IDENTITY) {
+      this.#silentExit = true;
+      this.#fail(errDuplicateIdentity());
+    } else if (reason === DisconnectReason.ROOM_DELETED || reason === DisconnectReason.ROOM_CLOSED) {
+      this.stop('Source closed');
+    } else {
+      this.#fail(errRoomConnectionFailed());
+    }
+  }
+
+  #maybeActive(): void {
+    if (!this.#playing || this.#recordingStartUs === null || this.info.status !== EgressStatus.EGRESS_STARTING || this.#stopRequested) return;
+    const startedAt = BigInt(Math.round(this.#recordingStartUs * 1000));
+    for (const f of this.info.fileResults) f.startedAt = startedAt;
+    for (const st of this.info.streamResults) st.startedAt = startedAt;
+    this.#setStatus(EgressStatus.EGRESS_ACTIVE);
+    const t0 = Date.now();
+    const local = this.plan.file?.localFilepath;
+    this.#progressTimer = setInterval(() => {
+      if (!local) return;
+      void stat(local).then(
+        (s) => this.emit('progress', { elapsedMs: Date.now() - t0, bytes: s.size }),
+        () => undefined,
+      );
+    }, 1000);
+  }
+
+  async #finish(): Promise<EgressInfo> {
+    if (this.#progressTimer) clearInterval(this.#progressTimer);
+    const { plan } = this;
+    const wasRecording = this.#recordingStartUs !== null;
+    const stopAtUs = this.#stopRequested?.atUs ?? nowUs();
+    const transport = this.#transport;
+    const timeline = this.#timeline;
+    this.#selection?.close();
+    if (transport && timeline && wasRecording && !this.#failure) {
+      transport.setStop(stopAtUs);
+      const deadline = Date.now() + STOP_DRAIN_MS;
+      while (!transport.reachedStop() && Date.now() < deadline && !this.#failure) {
+        this.#mixer?.flushTo(Math.min(stopAtUs, nowUs() - 20_000));
+        if (nowUs() > stopAtUs + STOP_FILL_AFTER_US) timeline.fillTo(stopAtUs);
+        await sleep(20);
+      }
+    }
+    await this.#slots?.close();
+    this.#mixer?.close();
+    if (this.#websocket && timeline && wasRecording && !this.#failure) timeline.fillTo(stopAtUs);
+    timeline?.close();
+    transport?.end(stopAtUs);
+    await this.#websocket?.close();
+    let frozen = false;
+    if (this.#gst) {
+      try {
+        await this.#gst.stop(this.deps.eosTimeoutMs ?? 30_000);
+      } catch (err) {
+        if (err instanceof PipelineFrozenError) {
+          frozen = true;
+          this.#fail(errPipelineFrozen());
+        } else this.#fail(err);
+      }
+    }
+    await this.#room?.disconnect();
+    if (frozen) log.warn(`pipeline frozen [egress:${plan.egressId}]`);
+
+    const endedAtNs = BigInt(Math.round(stopAtUs * 1000));
+    if (wasRecording && plan.file && !this.#silentExit) await this.#deliverFile(endedAtNs);
+
+    const failure = this.#failure;
+    const reason = this.#stopRequested?.reason;
+    for (const st of this.info.streamResults) {
+      if (!wasRecording) continue;
+      st.endedAt = endedAtNs;
+      st.duration = endedAtNs > st.startedAt ? endedAtNs - st.startedAt : 0n;
+      st.status = failure ? StreamInfo_Status.FAILED : StreamInfo_Status.FINISHED;
+      if (failure) st.error = failure.message;
+    }
+    if (failure) {
+      this.#setStatus(EgressStatus.EGRESS_FAILED, { error: failure.message, errorCode: failure.httpStatus, details: `End reason: ${this.#failureReason}` }, endedAtNs);
+    } else if (!wasRecording) {
+      const error = reason === 'Session limit reached' ? 'Session limit reached before start signal' : 'Start signal not received';
+      this.#setStatus(EgressStatus.EGRESS_ABORTED, { error, errorCode: 412, details: `End reason: ${reason ?? 'Failure'}` }, endedAtNs);
+    } else if (reason === 'Session limit reached') {
+      this.#setStatus(EgressStatus.EGRESS_LIMIT_REACHED, { error: 'Session limit reached', errorCode: 413, details: 'End reason: Session limit reached' }, endedAtNs);
+    } else {
+      this.#setStatus(EgressStatus.EGRESS_COMPLETE, { details: `End reason: ${reason ?? 'Source closed'}` }, endedAtNs);
+    }
+    const keptLocally = this.info.fileResults.some((f) => f.location !== '' && f.location === plan.file?.localFilepath);
+    if (!keptLocally) await rm(plan.tmpDir, { recursive: true, force: true }).catch(() => undefined);
+    return this.info;
+  }
+
+  /** Delivers what was recorded, also after a failure (as the page path does, web-egress.ts). */
+  async #deliverFile(endedAtNs: bigint): Promise<void> {
+    const file = this.plan.file;
+    const result = this.info.fileResults[0];
+    if (!file || !result) return;
+    let size = 0;
+    try {
+      size = (await stat(file.localFilepath)).size;
+    } catch {
+      return;
+    }
+    const startNs = BigInt(Math.round((this.#recordingStartUs as number) * 1000));
+    result.startedAt = startNs;
+    result.endedAt = endedAtNs;
+    result.duration = endedAtNs > startNs ? endedAtNs - startNs : 0n;
+    result.size = BigInt(size);
+    const uploads = this.deps.uploads;
+    const sink = uploads.sink('file');
+    try {
+      const out = await sink.upload(file.localFilepath, this.#storagePath, file.fileType, { deleteAfterUpload: true });
+      result.location = out.location;
+      result.filename = out.storagePath;
+    } catch (err) {
+      result.location = file.localFilepath;
+      this.info.backupStorageUsed = uploads.backupStorageUsed;
+      this.#fail(err);
+      return;
+    }
+    this.info.backupStorageUsed = uploads.backupStorageUsed;
+    const endedEarly = this.#failure?.code === 'E_ROOM' && this.#failure.psrpcCode === 'unavailable';
+    if ((this.#failure && !endedEarly) || !manifestRequired(uploads.backupConfigured, [file.disableManifest])) return;
+    if (!sinkUploadsManifest(file.disableManifest, uploads.backupStorageUsed)) return;
+    const manifest = new Manifest({ egressId: this.plan.egressId, roomId: this.plan.roomId, roomName: this.plan.roomName, url: '', startedAt: startNs, endedAt: endedAtNs });
+    manifest.addFile(result.filename, result.location);
+    try {
+      const m = await manifest.upload(sink, dirOf(this.#storagePath), this.plan.tmpDir);
+      this.info.manifestLocation ||= m.location;
+      this.info.backupStorageUsed = uploads.backupStorageUsed;
+    } catch (err) {
+      log.warn(`manifest upload failed: ${(err as Error).message} [egress:${this.plan.egressId}]`);
+    }
+  }
+
+  #setStatus(status: EgressStatus, fields: { error?: string; errorCode?: number; details?: string } = {}, endedAtNs?: bigint): void {
+    if (!canTransition(this.info.status, status)) return;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    this.info.status = status;
+    this.info.updatedAt = now;
+    if (fields.error !== undefined) this.info.error = fields.error;
+    if (fields.errorCode !== undefined) this.info.errorCode = fields.errorCode;
+    if (fields.details !== undefined) this.info.details = fields.details;
+    if (isTerminal(status)) this.info.endedAt = endedAtNs ?? now;
+    log.info(`status ${statusName(status)}${fields.error ? `: ${fields.error}` : ''} [egress:${this.plan.egressId}]`);
+    this.emit('update', this.info.clone());
+  }
+}
+
+function containerOf(fileType: FileType): Container {
+  if (fileType === 'webm') throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'webm output needs a VP8/VP9 track source');
+  return fileType;
+}
+
+function describeExit(info: GstExitInfo): string {
+  if (info.error) return info.error;
+  if (info.signal) return `gst-launch killed by ${info.signal}`;
+  return `gst-launch exited with code ${info.code}`;
+}
+
+export interface CreateSdkEgressOptions {
+  readonly localBaseDir?: string;
+  readonly registry?: Registry;
+  readonly now?: Date;
+}
+
+/** Assembles an SDK egress from its validated plan (see create-egress.ts). */
+export function createSdkEgress(plan: PipelinePlan, envelope: StartEgressEnvelope, config: ServiceConfig, opts: CreateSdkEgressOptions = {}): SdkEgressController {
+  const source = plan.source;
+  if (!isSdkSource(source)) throw new EgressError('E_INTERNAL', 'internal', `${source.kind} is not an SDK source`);
+  const uploads = createEgressUploads(plan, config, {
+    ...(opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : {}),
+    ...(opts.registry ? { registry: opts.registry } : {}),
+  });
+  return new SdkEgressController({ ...plan, source }, initialEgressInfo(plan, envelope, opts.now ?? new Date()), {
+    encoderThreads: config.video_encoder_threads,
+    uploads,
+    credentials: { apiKey: config.api_key, apiSecret: config.api_secret },
+  });
+}

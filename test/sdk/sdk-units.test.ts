@@ -1,0 +1,149 @@
+/**
+ * SDK-source pieces without a room: request validation of participant / track composite (the
+ * original's texts), what stays refused, and the media timeline's continuity rules (start at the
+ * first media, black and silence in gaps, audio never backwards).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { AudioMixing, DirectFileOutput, EncodedFileOutput, RoomCompositeEgressRequest, EncodedFileType, MediaSource, ParticipantEgressRequest, StartEgressRequest, TrackCompositeEgressRequest, TrackEgressRequest } from '@livekit/protocol';
+import { assertRunnable } from '../../main/egress/capabilities.js';
+import { EgressError } from '../../main/contracts/errors.js';
+import { parseConfig } from '../../main/config/index.js';
+import { buildPipelinePlan, type EgressRequest } from '../../main/request/index.js';
+import { MediaTransport } from '../../gst/media-transport.js';
+import { MediaTimeline } from '../../main/sdk/media-timeline.js';
+import { s16ToF32 } from '../../main/sdk/pcm.js';
+import { AudioMixer } from '../../main/sdk/audio-mixer.js';
+
+const NOW = new Date(2022, 9, 4, 1, 13, 6, 789);
+const config = parseConfig('tmp_dir: /tmp/egress-test\napi_key: k\napi_secret: s\nws_url: ws://127.0.0.1:7880\n');
+const plan = (request: EgressRequest) => buildPipelinePlan({ egressId: 'EG_unit', request, roomName: 'room' }, config, NOW);
+const rejects = (request: EgressRequest, message: string): void =>
+  assert.throws(() => plan(request), (e: unknown) => e instanceof EgressError && e.message === message, message);
+
+test('participant request: identity required; audio + video from the SDK source; names resolved later', () => {
+  rejects({ case: 'participant', value: new ParticipantEgressRequest({ roomName: 'room', fileOutputs: [new EncodedFileOutput()] }) }, 'request has missing or invalid field: identity');
+  rejects({ case: 'participant', value: new ParticipantEgressRequest({ roomName: 'room', identity: 'alice' }) }, 'request has missing or invalid field: output');
+  const p = plan({
+    case: 'participant',
+    value: new ParticipantEgressRequest({ roomName: 'room', identity: 'alice', screenShare: true, fileOutputs: [new EncodedFileOutput({ filepath: 'p_{publisher_identity}_{room_name}' })] }),
+  });
+  assert.equal(p.requestType, 'participant');
+  assert.equal(p.sourceKind, 'sdk');
+  assert.deepEqual(p.source, { kind: 'participant', identity: 'alice', screenShare: true, roomName: 'room', token: '', wsUrl: 'ws://127.0.0.1:7880' });
+  assert.equal(p.audioEnabled && p.videoEnabled, true);
+  assert.equal(p.file?.storageFilepath, 'p_{publisher_identity}_room.mp4');
+});
+
+test('track composite request: one of the ids required; each id enables its kind', () => {
+  rejects({ case: 'trackComposite', value: new TrackCompositeEgressRequest({ roomName: 'room', fileOutputs: [new EncodedFileOutput()] }) }, 'request has missing or invalid field: audio_track_id or video_track_id');
+  const a = plan({ case: 'trackComposite', value: new TrackCompositeEgressRequest({ roomName: 'room', audioTrackId: 'TR_a', fileOutputs: [new EncodedFileOutput({ fileType: EncodedFileType.OGG })] }) });
+  assert.equal(a.audioEnabled, true);
+  assert.equal(a.videoEnabled, false);
+  assert.equal(a.file?.fileType, 'ogg');
+  const v = plan({ case: 'trackComposite', value: new TrackCompositeEgressRequest({ roomName: 'room', videoTrackId: 'TR_v', output: { case: 'file', value: new EncodedFileOutput() } }) });
+  assert.equal(v.videoEnabled, true);
+  assert.equal(v.audioEnabled, false);
+  assert.equal(v.file?.fileType, 'mp4');
+});
+
+test('track egress request: track_id and an output required; OGG named after the track; WebSocket output runnable; media egress refused up front', () => {
+  const track = (f: ConstructorParameters<typeof TrackEgressRequest>[0]): EgressRequest => ({ case: 'track', value: new TrackEgressRequest({ roomName: 'room', ...f }) });
+  rejects(track({ output: { case: 'file', value: new DirectFileOutput({ filepath: 'x' }) } }), 'request has missing or invalid field: track_id');
+  rejects(track({ trackId: 'TR_x' }), 'request has missing or invalid field: output');
+  const p = plan(track({ trackId: 'TR_x', output: { case: 'file', value: new DirectFileOutput({ filepath: 'dir/' }) } }));
+  assert.equal(p.requestType, 'track');
+  assert.equal(p.file?.fileType, 'ogg');
+  assert.equal(p.encoding.audioCodec, 'opus');
+  assert.equal(p.file?.storageFilepath, 'dir/TR_x-2022-10-04T011306.ogg');
+  assert.equal(plan(track({ trackId: 'TR_x', output: { case: 'file', value: new DirectFileOutput({ filepath: '{track_id}_{track_source}' }) } })).file?.storageFilepath, 'TR_x_{track_source}.ogg');
+  const ws = plan(track({ trackId: 'TR_x', output: { case: 'websocketUrl', value: 'ws://127.0.0.1:9/pcm' } }));
+  assertRunnable(ws);
+  assert.equal(ws.stream?.protocol, 'websocket');
+  assert.equal(ws.encoding.rawAudio, true);
+  assert.equal(ws.file, null);
+  rejects({ case: 'egress', value: new StartEgressRequest({ roomName: 'room', source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: 'TR_v' } }) } }) }, 'media egress is not yet supported');
+});
+
+function timeline(video: boolean, audio: boolean) {
+  const v = new PassThrough();
+  const a = new PassThrough();
+  v.resume();
+  a.resume();
+  const transport = new MediaTransport({ video: video ? v : null, audio: audio ? a : null, framerate: 30, repeatAfterMs: 1e9 });
+  const starts: number[] = [];
+  const tl = new MediaTimeline({ transport, video: video ? { width: 64, height: 36 } : null, audio, onStart: (t) => starts.push(t) });
+  return { transport, tl, starts };
+}
+
+const pcm = (frames: number): Buffer => s16ToF32(new Int16Array(frames * 2).fill(1000));
+
+test('timeline: starts at the first media; black until a picture; audio overlap trimmed, never backwards; silence fills to the stop', () => {
+  const { transport, tl, starts } = timeline(true, true);
+  const t0 = 1e12;
+  tl.pushAudio({ ptsUs: t0, sampleRate: 48000, channels: 2, data: pcm(480) });
+  assert.deepEqual(starts, [t0]);
+  assert.equal(transport.startUs, t0);
+  // Black picture at the start (no video track yet).
+  assert.equal(transport.stats.videoFramesWritten, 1);
+  // A chunk overlapping the first by 5 ms keeps only its last 5 ms.
+  tl.pushAudio({ ptsUs: t0 + 5000, sampleRate: 48000, channels: 2, data: pcm(480) });
+  assert.equal(transport.stats.audioSamplesWritten, 480 + 240);
+  // A chunk wholly in the past is dropped.
+  tl.pushAudio({ ptsUs: t0 - 20_000, sampleRate: 48000, channels: 2, data: pcm(480) });
+  assert.equal(transport.stats.audioSamplesWritten, 720);
+  // Stop 1 s in: silence up to it (48000 frames in all), black picture at it.
+  tl.fillTo(t0 + 1e6);
+  assert.equal(transport.stats.audioSamplesWritten, 48000);
+  assert.equal(transport.stats.videoFramesWritten, 2);
+  tl.close();
+  transport.abort();
+});
+
+test('pcm: s16 → float32', () => {
+  const f = s16ToF32(Int16Array.from([-32768, 0, 16384]));
+  assert.deepEqual([f.readFloatLE(0), f.readFloatLE(4), f.readFloatLE(8)], [-1, 0, 0.5]);
+});
+
+test('audio-only room composite without layout or custom page → SDK source with its audio_mixing; with a layout → the page', () => {
+  const rc = (f: ConstructorParameters<typeof RoomCompositeEgressRequest>[0]): EgressRequest => ({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ roomName: 'room', fileOutputs: [new EncodedFileOutput({ fileType: EncodedFileType.OGG })], ...f }) });
+  const p = plan(rc({ audioOnly: true, audioMixing: AudioMixing.DUAL_CHANNEL_AGENT }));
+  assert.equal(p.sourceKind, 'sdk');
+  assert.deepEqual({ kind: p.source.kind, mixing: p.source.kind === 'room_audio' ? p.source.mixing : '' }, { kind: 'room_audio', mixing: 'dual_channel_agent' });
+  assert.equal(plan(rc({ audioOnly: true, audioMixing: AudioMixing.DUAL_CHANNEL_ALTERNATE })).source.kind, 'room_audio');
+  assert.equal(plan(rc({ audioOnly: true, layout: 'grid' })).source.kind, 'template');
+});
+
+test('mixer: inputs routed left / right / both, summed, handed on in order from the first audio', () => {
+  const out: { ptsUs: number; data: Buffer }[] = [];
+  const mixer = new AudioMixer((c) => out.push(c));
+  mixer.addInput('a', 'left');
+  mixer.addInput('b', 'right');
+  mixer.addInput('c', 'both');
+  const t0 = 1e12;
+  const chunk = (ptsUs: number, l: number, r: number) => {
+    const f = new Float32Array(480 * 2);
+    for (let i = 0; i < 480; i++) {
+      f[i * 2] = l;
+      f[i * 2 + 1] = r;
+    }
+    return { ptsUs, sampleRate: 48000, channels: 2, data: Buffer.from(f.buffer) };
+  };
+  // The first audio is handed on at once (it is the start signal).
+  mixer.push('a', chunk(t0, 0.2, 0.2));
+  assert.equal(out.length, 1);
+  mixer.push('a', chunk(t0 + 10_000, 0.2, 0.2));
+  mixer.push('b', chunk(t0 + 10_000, 0.1, 0.3));
+  mixer.push('c', chunk(t0 + 10_000, 0.05, 0.01));
+  mixer.flushTo(t0 + 20_000);
+  mixer.close();
+  const all = Buffer.concat(out.map((o) => o.data));
+  const f = new Float32Array(all.buffer.slice(all.byteOffset, all.byteOffset + all.length));
+  assert.equal(out[0]?.ptsUs, t0);
+  assert.equal(f.length, 960 * 2);
+  const near = (x: number | undefined, want: number): boolean => Math.abs((x ?? NaN) - want) < 1e-6;
+  assert.ok(near(f[0], 0.2) && near(f[1], 0), `first frame ${f[0]} ${f[1]}`);
+  // Left: a's downmix + c's left; right: b's downmix + c's right.
+  assert.ok(near(f[960], 0.25) && near(f[961], 0.21), `mixed frame ${f[960]} ${f[961]}`);
+});
