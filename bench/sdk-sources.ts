@@ -11,7 +11,7 @@ import { sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '
  * gst-launch child), for each request type, on the real path (livekit-server → Redis → worker).
  * The publishers (two 640x360 VP8 + Opus, rtc-node, in this process) are not counted.
  *
- *   npm run bench:sdk -- [--seconds 60] [--types track-audio,track-composite,participant]
+ *   npm run bench:sdk -- [--seconds 60] [--types track-audio,track-composite,room-audio,participant]
  */
 
 function arg(name: string, def: string): string {
@@ -36,6 +36,7 @@ const TYPES: Record<string, Starter> = {
   'track-audio': (env, room, [p]) => env.egress.startTrackEgress(room, new DirectFileOutput({ filepath: join(env.dir, 'bench-track.ogg') }), p?.trackSids.audio ?? ''),
   'track-composite': (env, room, [p]) =>
     env.egress.startTrackCompositeEgress(room, { file: new EncodedFileOutput({ filepath: join(env.dir, 'bench-tc.mp4') }) }, { audioTrackId: p?.trackSids.audio ?? '', videoTrackId: p?.trackSids.video ?? '' }),
+  'room-audio': (env, room) => env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: join(env.dir, 'bench-room-audio.ogg'), fileType: EncodedFileType.OGG }) }, { audioOnly: true }),
   participant: (env, room) => env.egress.startParticipantEgress(room, 'p1', { file: new EncodedFileOutput({ filepath: join(env.dir, 'bench-participant.mp4'), fileType: EncodedFileType.MP4 }) }),
 };
 
