@@ -9,6 +9,9 @@ import { startRemotePublisher } from '../test/support/remote-publisher.js';
 import type { PublisherHandle } from '../test/support/publisher.js';
 import { GroupCpuMeter } from './proc-cpu.js';
 import { floorCpu } from './floor.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { analyseRoomMedia } from '../test/support/room-media.js';
+import { gridRects } from '../templates/room/src/geometry.js';
 import { DEFAULT_AUDIO_BITRATE_KBPS, DEFAULT_AUDIO_FREQUENCY, PRESETS } from '../main/request/encoding.js';
 
 /**
@@ -20,7 +23,11 @@ import { DEFAULT_AUDIO_BITRATE_KBPS, DEFAULT_AUDIO_FREQUENCY, PRESETS } from '..
  * on generated frames, measured in the same run. Everything runs on loopback: Redis, livekit-server
  * and our worker (`egress serve`).
  *
- *   npm run bench:room -- [--seconds 60] [--publishers 2,4]
+ * Each recording is also checked for A/V: per publisher, its flash in its grid cell against its beep
+ * (they happen together at the source once a second): |offset| p50 / p80 and the drift (mean offset of
+ * the last 20 s minus the first 20 s). `--hog` runs a busy loop on one core for the whole recording.
+ *
+ *   npm run bench:room -- [--seconds 60] [--publishers 2,4] [--hog]
  */
 
 function arg(name: string, def: string): string {
@@ -71,6 +78,7 @@ async function main(): Promise<void> {
       pubs.push(...these);
       await sleep(2000);
 
+      const hog: ChildProcess | null = process.argv.includes('--hog') ? spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }) : null;
       const meter = new GroupCpuMeter();
       meter.followTree(worker.pid);
       const sampler = setInterval(() => meter.sample(), 500);
@@ -96,6 +104,7 @@ async function main(): Promise<void> {
       }
       meter.sample();
       clearInterval(sampler);
+      hog?.kill('SIGKILL');
       if (done.status !== EgressStatus.EGRESS_COMPLETE) throw new Error(`${room}: ${EgressStatus[done.status]} ${done.error}`);
       await Promise.all(these.map((p) => p.stop()));
 
@@ -113,9 +122,13 @@ async function main(): Promise<void> {
         .filter((p) => p.cpuS >= 0.05)
         .map((p) => `${p.name} ${p.cpuS.toFixed(1)}`)
         .join(', ');
+      const rects = gridRects(n, preset.width, preset.height);
+      const av = await analyseRoomMedia(done.fileResults[0]?.location ?? '', these.map((p, i) => ({ identity: p.identity, rect: rects[i] as (typeof rects)[number], colour: (LOOKS[i % LOOKS.length] as (typeof LOOKS)[number]).colour, toneHz: (LOOKS[i % LOOKS.length] as (typeof LOOKS)[number]).toneHz })), { colourTolerance: 60 });
+      const ms = (x: number): string => (x * 1000).toFixed(0);
+      const avLine = av.publishers.map((p) => `${p.identity} p50 ${ms(p.sync.p50)} p80 ${ms(p.sync.p80)} median ${ms(p.sync.median)} drift ${ms(p.sync.drift)} ms (${p.sync.pairs} pairs)`).join('; ');
       process.stdout.write(
-        `grid 720p30, ${n} publishers (640x360 VP8): ${perMinute.toFixed(1)} CPU-s per recorded minute (floor: encoder alone on generated frames ${((floor / seconds) * 60).toFixed(1)}), ` +
-          `recorded ${recordedS.toFixed(2)} s using ${cpuS.toFixed(1)} CPU-s (${parts}); request→ACTIVE ${activeMs} ms\n`,
+        `grid 720p30, ${n} publishers (640x360 VP8)${hog ? ', CPU hog running' : ''}: ${perMinute.toFixed(1)} CPU-s per recorded minute (floor: encoder alone on generated frames ${((floor / seconds) * 60).toFixed(1)}), ` +
+          `recorded ${recordedS.toFixed(2)} s using ${cpuS.toFixed(1)} CPU-s (${parts}); request→ACTIVE ${activeMs} ms; A/V |video − audio|: ${avLine}\n`,
       );
     }
   } finally {
