@@ -3,7 +3,7 @@ import type { PipelinePlan } from '../contracts/pipeline.js';
 import { buildPipelinePlan, type StartEgressEnvelope } from '../request/index.js';
 import { assertRunnable } from './capabilities.js';
 import { createWebEgress, type CreateWebEgressOptions } from './create-web-egress.js';
-import { createSdkEgress, isSdkSource } from './sdk-egress.js';
+import { isSdkSource } from './source-kind.js';
 import type { EventEmitter } from 'node:events';
 import type { EgressInfo } from '@livekit/protocol';
 import type { EgressError } from '../contracts/errors.js';
@@ -23,11 +23,18 @@ export interface EgressController {
   on: EventEmitter<WebEgressEvents>['on'];
 }
 
-/** Validates a request and assembles the controller of its source: a page or the room itself. */
-export function createEgress(envelope: StartEgressEnvelope, config: ServiceConfig, opts: CreateWebEgressOptions = {}): { plan: PipelinePlan; controller: EgressController } {
+/**
+ * Validates a request and assembles the controller of its source: a page or the room itself. The
+ * SDK source (and its native @livekit/rtc-node library) is loaded only by handlers that need it, so
+ * page egresses start as fast as before.
+ */
+export async function createEgress(envelope: StartEgressEnvelope, config: ServiceConfig, opts: CreateWebEgressOptions = {}): Promise<{ plan: PipelinePlan; controller: EgressController }> {
   const now = opts.now ?? new Date();
   const plan = buildPipelinePlan(envelope, config, now);
   assertRunnable(plan);
-  if (isSdkSource(plan.source)) return { plan, controller: createSdkEgress(plan, envelope, config, { ...opts, now }) };
+  if (isSdkSource(plan.source)) {
+    const { createSdkEgress } = await import('./sdk-egress.js');
+    return { plan, controller: createSdkEgress(plan, envelope, config, { ...opts, now }) };
+  }
   return createWebEgress(envelope, config, opts);
 }

@@ -10,6 +10,7 @@ import { MediaTransport, nowUs } from '../../gst/media-transport.js';
 import type { ServiceConfig } from '../config/index.js';
 import { EgressError, errDuplicateIdentity, errGstDied, errInvalidField, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
 import type { FileType, PipelinePlan, SdkSourcePlan } from '../contracts/pipeline.js';
+import { isSdkSource } from './source-kind.js';
 import { logger } from '../log.js';
 import type { StartEgressEnvelope } from '../request/index.js';
 import { MediaTimeline } from '../sdk/media-timeline.js';
@@ -52,9 +53,6 @@ export interface SdkEgressDeps {
   readonly eosTimeoutMs?: number;
 }
 
-export function isSdkSource(source: PipelinePlan['source']): source is SdkSourcePlan {
-  return source.kind === 'participant' || source.kind === 'track_composite' || source.kind === 'track' || source.kind === 'room_audio';
-}
 
 export class SdkEgressController extends EventEmitter<WebEgressEvents> {
   readonly info: EgressInfo;

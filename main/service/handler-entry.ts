@@ -63,7 +63,7 @@ class Handler {
     try {
       // Relative local storage paths resolve against the worker's working directory (the original
       // uses `/`, its handler's cwd).
-      const { plan, controller } = createEgress(envelope, config, { now, localBaseDir: process.cwd() });
+      const { plan, controller } = await createEgress(envelope, config, { now, localBaseDir: process.cwd() });
       this.controller = controller;
       controller.on('update', (i) => {
         if (isTerminal(i.status)) return; // the final info goes out as `finished`
