@@ -296,6 +296,15 @@ export class MediaTransport {
     return videoDone && audioDone;
   }
 
+  /**
+   * Until when the source is known to have been alive (µs): the end of the newest audio received —
+   * audio flows without pause while a page lives, while a still page sends no video frames at all.
+   * Null without audio, or before any.
+   */
+  get aliveUntilUs(): number | null {
+    return this.opts.audio && Number.isFinite(this.#lastAudioEndUs) ? this.#lastAudioEndUs : null;
+  }
+
   /** Running time of the newest audio written, in ns. */
   get audioPositionNs(): bigint {
     return this.#audioNextPtsNs;

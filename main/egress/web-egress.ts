@@ -192,7 +192,8 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     this.#failureReason = reason;
     // What was recorded ends here: a dead page or pipeline sends nothing more, and the transport must
     // not pad the file with its last frame while the egress winds down.
-    this.#failedAtUs = nowUs();
+    // A dead page is noticed a moment after its last frame (more under load): the media ends there.
+    this.#failedAtUs = Math.min(nowUs(), this.#transport?.aliveUntilUs ?? Infinity);
     this.#transport?.setStop(Math.min(this.#failedAtUs, this.#stopRequested?.atUs ?? Infinity));
     log.error(`egress failed: ${this.#failure.message} [egress:${this.plan.egressId}]`);
     this.#wakeStop?.();
