@@ -51,7 +51,10 @@ async function main(): Promise<void> {
   const counts = arg('publishers', '2,4').split(',').map(Number);
   const dir = await mkdtemp(join(tmpdir(), 'egress-bench-room-'));
   const redis = await startRedis();
-  const lk = await startLivekit({ redis });
+  const lk = await startLivekit({ redis }).catch(async (err: unknown) => {
+    await redis.close();
+    throw err;
+  });
   const worker = await startWorker({
     redisPort: redis.port,
     tmpDir: join(dir, 'tmp'),
@@ -59,6 +62,10 @@ async function main(): Promise<void> {
     name: 'bench-worker',
     cpuCost: { room_composite_cpu_cost: 1 },
     extra: { ws_url: lk.wsUrl, template_port: await freeTcpPort() },
+  }).catch(async (err: unknown) => {
+    await lk.stop();
+    await redis.close();
+    throw err;
   });
   const egress = new EgressClient(lk.url, lk.apiKey, lk.apiSecret);
   const rooms = new RoomServiceClient(lk.url, lk.apiKey, lk.apiSecret);

@@ -116,12 +116,18 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerProc> {
       await exited;
     },
   };
-  await Promise.race([
-    w.waitForLog(/service ready/, 20_000),
-    exited.then((e) => {
-      throw new Error(`worker exited (${e.code ?? e.signal}) before ready:\n${out}`);
-    }),
-  ]);
+  try {
+    await Promise.race([
+      w.waitForLog(/service ready/, 20_000),
+      exited.then((e) => {
+        throw new Error(`worker exited (${e.code ?? e.signal}) before ready:\n${out}`);
+      }),
+    ]);
+  } catch (err) {
+    // A worker that never got ready must not outlive the caller.
+    await w.kill();
+    throw err;
+  }
   return w;
 }
 
