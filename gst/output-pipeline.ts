@@ -180,8 +180,14 @@ function segmentSink(s: SegmentSinkPlan): string {
   return `splitmuxsink name=seg muxer-factory=mpegtsmux location=@SEGMENTS@ max-size-time=${Math.round(s.segmentDurationS * 1e9)} send-keyframe-requests=true async-finalize=false`;
 }
 
-/** Queue between a tee and one output: enough slack for a slow muxer without unbounded growth. */
-const BRANCH_QUEUE = 'queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0';
+/**
+ * Queue between a tee and one output. Muxers hold one stream while they wait for the other (mp4mux to
+ * interleave, splitmuxsink for the next keyframe to cut at): a branch queue that fills then blocks
+ * its tee, which starves every other output of that stream, whose muxer then holds the other stream
+ * — a deadlock, seen as EOS never completing on a loaded machine with file + HLS. So the branches are
+ * bounded by bytes only, generously (encoded media: 256 MB is minutes of skew), not by time.
+ */
+const BRANCH_QUEUE = 'queue max-size-time=0 max-size-buffers=0 max-size-bytes=268435456';
 
 /** gst-launch-1.0 argv (without the program name) for the plan. */
 export function buildLaunchArgs(plan: OutputPipelinePlan): string[] {
