@@ -5,18 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { EgressStatus, S3Upload, SegmentedFileOutput, SegmentedFileSuffix } from '@livekit/protocol';
 import { startS3, type S3Emulator } from '../harness/storage.js';
-import { ffprobe, measureAvSync } from '../support/media.js';
+import { ffprobe, makeFlashBeepFile, measureAvSync } from '../support/media.js';
 import { checkHls, parsePlaylist } from '../support/hls.js';
 import { FIXTURE_PAGES_DIR, runCli, runWebEgress, tempDir, withServer } from '../support/web-egress.js';
 
-const run = promisify(execFile);
 let tmp: { path: string; remove: () => Promise<void> };
 let s3: S3Emulator;
 let client: S3Client;
@@ -27,14 +24,7 @@ before(async () => {
   client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secret } });
   await mkdir(join(tmp.path, 'page'));
   await copyFile(join(FIXTURE_PAGES_DIR, 'media-avsync/index.html'), join(tmp.path, 'page/index.html'));
-  // The A/V page's media: a white flash and a beep at the same instant once a second.
-  await run('ffmpeg', [
-    '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', "color=c=black:s=1280x720:r=30:d=40,drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t,1),0.1)'",
-    '-f', 'lavfi', '-i', "sine=f=1000:r=48000:d=40,asetnsamples=n=48,volume='if(lt(mod(t,1),0.1),1,0)':eval=frame",
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', '-shortest',
-    join(tmp.path, 'page/av.mp4'),
-  ]);
+  await makeFlashBeepFile(join(tmp.path, 'page/av.mp4'), 40);
 });
 after(async () => {
   client?.destroy();

@@ -26,6 +26,21 @@ export interface Probe {
   readonly format: { readonly duration?: string; readonly size?: string; readonly format_name: string; readonly bit_rate?: string };
 }
 
+/**
+ * The A/V pages' media (test/fixtures/pages/media-avsync plays `av.mp4` next to it): black 1280x720
+ * at 30 fps with a white flash and a 1 kHz beep at the same instant once a second (flash: whole
+ * frames from k s to k + 0.1 s; beep gated per 1 ms block at the same instants).
+ */
+export async function makeFlashBeepFile(path: string, seconds: number): Promise<void> {
+  await run('ffmpeg', [
+    '-v', 'error', '-y',
+    '-f', 'lavfi', '-i', `color=c=black:s=1280x720:r=30:d=${seconds},drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t,1),0.1)'`,
+    '-f', 'lavfi', '-i', `sine=f=1000:r=48000:d=${seconds},asetnsamples=n=48,volume='if(lt(mod(t,1),0.1),1,0)':eval=frame`,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', '-shortest',
+    path,
+  ]);
+}
+
 export async function ffprobe(path: string): Promise<Probe> {
   const { stdout } = await run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', path], { maxBuffer: 16 * 1024 * 1024 });
   return JSON.parse(stdout) as Probe;

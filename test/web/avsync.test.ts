@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { execFile } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { EgressStatus } from '@livekit/protocol';
-import { measureAvSync } from '../support/media.js';
+import { makeFlashBeepFile, measureAvSync } from '../support/media.js';
 import { FIXTURE_PAGES_DIR, runWebEgress, tempDir, withServer } from '../support/web-egress.js';
 
 /**
@@ -15,19 +13,11 @@ import { FIXTURE_PAGES_DIR, runWebEgress, tempDir, withServer } from '../support
  * the first and the last 10 s ≤ 10 ms) over 60 s.
  */
 
-const run = promisify(execFile);
 let tmp: { path: string; remove: () => Promise<void> };
 before(async () => {
   tmp = await tempDir();
   await copyFile(join(FIXTURE_PAGES_DIR, 'media-avsync/index.html'), join(tmp.path, 'index.html'));
-  // Flash: whole frames from t = k s to k + 0.1 s; beep: gated per 1 ms block, same instants.
-  await run('ffmpeg', [
-    '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', "color=c=black:s=1280x720:r=30:d=75,drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t,1),0.1)'",
-    '-f', 'lavfi', '-i', "sine=f=1000:r=48000:d=75,asetnsamples=n=48,volume='if(lt(mod(t,1),0.1),1,0)':eval=frame",
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', '-shortest',
-    join(tmp.path, 'av.mp4'),
-  ]);
+  await makeFlashBeepFile(join(tmp.path, 'av.mp4'), 75);
 });
 after(async () => {
   await tmp.remove();

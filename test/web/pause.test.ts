@@ -9,7 +9,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ffprobe, measureAvSync, videoStream } from '../support/media.js';
+import { ffprobe, makeFlashBeepFile, measureAvSync, videoStream } from '../support/media.js';
 import { FIXTURE_PAGES_DIR, runCli, tempDir, TEMPLATES_DIR, withServer } from '../support/web-egress.js';
 
 const run = promisify(execFile);
@@ -74,13 +74,7 @@ describe('pause / resume (egress record, SIGUSR1 / SIGUSR2)', () => {
   });
 
   it('A/V page, 24 s with a 4 s pause: flash and beep stay in sync after the resume (p80 ≤ 40 ms)', async () => {
-    await run('ffmpeg', [
-      '-v', 'error', '-y',
-      '-f', 'lavfi', '-i', "color=c=black:s=1280x720:r=30:d=60,drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t,1),0.1)'",
-      '-f', 'lavfi', '-i', "sine=f=1000:r=48000:d=60,asetnsamples=n=48,volume='if(lt(mod(t,1),0.1),1,0)':eval=frame",
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', '-shortest',
-      join(tmp.path, 'av.mp4'),
-    ]);
+    await makeFlashBeepFile(join(tmp.path, 'av.mp4'), 60);
     await copyFile(join(FIXTURE_PAGES_DIR, 'media-avsync/index.html'), join(tmp.path, 'index.html'));
     await withServer(tmp.path, async (base) => {
       const out = join(tmp.path, 'paused-av.mp4');
