@@ -9,7 +9,6 @@
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { parseConfig, type ServiceConfig } from '../config/index.js';
 import { createEgress, type EgressController } from '../egress/create-egress.js';
-
 import { isTerminal } from '../egress/status.js';
 import { EgressError, toEgressError, type PsrpcCode } from '../contracts/errors.js';
 import { StartEgressRequest } from '../rpc/messages.js';

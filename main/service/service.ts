@@ -444,8 +444,9 @@ export class EgressService {
 
 /**
  * Deregistering (unsubscribing) needs Redis. With Redis unreachable the client queues those
- * commands until it reconnects, which may be never: a worker asked to stop gives each step this long,
- * then closes its connections anyway (livekit-server forgets a silent worker by itself).
+ * commands until it reconnects, which may be never: a worker asked to stop gives deregistration this
+ * long (StartEgress first, then the rest together), then closes its connections anyway
+ * (livekit-server forgets a silent worker by itself).
  */
 const REDIS_CLOSE_GRACE_MS = 3000;
 
