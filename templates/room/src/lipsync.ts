@@ -35,7 +35,8 @@ export function installLipSync(): void {
  * so the browser grows and shrinks it as it goes, audio and video each on their own schedule, and the
  * sync between them catches up afterwards — every change shows in a recording as A/V moving by a frame
  * or more. A recorder talks back to no one: it asks every receiver for the same generous target
- * instead, so both buffers sit at one delay that covers the jitter, and stay there.
+ * instead, so both buffers sit at one delay that covers the jitter, and stay there. The page URL's
+ * `playout_target_ms` changes it (0 leaves the browser's own choice), for measuring.
  */
 export const PLAYOUT_TARGET_MS = Number(new URLSearchParams(globalThis.location?.search ?? '').get('playout_target_ms') ?? 200);
 
