@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { commOf } from '../main/service/proc.js';
 
 /**
  * CPU accounting from /proc: follows process groups (Chromium's helpers, gst-launch's threads) and
@@ -20,15 +21,6 @@ function statOf(pid: number): { pgid: number; ppid: number; cpuS: number } | nul
     return { pgid, ppid, cpuS: cpu / TICKS };
   } catch {
     return null;
-  }
-}
-
-/** The process's command name; Chromium's helpers all show as `chromium`, gst-launch as `gst-launch-1.0`. */
-function commOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '?';
   }
 }
 
@@ -96,7 +88,7 @@ export class GroupCpuMeter {
   byName(): { name: string; cpuS: number }[] {
     const sums = new Map<string, number>();
     for (const [pid, cpu] of this.#maxCpu) {
-      const name = this.#names.get(pid) ?? '?';
+      const name = this.#names.get(pid) || '?';
       sums.set(name, (sums.get(name) ?? 0) + cpu);
     }
     return [...sums].map(([name, cpuS]) => ({ name, cpuS })).sort((a, b) => b.cpuS - a.cpuS);

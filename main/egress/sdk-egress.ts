@@ -4,12 +4,12 @@ import { dirname, join } from 'node:path';
 import { DisconnectReason, RoomEvent } from '@livekit/rtc-node';
 import { EgressInfo, EgressStatus, StreamInfo, StreamInfo_Status } from '@livekit/protocol';
 import type { Registry } from 'prom-client';
-import { buildLaunchArgs, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
-import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
+import { buildLaunchArgs, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs } from '../../gst/media-transport.js';
 import type { ServiceConfig } from '../config/index.js';
 import { EgressError, errDuplicateIdentity, errGstDied, errInvalidField, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
-import type { FileType, PipelinePlan, SdkSourcePlan } from '../contracts/pipeline.js';
+import type { PipelinePlan, SdkSourcePlan } from '../contracts/pipeline.js';
 import { isSdkSource } from './source-kind.js';
 import { logger } from '../log.js';
 import type { StartEgressEnvelope } from '../request/index.js';
@@ -21,7 +21,8 @@ import { AudioMixer } from '../sdk/audio-mixer.js';
 import { WebSocketPcmSink } from '../sdk/websocket-pcm.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { initialEgressInfo } from './info.js';
-import { canTransition, isTerminal, statusName } from './status.js';
+import { isTerminal, statusName } from './status.js';
+import { applyStatus, containerOf, describeExit, type StatusFields } from './controller-common.js';
 import { recorderToken, type RecorderCredentials } from './template-source.js';
 import { createEgressUploads } from './uploads.js';
 import type { EndReason, WebEgressEvents } from './web-egress.js';
@@ -389,30 +390,13 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     }
   }
 
-  #setStatus(status: EgressStatus, fields: { error?: string; errorCode?: number; details?: string } = {}, endedAtNs?: bigint): void {
-    if (!canTransition(this.info.status, status)) return;
-    const now = BigInt(Date.now()) * 1_000_000n;
-    this.info.status = status;
-    this.info.updatedAt = now;
-    if (fields.error !== undefined) this.info.error = fields.error;
-    if (fields.errorCode !== undefined) this.info.errorCode = fields.errorCode;
-    if (fields.details !== undefined) this.info.details = fields.details;
-    if (isTerminal(status)) this.info.endedAt = endedAtNs ?? now;
+  #setStatus(status: EgressStatus, fields: StatusFields = {}, endedAtNs?: bigint): void {
+    if (!applyStatus(this.info, status, fields, endedAtNs)) return;
     log.info(`status ${statusName(status)}${fields.error ? `: ${fields.error}` : ''} [egress:${this.plan.egressId}]`);
     this.emit('update', this.info.clone());
   }
 }
 
-function containerOf(fileType: FileType): Container {
-  if (fileType === 'webm') throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'webm output needs a VP8/VP9 track source');
-  return fileType;
-}
-
-function describeExit(info: GstExitInfo): string {
-  if (info.error) return info.error;
-  if (info.signal) return `gst-launch killed by ${info.signal}`;
-  return `gst-launch exited with code ${info.code}`;
-}
 
 export interface CreateSdkEgressOptions {
   readonly localBaseDir?: string;

@@ -2,20 +2,20 @@ import { EventEmitter } from 'node:events';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
-import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type Container, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { fragmentedMp4DurationNs } from '../../gst/fmp4-duration.js';
-import { GstProcess, PipelineFrozenError, type GstExitInfo } from '../../gst/gst-process.js';
+import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import { EgressError, errDuplicateIdentity, errGstDied, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
-import type { FileType, PipelinePlan } from '../contracts/pipeline.js';
+import type { PipelinePlan, TemplateSourcePlan } from '../contracts/pipeline.js';
 import { CaptureIngest } from '../capture/capture-ingest.js';
 import type { CaptureHost, PageSignal } from '../capture/capture-host.js';
 import { logger } from '../log.js';
-import type { TemplateSourcePlan } from '../contracts/pipeline.js';
 import { classifyRoomEnd, type RoomEndCause } from './room-end.js';
 import { redactPageUrl, resolveTemplateUrl, type RecorderCredentials } from './template-source.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
-import { canTransition, isTerminal, statusName } from './status.js';
+import { isTerminal, statusName } from './status.js';
+import { applyStatus, containerOf, describeExit, type StatusFields } from './controller-common.js';
 import { SegmentOutput } from '../output/segment-output.js';
 import { ImageOutput } from '../output/image-output.js';
 import { StreamOutput } from '../output/stream-output.js';
@@ -632,27 +632,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     this.emit('update', this.info.clone());
   }
 
-  #setStatus(status: EgressStatus, fields: { error?: string; errorCode?: number; details?: string } = {}, endedAtNs?: bigint): void {
-    if (!canTransition(this.info.status, status)) return;
-    const now = BigInt(Date.now()) * 1_000_000n;
-    this.info.status = status;
-    this.info.updatedAt = now;
-    if (fields.error !== undefined) this.info.error = fields.error;
-    if (fields.errorCode !== undefined) this.info.errorCode = fields.errorCode;
-    if (fields.details !== undefined) this.info.details = fields.details;
-    if (isTerminal(status)) this.info.endedAt = endedAtNs ?? now;
+  #setStatus(status: EgressStatus, fields: StatusFields = {}, endedAtNs?: bigint): void {
+    if (!applyStatus(this.info, status, fields, endedAtNs)) return;
     log.info(`status ${statusName(status)}${fields.error ? `: ${fields.error}` : ''} [egress:${this.plan.egressId}]`);
     this.emit('update', this.info.clone());
   }
 }
 
-function containerOf(fileType: FileType): Container {
-  if (fileType === 'webm') throw new EgressError('E_INVALID_INPUT', 'invalid_argument', 'webm output needs a VP8/VP9 track source');
-  return fileType;
-}
-
-function describeExit(info: GstExitInfo): string {
-  if (info.error) return info.error;
-  if (info.signal) return `gst-launch killed by ${info.signal}`;
-  return `gst-launch exited with code ${info.code}`;
-}
