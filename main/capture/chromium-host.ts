@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { errChrome, errPageLoad, errTemplate, EgressError } from '../contracts/errors.js';
+import { findChrome } from '../config/index.js';
 import { logger } from '../log.js';
 import { nowUs } from '../../gst/media-transport.js';
 import { CdpConnection, type CdpEvent } from './cdp-connection.js';
@@ -37,11 +38,17 @@ export function loadCaptureScript(): string {
   return captureScript;
 }
 
+/**
+ * The browser to run: `chrome_path` when set, else the first Chromium/Chrome on PATH (the same search
+ * the config does when it fills `chrome_path`), else Debian's binary outside PATH.
+ */
 export function findChromium(explicit?: string): string {
-  const candidates = [explicit, '/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-  for (const c of candidates) if (c && existsSync(c)) return c;
+  const found = explicit || findChrome(process.env['PATH'] ?? '') || (existsSync(DEBIAN_CHROMIUM) ? DEBIAN_CHROMIUM : null);
+  if (found && existsSync(found)) return found;
   throw errChrome('no Chromium binary found (install the `chromium` package or set chrome_path)');
 }
+
+const DEBIAN_CHROMIUM = '/usr/lib/chromium/chromium';
 
 export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements CaptureHost {
   #child: ChildProcess | null = null;

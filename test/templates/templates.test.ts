@@ -12,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CdpConnection } from '../../main/capture/cdp-connection.js';
+import { findChromium } from '../../main/capture/chromium-host.js';
 import { StaticServer } from '../../main/capture/static-server.js';
 import {
   GRID_GAP,
@@ -107,15 +108,14 @@ test('tile order: screen shares, cameras, unknown; by join time then identity; s
   assert.deepEqual(tileOrder(withShare, 'grid', 'p1').map((x) => `${x.identity}:${x.source}`), ['p3:screen_share', 'p2:camera', 'p3:camera', 'p1:camera', 'p0:unknown']);
 });
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 
-test('without url and token the page renders div.error (real Chromium)', { skip: CHROMIUM ? false : 'no chromium', timeout: 20_000 }, async () => {
+test('without url and token the page renders div.error (real Chromium)', { timeout: 20_000 }, async () => {
   const root = join(dirname(fileURLToPath(import.meta.url)), '../../templates/room');
   assert.ok(existsSync(join(root, 'index.html')) && existsSync(join(root, 'room.js')), 'dist/templates/room is built (npm run build)');
   const server = new StaticServer(root);
   const base = await server.listen();
   const profile = mkdtempSync(join(tmpdir(), 'tpl-test-'));
-  const child = spawn(CHROMIUM!, ['--headless=new', '--remote-debugging-pipe', '--no-sandbox', '--hide-scrollbars', `--user-data-dir=${profile}`, '--window-size=1280,720', 'about:blank'], {
+  const child = spawn(findChromium(), ['--headless=new', '--remote-debugging-pipe', '--no-sandbox', '--hide-scrollbars', `--user-data-dir=${profile}`, '--window-size=1280,720', 'about:blank'], {
     stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
   });
   const cdp = new CdpConnection(child.stdio[3] as Writable, child.stdio[4] as Readable, 10_000);
