@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import type { StartEgressEnvelope } from './request/index.js';
 import { StaticServer } from './capture/static-server.js';
 import { startTemplateServer } from './capture/template-server.js';
 import { createWebEgress } from './egress/create-web-egress.js';
+import { newEgressId } from './egress/ids.js';
 import { statusName } from './egress/status.js';
 import log, { setLogLevel } from './log.js';
 
@@ -46,15 +46,6 @@ const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] 
   --srt URL goes live over SRT (srt://host:port?streamid=...) instead.`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
-
-/** New egress ids look like the original's (`EG_` + 12 random base62 chars). */
-export function newEgressId(): string {
-  const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-  const bytes = randomBytes(12);
-  let id = 'EG_';
-  for (const b of bytes) id += alphabet[b % alphabet.length];
-  return id;
-}
 
 function fileTypeOf(out: string | undefined): EncodedFileType {
   const ext = out?.toLowerCase().match(/\.(mp4|ogg|mp3)$/)?.[1];

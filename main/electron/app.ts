@@ -9,7 +9,7 @@ import { StaticServer } from '../capture/static-server.js';
 import { createWebEgress } from '../egress/create-web-egress.js';
 import type { WebEgressController } from '../egress/web-egress.js';
 import { statusName } from '../egress/status.js';
-import { newEgressId } from '../cli.js';
+import { newEgressId } from '../egress/ids.js';
 import { ElectronHost } from './electron-host.js';
 import { logger } from '../log.js';
 
