@@ -234,7 +234,9 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
       cur.info = info;
       const name = statusName(info.status);
       if (name === 'EGRESS_ACTIVE' && cur.activeAtMs === 0) {
-        cur.activeAtMs = Date.now();
+        // The recording's first instant (before the pipeline reported PLAYING): elapsed time and the
+        // auto-stop count from there, like `egress record --duration`.
+        cur.activeAtMs = Number(info.fileResults[0]?.startedAt ?? 0n) / 1e6 || Date.now();
         cur.phase = '';
         this.#onActive(cur, controller);
       }
@@ -264,7 +266,7 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
     };
     preview();
     cur.timers.push(setInterval(preview, this.#opts.previewIntervalMs ?? 1000));
-    if (cur.start.durationS > 0) cur.timers.push(setTimeout(() => controller.stop('StopEgress API'), cur.start.durationS * 1000));
+    if (cur.start.durationS > 0) cur.timers.push(setTimeout(() => controller.stop('StopEgress API'), Math.max(0, cur.activeAtMs + cur.start.durationS * 1000 - Date.now())));
   }
 
   async #finished(cur: Current, final: EgressInfo): Promise<void> {
