@@ -55,6 +55,8 @@ interface Current {
   readonly source: string;
   controller: WebEgressController | null;
   activeAtMs: number;
+  /** When the stop was asked (ms), 0 before: the elapsed time stops there. */
+  stopAtMs: number;
   bytes: number;
   phase: string;
   info: EgressInfo | null;
@@ -111,7 +113,7 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
     }
     const egressId = newEgressId();
     // Taken before the first await: two starts at once cannot both pass the check above.
-    const cur: Current = { egressId, start, source: describeSource(start), controller: null, activeAtMs: 0, bytes: 0, phase: 'starting', info: null, timers: [], done: Promise.resolve() };
+    const cur: Current = { egressId, start, source: describeSource(start), controller: null, activeAtMs: 0, stopAtMs: 0, bytes: 0, phase: 'starting', info: null, timers: [], done: Promise.resolve() };
     this.#current = cur;
     try {
       const demoUrl = start.source.kind === 'web' && start.source.url === '' ? await this.#demoUrl() : '';
@@ -151,6 +153,8 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
   /** Asks the recording to finish (a paused one completes with what was recorded before the pause). */
   stop(): BoothState {
     const c = this.#requireRecording('stop');
+    const cur = this.#current as Current;
+    if (cur.activeAtMs !== 0) cur.stopAtMs ||= Date.now();
     c.stop('StopEgress API');
     this.#emitState();
     return this.state();
@@ -234,13 +238,16 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
       cur.info = info;
       const name = statusName(info.status);
       if (name === 'EGRESS_ACTIVE' && cur.activeAtMs === 0) {
-        // The recording's first instant (before the pipeline reported PLAYING): elapsed time and the
-        // auto-stop count from there, like `egress record --duration`.
-        cur.activeAtMs = Number(info.fileResults[0]?.startedAt ?? 0n) / 1e6 || Date.now();
+        // The recording's first instant (the file's time 0): elapsed time and the auto-stop count
+        // from there, like `egress record --duration`.
+        cur.activeAtMs = controller.recordingStartedAtMs ?? (Number(info.fileResults[0]?.startedAt ?? 0n) / 1e6 || Date.now());
         cur.phase = '';
         this.#onActive(cur, controller);
       }
-      if (name === 'EGRESS_ENDING') cur.phase = 'finishing and storing the file';
+      if (name === 'EGRESS_ENDING' || isTerminal(info.status)) {
+        cur.phase = 'finishing and storing the file';
+        cur.stopAtMs ||= Date.now();
+      }
       this.#emitState();
     });
     controller.on('progress', ({ bytes }) => {
@@ -251,7 +258,13 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
   #onActive(cur: Current, controller: WebEgressController): void {
     // Listed from the moment it records: a booth that dies mid-recording still shows it (init()).
     void this.#recordings.put(this.#entryOf(cur, controller.info)).then((list) => this.emit('event', { type: 'recordings', recordings: list }));
-    cur.timers.push(setInterval(() => this.#emitState(), TICK_MS));
+    cur.timers.push(
+      setInterval(() => {
+        // ACTIVE can come before the recording's first instant is known: take it once it is.
+        cur.activeAtMs = controller.recordingStartedAtMs ?? cur.activeAtMs;
+        this.#emitState();
+      }, TICK_MS),
+    );
     const width = this.#opts.previewWidth ?? 320;
     let busy = false;
     const preview = (): void => {
@@ -282,8 +295,8 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
       });
       if (list) this.emit('event', { type: 'recordings', recordings: list });
     }
-    this.#last = this.#currentState(cur);
     this.#current = null;
+    this.#last = this.#currentState(cur);
     log.info(`recording ${cur.egressId} ended: ${statusName(final.status)}${final.error ? ` (${final.error})` : ''}`);
     this.#emitState();
   }
@@ -314,22 +327,26 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
   #currentState(cur: Current): BoothRecordingState {
     const c = cur.controller;
     const info = cur.info;
+    const terminal = info !== null && isTerminal(info.status);
     const raw = info ? statusName(info.status).replace(/^EGRESS_/, '') : 'STARTING';
-    const status = (raw === 'ACTIVE' && c?.paused ? 'PAUSED' : raw) as BoothStatusName;
+    // The final status shows once the recording is listed (#finished): until then it is still ending.
+    const status = (terminal && this.#current === cur ? 'ENDING' : raw === 'ACTIVE' && c?.paused ? 'PAUSED' : raw) as BoothStatusName;
     const paused = c?.pausedIntervals() ?? [];
-    const now = Date.now();
-    const endMs = info && isTerminal(info.status) ? Number((info.endedAt || BigInt(now) * 1_000_000n) / 1_000_000n) : now;
-    const pausedMs = paused.reduce((s, p) => s + Math.max(0, Math.min(p.to.getTime(), endMs) - Math.max(p.from.getTime(), cur.activeAtMs)), 0);
-    const level = c?.audioLevel() ?? null;
     const file = info?.fileResults[0];
+    // Recorded time: the file's duration once known; else up to the stop (or now), pauses left out.
+    const endMs = cur.stopAtMs || Date.now();
+    const pausedMs = paused.reduce((s, p) => s + Math.max(0, Math.min(p.to.getTime(), endMs) - Math.max(p.from.getTime(), cur.activeAtMs)), 0);
+    const fileMs = terminal ? Number(file?.duration ?? 0n) / 1e6 : 0;
+    const level = c?.audioLevel() ?? null;
+    const recording = status === 'ACTIVE' || status === 'PAUSED';
     return {
       egressId: cur.egressId,
       status,
       source: cur.source,
-      startedAtMs: cur.activeAtMs,
-      elapsedMs: cur.activeAtMs === 0 ? 0 : Math.max(0, endMs - cur.activeAtMs - pausedMs),
+      startedAtMs: c?.recordingStartedAtMs ?? 0,
+      elapsedMs: fileMs > 0 ? fileMs : cur.activeAtMs === 0 ? 0 : Math.max(0, endMs - cur.activeAtMs - pausedMs),
       bytes: Number(file?.size ?? 0n) || cur.bytes,
-      audio: level && status !== 'PAUSED' ? { peak: level.peak, rms: level.rms } : level ? { peak: 0, rms: 0 } : null,
+      audio: level && recording ? (status === 'PAUSED' ? { peak: 0, rms: 0 } : { peak: level.peak, rms: level.rms }) : null,
       phase: cur.phase,
       details: info?.details ?? '',
       error: info?.error ?? '',

@@ -128,7 +128,7 @@ export interface BoothRecordingState {
   readonly status: BoothStatusName;
   /** What is recorded: the page URL, or `room <name>`. */
   readonly source: string;
-  /** ms since the epoch when the recording went ACTIVE (0 before). */
+  /** ms since the epoch of the recording's first instant, the file's time 0 (0 until known). */
   readonly startedAtMs: number;
   /** Recorded time so far (paused time left out), ms. */
   readonly elapsedMs: number;

@@ -128,6 +128,14 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     return this.#transport?.stats ?? null;
   }
 
+  /**
+   * When the recording started (wall clock, ms), null before: the file's time 0. ACTIVE may be
+   * reported before it (the pipeline plays first) or after it (a slow start), so a UI counts from here.
+   */
+  get recordingStartedAtMs(): number | null {
+    return this.#recordingStartUs === null ? null : this.#recordingStartUs / 1000;
+  }
+
   /** Peak/RMS of the page's audio now (null before the pipeline runs or without audio). */
   audioLevel(): AudioLevel | null {
     return this.plan.audioEnabled && this.#transport ? this.#transport.audioLevel : null;
