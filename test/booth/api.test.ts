@@ -123,6 +123,9 @@ describe('egress console API', () => {
     const storage = await con.api<{ error: string }>('start', { outputs: { destination: 'storage' } });
     assert.equal(storage.status, 400);
     assert.match(storage.body.error, /no storage is configured/);
+    const room = await con.api<{ error: string }>('start', { source: { kind: 'room', serverUrl: 'ws://127.0.0.1:1', roomName: 'r' } });
+    assert.equal(room.status, 400);
+    assert.equal(room.body.error, 'a room needs an API key and secret, or a token');
     assert.equal((await state()).busy, false);
   });
 
