@@ -7,7 +7,7 @@ import type { StartEgressEnvelope } from '../main/request/index.js';
 import { ChromiumHost } from '../main/capture/chromium-host.js';
 import { StaticServer } from '../main/capture/static-server.js';
 import { createWebEgress } from '../main/egress/create-web-egress.js';
-import { newEgressId } from '../main/cli.js';
+import { newEgressId } from '../main/egress/ids.js';
 import { setLogLevel } from '../main/log.js';
 import { GroupCpuMeter } from './proc-cpu.js';
 import { floorCpu } from './floor.js';

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { AudioLevelMeter, type AudioLevel } from './audio-level.js';
 import { gdpBufferHeader, gdpCaps, gdpStreamStart, gdpTimeSegment } from './gdp.js';
 
 /**
@@ -105,6 +106,8 @@ export class MediaTransport {
   #stopUs: number | null = null;
   #lastAudioEndUs = -Infinity;
   #lastVideoInUs = -Infinity;
+  /** Level of the audio the page plays (also while paused: the operator still sees the source). */
+  readonly #level = new AudioLevelMeter();
   /** Paused intervals on the capture clock (µs); the last one is open (`toUs` null) while paused. */
   readonly #pauses: { fromUs: number; toUs: number | null }[] = [];
   readonly #timer: NodeJS.Timeout | null;
@@ -166,7 +169,9 @@ export class MediaTransport {
   }
 
   pushAudio(chunk: AudioChunkIn): void {
-    if (this.#ended || !this.opts.audio || this.#startUs === null) return;
+    if (this.#ended || !this.opts.audio) return;
+    this.#level.feed(chunk.data, chunk.ptsUs);
+    if (this.#startUs === null) return;
     const w = this.opts.audio;
     const frames = chunk.data.length / 4 / chunk.channels;
     const durNs = BigInt(Math.round((frames * 1e9) / chunk.sampleRate));
@@ -303,6 +308,11 @@ export class MediaTransport {
    */
   get aliveUntilUs(): number | null {
     return this.opts.audio && Number.isFinite(this.#lastAudioEndUs) ? this.#lastAudioEndUs : null;
+  }
+
+  /** Peak and RMS of the newest audio received (a meter; see audio-level.ts). */
+  get audioLevel(): AudioLevel {
+    return this.#level.level;
   }
 
   /** Running time of the newest audio written, in ns. */

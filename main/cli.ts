@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import type { StartEgressEnvelope } from './request/index.js';
 import { StaticServer } from './capture/static-server.js';
 import { startTemplateServer } from './capture/template-server.js';
 import { createWebEgress } from './egress/create-web-egress.js';
+import { newEgressId } from './egress/ids.js';
 import { statusName } from './egress/status.js';
 import log, { setLogLevel } from './log.js';
 
@@ -20,6 +20,8 @@ import log, { setLogLevel } from './log.js';
  *             page) or, with --room, a whole LiveKit room through a template, to a file, and prints
  *             the final EgressInfo as JSON on stdout's last line.
  *   serve   — the worker: takes egress jobs from livekit-server over Redis (main/service).
+ *   console — the recording booth served over HTTP (main/booth), for a headless appliance.
+ *   app     — the recording booth as an Electron desktop app (main/electron/app.ts).
  */
 
 const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] [--preset NAME]
@@ -30,6 +32,9 @@ const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] 
                      [--layout grid|speaker|single-speaker[-light]] [--base-url URL]
                      [--duration S] [--out DIR|FILE] [--preset NAME] [--audio-only|--video-only]
        egress serve  [--config FILE | --config-body YAML]   (or EGRESS_CONFIG_FILE / EGRESS_CONFIG_BODY)
+       egress console [--port 7990] [--bind 127.0.0.1] [--config FILE] [--config-dir DIR]
+                      [--recordings-dir DIR]
+       egress app    (the same booth as a desktop app; needs the Electron binary)
 
   With --room, --url is the LiveKit server (ws:// or wss://) and the whole room is recorded through
   a template (default: the built-in one); --duration defaults to 0 there: until the room closes or
@@ -43,18 +48,15 @@ const USAGE = `usage: egress record [--url URL] [--duration S] [--out DIR|FILE] 
   --images DIR/ also stores a JPEG thumbnail every --image-interval seconds (default 10) as
   DIR/image_NNNNN.jpeg, each as soon as it is taken.
   --rtmp URL (repeatable) goes live to each URL (rtmp(s)://host/app/key) from the same encode;
-  --srt URL goes live over SRT (srt://host:port?streamid=...) instead.`;
+  --srt URL goes live over SRT (srt://host:port?streamid=...) instead.
+
+  console serves the recording booth (web page or room; pause/resume; past recordings) to a browser:
+  it prints a URL with an access token, made at the first start and kept in the config dir
+  ($EGRESS_CONFIG_DIR, else $XDG_CONFIG_HOME/egress, else ~/.config/egress). It binds loopback
+  unless --bind says otherwise. Local recordings go to --recordings-dir (default $EGRESS_RECORDINGS_DIR,
+  else ~/Videos/egress). See docs/booth.md.`;
 
 const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
-
-/** New egress ids look like the original's (`EG_` + 12 random base62 chars). */
-export function newEgressId(): string {
-  const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-  const bytes = randomBytes(12);
-  let id = 'EG_';
-  for (const b of bytes) id += alphabet[b % alphabet.length];
-  return id;
-}
 
 function fileTypeOf(out: string | undefined): EncodedFileType {
   const ext = out?.toLowerCase().match(/\.(mp4|ogg|mp3)$/)?.[1];
@@ -246,6 +248,10 @@ export async function main(argv: string[]): Promise<number> {
         setTimeout(() => process.exit(code), 2000).unref();
         return code;
       }
+      case 'console':
+        return await (await import('./booth/console.js')).runConsole(rest);
+      case 'app':
+        return await (await import('./booth/app-launcher.js')).runApp(rest);
       case undefined:
       case '--help':
       case 'help':

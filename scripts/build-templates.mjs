@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Bundles the browser templates (run after `tsc -p tsconfig.json`, which typechecks them):
+// Bundles the browser templates (run after `tsc -p tsconfig.json`, which typechecks them) and copies
+// the booth UI page:
 //  - templates/room (default room-composite template) -> dist/templates/room/{index.html,room.css,room.js}
 //    (served at the root of the egress's template server, so the page uses relative paths);
 //  - test/fixtures/egress-sdk-template (a custom template on the real @livekit/egress-sdk)
@@ -43,3 +44,8 @@ for (const b of bundles) {
   });
   for (const f of b.copy) await copyFile(join(root, b.src, f), join(outDir, f));
 }
+
+// The booth UI (renderer/): tsc compiles its scripts into dist/renderer; its page and style go next
+// to them, so the Electron app and `egress console` serve one folder.
+await mkdir(join(root, 'dist/renderer'), { recursive: true });
+for (const f of ['index.html', 'booth.css']) await copyFile(join(root, 'renderer', f), join(root, 'dist/renderer', f));

@@ -92,6 +92,11 @@ export interface CaptureHost extends EventEmitter<CaptureHostEvents> {
   stopCapture(): Promise<void>;
   /** Tears everything down; idempotent and never throws. */
   close(): Promise<void>;
+  /**
+   * A small JPEG of what the page shows now (`width` pixels wide), for a live preview; null when the
+   * page is not open. Costs one compositor readback, so callers poll it at a low rate.
+   */
+  snapshot(width: number): Promise<Buffer | null>;
   /** Process ids owned by this host (for CPU accounting). */
   pids(): number[];
   /** Maps a capture timestamp (µs on `clock`) onto the egress clock (see clock.ts). */

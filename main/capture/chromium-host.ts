@@ -137,6 +137,15 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     }
   }
 
+  async snapshot(width: number): Promise<Buffer | null> {
+    if (!this.#cdp || this.#cdp.closed || this.#died || this.#closing || !this.#sessionId) return null;
+    // The browser scales and JPEG-encodes: one small readback, nothing decoded on our side.
+    const scale = Math.min(1, width / this.opts.width);
+    const clip = { x: 0, y: 0, width: this.opts.width, height: this.opts.height, scale };
+    const res = (await this.#cdp.send('Page.captureScreenshot', { format: 'jpeg', quality: 60, clip, optimizeForSpeed: true }, this.#sessionId, 5000)) as { data?: string };
+    return res.data ? Buffer.from(res.data, 'base64') : null;
+  }
+
   close(): Promise<void> {
     this.#closePromise ??= this.#doClose();
     return this.#closePromise;

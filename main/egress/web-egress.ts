@@ -6,6 +6,7 @@ import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type OutputPi
 import { fragmentedMp4DurationNs } from '../../gst/fmp4-duration.js';
 import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
+import type { AudioLevel } from '../../gst/audio-level.js';
 import { EgressError, errDuplicateIdentity, errGstDied, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
 import type { PipelinePlan, TemplateSourcePlan } from '../contracts/pipeline.js';
 import { CaptureIngest } from '../capture/capture-ingest.js';
@@ -125,6 +126,25 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   /** Counters of the media transport (frames in/repeated/dropped, bytes), once it exists. */
   transportStats(): Readonly<TransportStats> | null {
     return this.#transport?.stats ?? null;
+  }
+
+  /**
+   * When the recording started (wall clock, ms), null before: the file's time 0. ACTIVE may be
+   * reported before it (the pipeline plays first) or after it (a slow start), so a UI counts from here.
+   */
+  get recordingStartedAtMs(): number | null {
+    return this.#recordingStartUs === null ? null : this.#recordingStartUs / 1000;
+  }
+
+  /** Peak/RMS of the page's audio now (null before the pipeline runs or without audio). */
+  audioLevel(): AudioLevel | null {
+    return this.plan.audioEnabled && this.#transport ? this.#transport.audioLevel : null;
+  }
+
+  /** A small JPEG of the page being recorded (preview); null when there is no page to show. */
+  async snapshot(width = 320): Promise<Buffer | null> {
+    if (isTerminal(this.info.status) || !this.plan.videoEnabled) return null;
+    return this.deps.host.snapshot(width).catch(() => null);
   }
 
   /** Runs the egress to its end; resolves with the final EgressInfo (never rejects). */

@@ -173,6 +173,13 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
     await wc.executeJavaScriptInIsolatedWorld(ISOLATED_WORLD_ID, [{ code: 'globalThis.__egressCapture && globalThis.__egressCapture.stop()' }]).catch(() => undefined);
   }
 
+  async snapshot(width: number): Promise<Buffer | null> {
+    const wc = this.#win?.webContents;
+    if (!wc || wc.isDestroyed() || this.#closing) return null;
+    const image = await wc.capturePage();
+    return image.isEmpty() ? null : image.resize({ width, quality: 'good' }).toJPEG(60);
+  }
+
   async close(): Promise<void> {
     this.#closing = true;
     this.#stopErrorWatch?.();

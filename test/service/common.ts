@@ -8,7 +8,7 @@ import { EncodedFileOutput as ProtoFileOutput, WebEgressRequest } from '@livekit
 import { startLivekit, type LivekitInstance } from '../harness/livekit.js';
 import { startRedis, type RedisInstance } from '../harness/redis.js';
 import { StaticServer } from '../../main/capture/static-server.js';
-import { newEgressId } from '../../main/cli.js';
+import { newEgressId } from '../../main/egress/ids.js';
 import { StartEgressRequest } from '../../main/rpc/messages.js';
 import { TEMPLATES_DIR } from '../support/web-egress.js';
 import { waitFor } from './worker-harness.js';

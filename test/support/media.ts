@@ -54,6 +54,17 @@ export function audioStream(p: Probe): ProbedStream | undefined {
   return p.streams.find((s) => s.codec_type === 'audio');
 }
 
+/**
+ * Runs of identical pictures longer than 2 frames (at 30 fps; ffmpeg freezedetect, in seconds of the
+ * file): on an animated page (the demo page changes every frame) such a run is a frozen picture.
+ */
+export async function frozenRuns(path: string, durationS: number): Promise<{ s: number; e: number }[]> {
+  const { stderr } = await run('ffmpeg', ['-v', 'info', '-i', path, '-vf', 'freezedetect=n=0.0005:d=0.07', '-an', '-f', 'null', '-'], { maxBuffer: 64 * 1024 * 1024 });
+  const starts = [...stderr.matchAll(/freeze_start: ([\d.]+)/g)].map((x) => Number(x[1]));
+  const ends = [...stderr.matchAll(/freeze_end: ([\d.]+)/g)].map((x) => Number(x[1]));
+  return starts.map((s, i) => ({ s, e: ends[i] ?? durationS }));
+}
+
 export function fps(s: ProbedStream): number {
   const [n, d] = (s.avg_frame_rate ?? '0/1').split('/').map(Number);
   return (n ?? 0) / (d || 1);

@@ -10,7 +10,7 @@ import type { StartEgressEnvelope } from '../../main/request/index.js';
 import { StaticServer } from '../../main/capture/static-server.js';
 import type { WebEgressController } from '../../main/egress/web-egress.js';
 import { createWebEgress } from '../../main/egress/create-web-egress.js';
-import { newEgressId } from '../../main/cli.js';
+import { newEgressId } from '../../main/egress/ids.js';
 import { EgressStatus } from '@livekit/protocol';
 
 /** Test helpers that run real web egresses (real Chromium, real GStreamer) and clean up after. */

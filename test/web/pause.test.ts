@@ -5,14 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { ffprobe, makeFlashBeepFile, measureAvSync, videoStream } from '../support/media.js';
+import { ffprobe, frozenRuns, makeFlashBeepFile, measureAvSync, videoStream } from '../support/media.js';
 import { FIXTURE_PAGES_DIR, runCli, tempDir, TEMPLATES_DIR, withServer } from '../support/web-egress.js';
 
-const run = promisify(execFile);
 let tmp: { path: string; remove: () => Promise<void> };
 before(async () => {
   tmp = await tempDir();
@@ -62,10 +60,7 @@ describe('pause / resume (egress record, SIGUSR1 / SIGUSR2)', () => {
       const startedMs = Number((final.fileResults?.[0] as { startedAt?: string } | undefined)?.startedAt ?? 0) / 1e6;
       const resumeInFileS = (Date.parse(m?.[1] ?? '') - startedMs) / 1000;
       assert.ok(resumeInFileS > 1 && resumeInFileS < container - 1, `resume point ${resumeInFileS.toFixed(2)} s in the file (${final.details}; started ${startedMs}):\n${res.stderr.split("\n").filter((l) => /egress EG_|pause|resume/.test(l)).join("\n")}`);
-      const { stderr } = await run('ffmpeg', ['-v', 'info', '-i', out, '-vf', 'freezedetect=n=0.0005:d=0.07', '-an', '-f', 'null', '-'], { maxBuffer: 64 * 1024 * 1024 });
-      const starts = [...stderr.matchAll(/freeze_start: ([\d.]+)/g)].map((x) => Number(x[1]));
-      const ends = [...stderr.matchAll(/freeze_end: ([\d.]+)/g)].map((x) => Number(x[1]));
-      const runs = starts.map((s, i) => ({ s, e: ends[i] ?? container }));
+      const runs = await frozenRuns(out, container);
       console.log(`# resume at ${resumeInFileS.toFixed(2)} s in the file; frozen runs > 2 frames: ${runs.map((r) => `${r.s.toFixed(2)}–${r.e.toFixed(2)}`).join(', ') || 'none'}`);
       // A resume that went wrong shows as the last picture before the pause held on from the resume.
       const atResume = runs.filter((r) => Math.abs(r.s - resumeInFileS) <= 0.1);
