@@ -574,7 +574,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const errors: EgressError[] = [];
     for (const raw of addUrls) {
       try {
-        stream.add(validateStreamUrl(raw, this.plan.stream.protocol));
+        stream.add(validateStreamUrl(raw, this.plan.stream.protocol, { twitchTemplate: this.plan.stream.twitchTemplate }));
       } catch (err) {
         errors.push(toEgressError(err));
       }

@@ -18,7 +18,8 @@ const CONNECT_TIMEOUT_MS = 15_000;
 /**
  * Reconnect and liveness rules of the original (reference §5.5, §13): an RTMP publisher that errors
  * is restarted unless it never made progress on its first attempt (bad URL or key: fail fast), or
- * more than 30 s passed since the first disconnect, or the liveness check failed. The liveness check
+ * the outage has lasted more than 30 s (counted from the last progress seen before the first
+ * error), or the liveness check failed. The liveness check
  * polls every 5 s and fails a URL whose publisher, after having sent data, has not written more than
  * 4 KiB to its socket for 30 s (a server that stopped reading: the socket buffers are full).
  */
@@ -63,7 +64,7 @@ interface Destination {
   child: ChildProcess | null;
   unsubscribe: (() => void) | null;
   stopping: boolean;
-  /** When the first error of the current outage happened (ms); null while healthy. */
+  /** When the current outage began (ms): the last progress before its first error; null while healthy. */
   firstDisconnectAt: number | null;
   /** The URL has ever made outbound progress (then an error is retried, not failed at once). */
   everProgressed: boolean;
@@ -278,7 +279,10 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     const now = Date.now();
     if (this.plan.protocol !== 'rtmp' || this.#ended) return this.#failDest(dest, error);
     if (dest.firstDisconnectAt === null && !dest.everProgressed) return this.#failDest(dest, error);
-    dest.firstDisconnectAt ??= now;
+    // The outage began when the server last took data (last observed progress), not when the
+    // publisher noticed: a server that stopped reading is only noticed once the socket buffers are
+    // full and rtmp2sink's I/O timeout fires, tens of seconds later.
+    dest.firstDisconnectAt ??= Math.min(now, dest.lastProgressAt);
     if (now - dest.firstDisconnectAt > this.rules.reconnectWindowMs) return this.#failDest(dest, error);
     dest.info.retries += 1;
     dest.info.lastRetryAt = nowNs();

@@ -163,8 +163,8 @@ describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libng
       assert.ok(s.retries >= 1, `${s.retries} retries`);
       assert.ok(s.lastRetryAt >= BigInt(cutAt) * 1_000_000n, 'last_retry_at after the drop');
       assert.ok(publishes >= 2 && rejects >= 1, `${publishes} publishes, ${rejects} rejected`);
-      // retried for the reconnect window (30 s), not failed at the first refusal
-      assert.ok(endedAfterS >= 29, `FAILED ${endedAfterS} s after the drop`);
+      // retried for the reconnect window (30 s from the last progress seen, polled every 5 s), not failed at the first refusal
+      assert.ok(endedAfterS >= 24, `FAILED ${endedAfterS} s after the drop`);
       assert.ok(updates.some((u) => (u.streamResults[0]?.retries ?? 0) >= 1 && u.streamResults[0]?.status === StreamInfo_Status.ACTIVE), 'an update carried the retry');
       console.log(`# publish reject: ${s.retries} retries, FAILED ${endedAfterS.toFixed(1)} s after the drop; ${publishes} publishes, ${rejects} rejected`);
     } finally {
