@@ -155,6 +155,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
    */
   pause(): boolean {
     if (this.info.status !== EgressStatus.EGRESS_ACTIVE || this.#stopRequested || !this.#transport?.pause(nowUs())) return false;
+    this.#stream?.setPaused(true);
     log.info(`paused [egress:${this.plan.egressId}]`);
     this.#updateDetails(`Paused since ${new Date().toISOString()}`);
     return true;
@@ -162,6 +163,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
   resume(): boolean {
     if (this.#stopRequested || !this.#transport?.resume(nowUs())) return false;
+    this.#stream?.setPaused(false);
     log.info(`resumed [egress:${this.plan.egressId}]`);
     this.#updateDetails('');
     return true;

@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { StreamInfo, StreamInfo_Status } from '@livekit/protocol';
 import type { StreamOutputPlan, StreamUrlPlan } from '../contracts/pipeline.js';
@@ -11,6 +11,7 @@ import { logger } from '../log.js';
 import { redactQueryValues } from '../request/urls.js';
 
 const log = logger('stream');
+const execFileAsync = promisify(execFile);
 
 /** How long a publisher may take to connect and publish before that attempt counts as failed. */
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -20,8 +21,8 @@ const CONNECT_TIMEOUT_MS = 15_000;
  * is restarted unless it never made progress on its first attempt (bad URL or key: fail fast), or
  * the outage has lasted more than 30 s (counted from the last progress seen before the first
  * error), or the liveness check failed. The liveness check
- * polls every 5 s and fails a URL whose publisher, after having sent data, has not written more than
- * 4 KiB to its socket for 30 s (a server that stopped reading: the socket buffers are full).
+ * polls every 5 s and fails a URL whose publisher, after having sent data, has had no more than
+ * 4 KiB acknowledged by the server for 30 s (a server that stopped reading).
  */
 export interface StreamRobustness {
   readonly reconnectWindowMs: number;
@@ -36,6 +37,37 @@ export interface StreamRobustness {
 
 /** The process that publishes one URL: reads the muxed stream on stdin, prints gst-launch's lines. */
 export type PublisherCommand = (protocol: 'rtmp' | 'srt', url: string) => { command: string; args: string[] };
+
+/** Outbound progress of each publisher process: bytes its TCP connections had acknowledged by the server. */
+export type ProgressProbe = (pids: readonly number[]) => Promise<Map<number, number>>;
+
+/**
+ * `ss -tinp`: bytes_acked of every established TCP socket, summed per owning process. Bytes the
+ * server's TCP stack acknowledged stop growing as soon as the server stops reading (its receive
+ * window closes), whatever the publisher still buffers; works for RTMPS alike.
+ */
+export const tcpBytesAcked: ProgressProbe = async (pids) => {
+  const out = new Map<number, number>();
+  if (pids.length === 0) return out;
+  const wanted = new Set(pids);
+  let text: string;
+  try {
+    text = (await execFileAsync('ss', ['-tinpH', 'state', 'established'], { maxBuffer: 16 << 20 })).stdout;
+  } catch {
+    return out;
+  }
+  let owners: number[] = [];
+  for (const line of text.split('\n')) {
+    if (/users:\(/.test(line)) {
+      owners = [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])).filter((p) => wanted.has(p));
+      continue;
+    }
+    const acked = /\bbytes_acked:(\d+)/.exec(line);
+    if (acked && owners.length > 0) for (const p of owners) out.set(p, (out.get(p) ?? 0) + Number(acked[1]));
+    owners = [];
+  }
+  return out;
+};
 
 const gstPublisher: PublisherCommand = (protocol, url) => ({
   command: 'gst-launch-1.0',
@@ -91,6 +123,7 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   readonly #dests: Destination[] = [];
   #ended = false;
   #liveness: NodeJS.Timeout | null = null;
+  #probing = false;
 
   constructor(
     readonly plan: StreamOutputPlan,
@@ -99,6 +132,7 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     private readonly results: StreamInfo[],
     private readonly rules: StreamRobustness = STREAM_ROBUSTNESS,
     private readonly publisher: PublisherCommand = gstPublisher,
+    private readonly progressOf: ProgressProbe = tcpBytesAcked,
   ) {
     super();
     this.#fanout = plan.protocol === 'srt' ? new TsFanout() : new FlvFanout();
@@ -113,6 +147,14 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   attach(input: Readable): void {
     input.on('data', (chunk: Buffer) => this.#fanout.push(chunk));
     input.on('error', () => undefined);
+  }
+
+  /**
+   * The recording paused or resumed: an RTMP stream is kept alive with the last frame and silence
+   * meanwhile (FlvFanout.setPaused), so live viewers do not time out; an SRT stream just waits.
+   */
+  setPaused(paused: boolean): void {
+    if (this.#fanout instanceof FlvFanout) this.#fanout.setPaused(paused);
   }
 
   /** Starts the URLs of the request. */
@@ -175,6 +217,7 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   /** Ends every URL (egress stop): what was published is FINISHED. */
   async finish(): Promise<void> {
     this.#ended = true;
+    this.setPaused(false);
     if (this.#liveness) clearInterval(this.#liveness);
     const waits = this.#dests.filter((d) => d.info.status === StreamInfo_Status.ACTIVE).map((d) => this.#finishDest(d));
     await Promise.all(waits);
@@ -298,27 +341,36 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   }
 
   /**
-   * Outbound progress of each RTMP publisher: bytes it wrote (its socket writes; /proc/<pid>/io
-   * wchar). A publisher that sent data and then could not write for the idle window fails its URL.
+   * Outbound progress of each RTMP publisher (bytes the server acknowledged, see tcpBytesAcked). A
+   * publisher that sent data and then made no progress for the idle window fails its URL.
    */
   #checkLiveness(): void {
-    const now = Date.now();
-    for (const dest of this.#dests) {
-      const pid = dest.child?.pid;
-      if (dest.stopping || dest.info.status !== StreamInfo_Status.ACTIVE || pid === undefined || dest.child?.exitCode !== null) continue;
-      const written = bytesWritten(pid);
-      if (written === null) continue;
-      if (written - dest.progressBytes > this.rules.progressBytes) {
-        dest.progressBytes = written;
-        dest.lastProgressAt = now;
-        dest.everProgressed = true;
-        // A reconnection that carries media again ends the outage.
-        if (dest.attemptProgressed) dest.firstDisconnectAt = null;
-        dest.attemptProgressed = true;
-      } else if (dest.attemptProgressed && now - dest.lastProgressAt >= this.rules.livenessIdleMs) {
-        this.#failDest(dest, `no outbound progress for ${Math.round(this.rules.livenessIdleMs / 1000)}s`);
-      }
-    }
+    if (this.#probing) return;
+    const live = this.#dests.filter((d) => !d.stopping && d.info.status === StreamInfo_Status.ACTIVE && d.child?.pid !== undefined && d.child.exitCode === null);
+    if (live.length === 0) return;
+    this.#probing = true;
+    void this.progressOf(live.map((d) => d.child?.pid as number))
+      .then((progress) => {
+        const now = Date.now();
+        for (const dest of live) {
+          const pid = dest.child?.pid;
+          if (dest.stopping || pid === undefined || dest.child?.exitCode !== null) continue;
+          const sent = progress.get(pid) ?? 0;
+          if (sent - dest.progressBytes > this.rules.progressBytes) {
+            dest.progressBytes = sent;
+            dest.lastProgressAt = now;
+            dest.everProgressed = true;
+            // A reconnection that carries media again ends the outage.
+            if (dest.attemptProgressed) dest.firstDisconnectAt = null;
+            dest.attemptProgressed = true;
+          } else if (dest.attemptProgressed && now - dest.lastProgressAt >= this.rules.livenessIdleMs) {
+            this.#failDest(dest, `no outbound progress for ${Math.round(this.rules.livenessIdleMs / 1000)}s`);
+          }
+        }
+      })
+      .finally(() => {
+        this.#probing = false;
+      });
   }
 
   #failDest(dest: Destination, error: string): void {
@@ -338,15 +390,5 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     let out = text.split(dest.url.url).join(dest.logUrl);
     if (dest.url.streamKey.length > 0) out = out.split(dest.url.streamKey).join('{redacted}');
     return out;
-  }
-}
-
-/** Bytes a process has written through write/send calls so far; null when it is gone. */
-function bytesWritten(pid: number): number | null {
-  try {
-    const m = /^wchar:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
   }
 }

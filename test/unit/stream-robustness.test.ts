@@ -1,16 +1,30 @@
 /**
  * The reconnect and liveness rules of the stream output (reference §5.5), with the rules' times
  * shortened and a stand-in publisher process (a node script that behaves like a gst-launch
- * publisher: prints its PLAYING line, writes bytes — to /dev/null, which /proc/<pid>/io counts like
- * socket writes —, stalls, or exits with an rtmp2sink error). Real servers are in test/live.
+ * publisher: prints its PLAYING line, writes bytes, stalls, or exits with an rtmp2sink error). Its
+ * progress is what it wrote (to /dev/null, /proc/<pid>/io wchar) instead of the TCP bytes a server
+ * acknowledged; real servers and the real probe are in test/live (stream-failures).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StreamInfo, StreamInfo_Status } from '@livekit/protocol';
-import { StreamOutput, type PublisherCommand, type StreamRobustness } from '../../main/output/stream-output.js';
+import { readFileSync } from 'node:fs';
+import { StreamOutput, tcpBytesAcked, type ProgressProbe, type PublisherCommand, type StreamRobustness } from '../../main/output/stream-output.js';
 import { validateStreamUrl } from '../../main/request/urls.js';
 
 const RULES: StreamRobustness = { reconnectWindowMs: 3000, livenessPollMs: 200, livenessIdleMs: 2000, progressBytes: 4096, retryDelayMs: 200, retryUpdateIntervalMs: 60_000 };
+
+const written: ProgressProbe = async (pids) => {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      out.set(pid, Number(/^wchar:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+};
 
 type Behaviour = 'refuse' | 'stall' | 'drop' | 'drop-late' | 'healthy';
 
@@ -43,7 +57,7 @@ function run(behaviours: Behaviour[]): { out: StreamOutput; results: StreamInfo[
   let n = 0;
   const publisher: PublisherCommand = () => fake(behaviours[Math.min(n++, behaviours.length - 1)] ?? 'healthy');
   const results: StreamInfo[] = [];
-  const out = new StreamOutput({ protocol: 'rtmp', urls: [validateStreamUrl('rtmp://127.0.0.1:1/live/robustkey', 'rtmp')] }, 'EG_unit', results, RULES, publisher);
+  const out = new StreamOutput({ protocol: 'rtmp', urls: [validateStreamUrl('rtmp://127.0.0.1:1/live/robustkey', 'rtmp')] }, 'EG_unit', results, RULES, publisher, written);
   let changes = 0;
   out.on('changed', () => changes++);
   out.start();
@@ -105,5 +119,22 @@ describe('stream output reconnect and liveness rules', () => {
     assert.equal(results[0]?.retries, 2);
     await out.finish();
     assert.equal(results[0]?.status, StreamInfo_Status.FINISHED);
+  });
+});
+
+describe('tcpBytesAcked (ss)', () => {
+  it('counts the bytes a loopback server acknowledged for this process, and nothing for an unknown pid', async () => {
+    const net = await import('node:net');
+    const srv = net.createServer((s) => s.resume());
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const sock = net.connect((srv.address() as { port: number }).port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    await new Promise<void>((r) => sock.write(Buffer.alloc(300_000), () => r()));
+    await new Promise((r) => setTimeout(r, 200));
+    const m = await tcpBytesAcked([process.pid, 999_999_999]);
+    sock.destroy();
+    srv.close();
+    assert.ok((m.get(process.pid) ?? 0) >= 300_000, `acked ${m.get(process.pid)}`);
+    assert.equal(m.get(999_999_999), undefined);
   });
 });
