@@ -64,8 +64,11 @@ after(async () => {
 describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libnginx-mod-rtmp not installed (scripts/setup.sh)' }, () => {
   it('a server that stops reading: that URL FAILED within 60 s (the sink I/O timeout, retries, or the liveness check); the file and the other URL go on', async () => {
     const proxy = await startTcpProxy(rtmp.port);
+    // the healthy URL goes through a proxy too, that only counts what reaches the server
+    const healthy = await startTcpProxy(rtmp.port);
     const wedged = `rtmp://127.0.0.1:${proxy.port}/live/wedgedkey1`;
-    const good = `${rtmp.liveUrl}healthykey1`;
+    const good = `rtmp://127.0.0.1:${healthy.port}/live/healthykey1`;
+    let afterFailure = 0;
     let controller: WebEgressController | null = null;
     let activeAt = 0;
     let stoppedAt = 0;
@@ -81,8 +84,10 @@ describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libng
       await until('the wedged URL FAILED', () => byUrl(c.info, `rtmp://127.0.0.1:${proxy.port}/live/{wed...ey1}`).status === StreamInfo_Status.FAILED, 90_000);
       failedAfterS = (Date.now() - t0) / 1000;
       assert.equal(c.info.status, EgressStatus.EGRESS_ACTIVE, 'the egress goes on');
-      assert.equal(byUrl(c.info, `${rtmp.liveUrl}{hea...ey1}`).status, StreamInfo_Status.ACTIVE, 'the other URL goes on');
-      await sleep(3000);
+      assert.equal(byUrl(c.info, `rtmp://127.0.0.1:${healthy.port}/live/{hea...ey1}`).status, StreamInfo_Status.ACTIVE, 'the other URL goes on');
+      const b0 = healthy.bytesForwarded;
+      await sleep(4000);
+      afterFailure = healthy.bytesForwarded - b0;
       stoppedAt = Date.now();
       c.stop();
     })();
@@ -102,7 +107,7 @@ describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libng
       assert.equal(w.status, StreamInfo_Status.FAILED);
       assert.notEqual(w.error, '');
       assert.ok(failedAfterS <= 60, `FAILED ${failedAfterS} s after the server stopped reading`);
-      const g = byUrl(info, `${rtmp.liveUrl}{hea...ey1}`);
+      const g = byUrl(info, `rtmp://127.0.0.1:${healthy.port}/live/{hea...ey1}`);
       assert.equal(g.status, StreamInfo_Status.FINISHED);
       assert.equal(g.error, '');
       const file = info.fileResults[0];
@@ -112,10 +117,13 @@ describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libng
       const rec = join(rtmp.recordDir, 'healthykey1.flv');
       await until('healthykey1.flv', () => existsSync(rec), 10_000);
       const recDur = Number((await ffprobe(rec)).format.duration);
-      assert.ok(recDur >= (stoppedAt - activeAt) / 1000 - 3, `the other URL received ${recDur} s`);
+      assert.ok(afterFailure > 100_000, `${afterFailure} bytes reached the server on the other URL in the 4 s after the failure`);
+      // (under load a publisher starts late and its tail may be cut at the stop: not the whole wall clock)
+      assert.ok(recDur >= failedAfterS, `the other URL received ${recDur} s`);
       console.log(`# wedge: FAILED ${failedAfterS.toFixed(1)} s after the blackhole (${w.error}, ${w.retries} retries); file ${fileDur.toFixed(2)} s; other URL ${recDur.toFixed(2)} s`);
     } finally {
       await proxy.close();
+      await healthy.close();
     }
   });
 
