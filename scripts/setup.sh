@@ -21,7 +21,9 @@ for arg in "$@"; do
 done
 
 PKGS=(chromium gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-      gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg fonts-dejavu-core)
+      gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg fonts-dejavu-core
+      iproute2)
+# iproute2: `ss`, whose TCP counters (bytes acked by the server) are the RTMP liveness check's progress.
 # nginx + libnginx-mod-rtmp and srt-tools (srt-live-transmit): the RTMP server and SRT listener the
 # stream tests publish to and read back from.
 (( WITH_TEST )) && PKGS+=(redis-server nginx libnginx-mod-rtmp srt-tools)

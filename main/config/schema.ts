@@ -198,6 +198,10 @@ export const serviceConfigSchema = z
     tmp_dir: str,
     /** Browser executable (default: `chromium`/`chromium-browser`/`google-chrome` found on PATH). */
     chrome_path: str,
+    /** Ingest for `twitch://` URLs, with `{stream_key}` (default: the cached ingest list, else Twitch's auto-routing ingest). */
+    twitch_ingest_template: str,
+    /** Cached copy of Twitch's ingest list (`egress serve` refreshes it when older than a day). */
+    twitch_ingests_file: str,
   })
   .strict();
 

@@ -149,6 +149,8 @@ export interface StreamOutputPlan {
   readonly protocol: StreamProtocolKind;
   /** May be empty (v1 only, next to another output): URLs are added later by UpdateStream. */
   readonly urls: readonly StreamUrlPlan[];
+  /** Ingest template `twitch://` URLs were expanded with (UpdateStream expands added URLs the same way). */
+  readonly twitchTemplate?: string | undefined;
 }
 
 export type SegmentSuffix = 'index' | 'timestamp';

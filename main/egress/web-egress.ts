@@ -175,6 +175,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
    */
   pause(): boolean {
     if (this.info.status !== EgressStatus.EGRESS_ACTIVE || this.#stopRequested || !this.#transport?.pause(nowUs())) return false;
+    this.#stream?.setPaused(true);
     log.info(`paused [egress:${this.plan.egressId}]`);
     this.#updateDetails(`Paused since ${new Date().toISOString()}`);
     return true;
@@ -182,6 +183,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
   resume(): boolean {
     if (this.#stopRequested || !this.#transport?.resume(nowUs())) return false;
+    this.#stream?.setPaused(false);
     log.info(`resumed [egress:${this.plan.egressId}]`);
     this.#updateDetails('');
     return true;
@@ -594,7 +596,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const errors: EgressError[] = [];
     for (const raw of addUrls) {
       try {
-        stream.add(validateStreamUrl(raw, this.plan.stream.protocol));
+        stream.add(validateStreamUrl(raw, this.plan.stream.protocol, { twitchTemplate: this.plan.stream.twitchTemplate }));
       } catch (err) {
         errors.push(toEgressError(err));
       }

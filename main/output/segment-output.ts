@@ -105,7 +105,8 @@ export class SegmentOutput {
 
   #closeSegment(localPath: string, startNs: bigint, endNs: bigint): void {
     const startUs = this.#startUs ?? 0;
-    // PDT = wall clock of the recording start + the segment's start running time.
+    // PDT = wall clock of the recording start + the segment's start running time. A pause does not
+    // show (no discontinuity): consecutive PDTs differ by EXTINF and trail the wall clock after it.
     const pdt = new Date(Math.round(startUs / 1000 + Number(startNs) / 1e6));
     const index = this.#index++;
     const storageName = segmentFilename(this.plan.segmentPrefix, this.plan.segmentSuffix, index, pdt);

@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { StreamInfo, StreamInfo_Status } from '@livekit/protocol';
 import type { StreamOutputPlan, StreamUrlPlan } from '../contracts/pipeline.js';
@@ -10,9 +11,77 @@ import { logger } from '../log.js';
 import { redactQueryValues } from '../request/urls.js';
 
 const log = logger('stream');
+const execFileAsync = promisify(execFile);
 
-/** How long a publisher may take to connect and publish before its URL counts as failed. */
+/** How long a publisher may take to connect and publish before that attempt counts as failed. */
 const CONNECT_TIMEOUT_MS = 15_000;
+
+/**
+ * Reconnect and liveness rules of the original (reference §5.5, §13): an RTMP publisher that errors
+ * is restarted unless it never made progress on its first attempt (bad URL or key: fail fast), or
+ * the outage has lasted more than 30 s (counted from the last progress seen before the first
+ * error), or the liveness check failed. The liveness check
+ * polls every 5 s and fails a URL whose publisher, after having sent data, has had no more than
+ * 4 KiB acknowledged by the server for 30 s (a server that stopped reading).
+ */
+export interface StreamRobustness {
+  readonly reconnectWindowMs: number;
+  readonly livenessPollMs: number;
+  readonly livenessIdleMs: number;
+  readonly progressBytes: number;
+  /** Pause before a restart (a refused publish does not spin). */
+  readonly retryDelayMs: number;
+  /** Retries push an EgressInfo update at most this often. */
+  readonly retryUpdateIntervalMs: number;
+}
+
+/** The process that publishes one URL: reads the muxed stream on stdin, prints gst-launch's lines. */
+export type PublisherCommand = (protocol: 'rtmp' | 'srt', url: string) => { command: string; args: string[] };
+
+/** Outbound progress of each publisher process: bytes its TCP connections had acknowledged by the server. */
+export type ProgressProbe = (pids: readonly number[]) => Promise<Map<number, number>>;
+
+/**
+ * `ss -tinp`: bytes_acked of every established TCP socket, summed per owning process. Bytes the
+ * server's TCP stack acknowledged stop growing as soon as the server stops reading (its receive
+ * window closes), whatever the publisher still buffers; works for RTMPS alike.
+ */
+export const tcpBytesAcked: ProgressProbe = async (pids) => {
+  const out = new Map<number, number>();
+  if (pids.length === 0) return out;
+  const wanted = new Set(pids);
+  let text: string;
+  try {
+    text = (await execFileAsync('ss', ['-tinpH', 'state', 'established'], { maxBuffer: 16 << 20 })).stdout;
+  } catch {
+    return out;
+  }
+  let owners: number[] = [];
+  for (const line of text.split('\n')) {
+    if (/users:\(/.test(line)) {
+      owners = [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])).filter((p) => wanted.has(p));
+      continue;
+    }
+    const acked = /\bbytes_acked:(\d+)/.exec(line);
+    if (acked && owners.length > 0) for (const p of owners) out.set(p, (out.get(p) ?? 0) + Number(acked[1]));
+    owners = [];
+  }
+  return out;
+};
+
+const gstPublisher: PublisherCommand = (protocol, url) => ({
+  command: 'gst-launch-1.0',
+  args: protocol === 'srt' ? buildSrtPublisherArgs(url) : buildRtmpPublisherArgs(url),
+});
+
+export const STREAM_ROBUSTNESS: StreamRobustness = {
+  reconnectWindowMs: 30_000,
+  livenessPollMs: 5_000,
+  livenessIdleMs: 30_000,
+  progressBytes: 4096,
+  retryDelayMs: 1_000,
+  retryUpdateIntervalMs: 60_000,
+};
 
 export interface StreamOutputEvents {
   /** A URL's StreamInfo changed (started, failed, finished). */
@@ -27,6 +96,17 @@ interface Destination {
   child: ChildProcess | null;
   unsubscribe: (() => void) | null;
   stopping: boolean;
+  /** When the current outage began (ms): the last progress before its first error; null while healthy. */
+  firstDisconnectAt: number | null;
+  /** The URL has ever made outbound progress (then an error is retried, not failed at once). */
+  everProgressed: boolean;
+  /** Bytes the current publisher had written at the last progress, and when (ms). */
+  progressBytes: number;
+  lastProgressAt: number;
+  /** The current attempt has written more than the progress threshold. */
+  attemptProgressed: boolean;
+  retryTimer: NodeJS.Timeout | null;
+  lastRetryUpdateAt: number;
 }
 
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
@@ -42,12 +122,17 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   readonly #fanout: FlvFanout | TsFanout;
   readonly #dests: Destination[] = [];
   #ended = false;
+  #liveness: NodeJS.Timeout | null = null;
+  #probing = false;
 
   constructor(
     readonly plan: StreamOutputPlan,
     private readonly egressId: string,
     /** StreamInfo list of the EgressInfo (one entry per URL ever added, kept after it ends). */
     private readonly results: StreamInfo[],
+    private readonly rules: StreamRobustness = STREAM_ROBUSTNESS,
+    private readonly publisher: PublisherCommand = gstPublisher,
+    private readonly progressOf: ProgressProbe = tcpBytesAcked,
   ) {
     super();
     this.#fanout = plan.protocol === 'srt' ? new TsFanout() : new FlvFanout();
@@ -64,9 +149,21 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     input.on('error', () => undefined);
   }
 
+  /**
+   * The recording paused or resumed: an RTMP stream is kept alive with the last frame and silence
+   * meanwhile (FlvFanout.setPaused), so live viewers do not time out; an SRT stream just waits.
+   */
+  setPaused(paused: boolean): void {
+    if (this.#fanout instanceof FlvFanout) this.#fanout.setPaused(paused);
+  }
+
   /** Starts the URLs of the request. */
   start(): void {
     for (const url of this.plan.urls) this.add(url);
+    if (this.plan.protocol === 'rtmp') {
+      this.#liveness = setInterval(() => this.#checkLiveness(), this.rules.livenessPollMs);
+      this.#liveness.unref();
+    }
   }
 
   /** Process ids of the running publishers (CPU accounting). */
@@ -90,7 +187,21 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     const info = new StreamInfo({ url: url.redactedUrl, status: StreamInfo_Status.ACTIVE, startedAt: nowNs() });
     this.results.push(info);
     const logUrl = this.plan.protocol === 'srt' ? redactQueryValues(url.url) : url.redactedUrl;
-    const dest: Destination = { url, logUrl, info, child: null, unsubscribe: null, stopping: false };
+    const dest: Destination = {
+      url,
+      logUrl,
+      info,
+      child: null,
+      unsubscribe: null,
+      stopping: false,
+      firstDisconnectAt: null,
+      everProgressed: false,
+      progressBytes: 0,
+      lastProgressAt: Date.now(),
+      attemptProgressed: false,
+      retryTimer: null,
+      lastRetryUpdateAt: 0,
+    };
     this.#dests.push(dest);
     this.#spawn(dest);
   }
@@ -106,12 +217,15 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   /** Ends every URL (egress stop): what was published is FINISHED. */
   async finish(): Promise<void> {
     this.#ended = true;
+    this.setPaused(false);
+    if (this.#liveness) clearInterval(this.#liveness);
     const waits = this.#dests.filter((d) => d.info.status === StreamInfo_Status.ACTIVE).map((d) => this.#finishDest(d));
     await Promise.all(waits);
   }
 
   #finishDest(dest: Destination): Promise<void> {
     dest.stopping = true;
+    if (dest.retryTimer) clearTimeout(dest.retryTimer);
     dest.unsubscribe?.();
     this.#end(dest, StreamInfo_Status.FINISHED, '');
     const child = dest.child;
@@ -146,14 +260,22 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   }
 
   #spawn(dest: Destination): void {
-    const args = this.plan.protocol === 'srt' ? buildSrtPublisherArgs(dest.url.url) : buildRtmpPublisherArgs(dest.url.url);
-    const child = spawn('gst-launch-1.0', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const { command, args } = this.publisher(this.plan.protocol === 'srt' ? 'srt' : 'rtmp', dest.url.url);
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     dest.child = child;
     child.stdin.on('error', () => undefined);
     let error = '';
     let playing = false;
+    dest.attemptProgressed = false;
+    dest.progressBytes = 0;
     const connectTimer = setTimeout(() => {
-      if (!playing) this.#failDest(dest, 'stream connection timed out');
+      if (playing) return;
+      error ||= 'stream connection timed out';
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // gone
+      }
     }, CONNECT_TIMEOUT_MS);
     let pending = '';
     const onData = (chunk: Buffer): void => {
@@ -185,13 +307,74 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     child.once('exit', (code, signal) => {
       clearTimeout(connectTimer);
       dest.unsubscribe?.();
-      if (dest.stopping) return;
-      this.#end(dest, StreamInfo_Status.FAILED, error || `publisher exited (${signal ?? `code ${code}`})`);
+      if (dest.stopping || dest.child !== child) return;
+      this.#onPublisherDown(dest, error || `publisher exited (${signal ?? `code ${code}`})`);
     });
     dest.unsubscribe = this.#fanout.subscribe(child.stdin);
   }
 
+  /**
+   * A publisher ended on its own. SRT and a first attempt that never made progress fail at once;
+   * otherwise the publisher is restarted (joining at the next keyframe) until the outage has lasted
+   * longer than the reconnect window.
+   */
+  #onPublisherDown(dest: Destination, error: string): void {
+    const now = Date.now();
+    if (this.plan.protocol !== 'rtmp' || this.#ended) return this.#failDest(dest, error);
+    if (dest.firstDisconnectAt === null && !dest.everProgressed) return this.#failDest(dest, error);
+    // The outage began when the server last took data (last observed progress), not when the
+    // publisher noticed: a server that stopped reading is only noticed once the socket buffers are
+    // full and rtmp2sink's I/O timeout fires, tens of seconds later.
+    dest.firstDisconnectAt ??= Math.min(now, dest.lastProgressAt);
+    if (now - dest.firstDisconnectAt > this.rules.reconnectWindowMs) return this.#failDest(dest, error);
+    dest.info.retries += 1;
+    dest.info.lastRetryAt = nowNs();
+    log.warn(`stream ${dest.logUrl} disconnected (${error}), retry ${dest.info.retries} [egress:${this.egressId}]`);
+    if (now - dest.lastRetryUpdateAt >= this.rules.retryUpdateIntervalMs) {
+      dest.lastRetryUpdateAt = now;
+      this.emit('changed');
+    }
+    dest.retryTimer = setTimeout(() => {
+      dest.retryTimer = null;
+      if (!dest.stopping && !this.#ended) this.#spawn(dest);
+    }, this.rules.retryDelayMs);
+  }
+
+  /**
+   * Outbound progress of each RTMP publisher (bytes the server acknowledged, see tcpBytesAcked). A
+   * publisher that sent data and then made no progress for the idle window fails its URL.
+   */
+  #checkLiveness(): void {
+    if (this.#probing) return;
+    const live = this.#dests.filter((d) => !d.stopping && d.info.status === StreamInfo_Status.ACTIVE && d.child?.pid !== undefined && d.child.exitCode === null);
+    if (live.length === 0) return;
+    this.#probing = true;
+    void this.progressOf(live.map((d) => d.child?.pid as number))
+      .then((progress) => {
+        const now = Date.now();
+        for (const dest of live) {
+          const pid = dest.child?.pid;
+          if (dest.stopping || pid === undefined || dest.child?.exitCode !== null) continue;
+          const sent = progress.get(pid) ?? 0;
+          if (sent - dest.progressBytes > this.rules.progressBytes) {
+            dest.progressBytes = sent;
+            dest.lastProgressAt = now;
+            dest.everProgressed = true;
+            // A reconnection that carries media again ends the outage.
+            if (dest.attemptProgressed) dest.firstDisconnectAt = null;
+            dest.attemptProgressed = true;
+          } else if (dest.attemptProgressed && now - dest.lastProgressAt >= this.rules.livenessIdleMs) {
+            this.#failDest(dest, `no outbound progress for ${Math.round(this.rules.livenessIdleMs / 1000)}s`);
+          }
+        }
+      })
+      .finally(() => {
+        this.#probing = false;
+      });
+  }
+
   #failDest(dest: Destination, error: string): void {
+    if (dest.retryTimer) clearTimeout(dest.retryTimer);
     dest.stopping = true;
     dest.unsubscribe?.();
     this.#end(dest, StreamInfo_Status.FAILED, error);

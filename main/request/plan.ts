@@ -60,6 +60,7 @@ import {
   type FilenameContext,
 } from './filename.js';
 import { protocolFromUrl, validateStreamUrl } from './urls.js';
+import { twitchTemplateOf } from './twitch-ingest.js';
 
 /**
  * Request validation (reference §1, §2, §3, §8): turns a StartEgress request plus the service
@@ -84,7 +85,7 @@ export interface StartEgressEnvelope {
 }
 
 export interface BuildPlanOptions {
-  /** Twitch ingest template (from fetchTwitchTemplate); default: Twitch's auto-routing ingest. */
+  /** Twitch ingest template; default: twitchTemplateOf(config) (config, cached ingest list, auto-routing ingest). */
   readonly twitchTemplate?: string | undefined;
 }
 
@@ -469,7 +470,8 @@ function addStream(d: Draft, s: StreamOutput, v2: boolean): StreamProtocolKind {
   const kind = streamKind(s, v2);
   // websocket is audio-only: drop video when the source has both
   if (kind === 'websocket' && d.audioEnabled && d.videoEnabled) d.videoEnabled = false;
-  const urls = s.urls.map((u) => validateStreamUrl(u, kind, { twitchTemplate: d.opts.twitchTemplate }));
+  const twitchTemplate = d.opts.twitchTemplate ?? twitchTemplateOf(d.config);
+  const urls = s.urls.map((u) => validateStreamUrl(u, kind, { twitchTemplate }));
   if (kind === 'websocket') {
     d.enc.requestedAudio = 'audio/x-raw';
     d.websocket = { protocol: kind, urls };
@@ -477,7 +479,7 @@ function addStream(d: Draft, s: StreamOutput, v2: boolean): StreamProtocolKind {
     // RTMP and SRT force AAC + H264
     d.enc.requestedAudio = 'audio/aac';
     d.enc.requestedVideo = 'video/h264';
-    d.stream = { protocol: kind, urls };
+    d.stream = twitchTemplate === undefined ? { protocol: kind, urls } : { protocol: kind, urls, twitchTemplate };
   }
   d.outputCount += urls.length;
   return kind;

@@ -75,7 +75,7 @@ export function protocolFromUrl(raw: string): StreamProtocolKind {
 }
 
 export interface StreamUrlOptions {
-  /** Twitch ingest template with `{stream_key}` (see fetchTwitchTemplate); default DEFAULT_TWITCH_TEMPLATE. */
+  /** Twitch ingest template with `{stream_key}` (see twitch-ingest.ts); default DEFAULT_TWITCH_TEMPLATE. */
   readonly twitchTemplate?: string | undefined;
 }
 
@@ -148,19 +148,4 @@ function safeDecode(s: string): string {
   } catch {
     return s;
   }
-}
-
-/**
- * Fetches the Twitch ingest template once (first `url_template_secure`, else `url_template`).
- * Callers that want the original's exact ingest choice pass it to buildPipelinePlan.
- */
-export async function fetchTwitchTemplate(fetchImpl: typeof fetch = fetch): Promise<string> {
-  const res = await fetchImpl(TWITCH_INGESTS_URL);
-  if (!res.ok) throw new Error(`twitch ingests: HTTP ${res.status}`);
-  const body = (await res.json()) as { ingests?: { url_template?: string; url_template_secure?: string }[] };
-  for (const ingest of body.ingests ?? []) {
-    if (ingest.url_template_secure) return ingest.url_template_secure;
-    if (ingest.url_template) return ingest.url_template;
-  }
-  throw new Error('no ingest found');
 }

@@ -25,6 +25,7 @@ import { ListActiveEgressResponse, type StartEgressRequest } from '../rpc/messag
 import { PsrpcClient, PsrpcServer, RedisBus, type Registration, type RedisBusOptions } from '../rpc/psrpc/index.js';
 import { EgressHandler, EgressInternal } from '../rpc/services.js';
 import { configBodyOf } from './config-body.js';
+import { refreshTwitchIngests } from '../request/twitch-ingest.js';
 import { envelopeOf } from './envelope.js';
 import { abortedReply, HandlerProcess } from './handler-process.js';
 import { IoReporter } from './io.js';
@@ -181,6 +182,8 @@ export class EgressService {
     this.listReg = await this.server.register(EgressInternal.ListActiveEgress, '', () => new ListActiveEgressResponse({ egressIds: [...this.active.keys()] }));
     this.monitor.start();
     await this.startHttp();
+    // Twitch's ingest list is fetched here, in the background, never while a request is validated.
+    if (c.twitch_ingests_file && !c.twitch_ingest_template) void refreshTwitchIngests(c.twitch_ingests_file);
     this.templates = await startTemplateServer(c);
     this.startReg = await this.server.register(EgressInternal.StartEgress, c.cluster_id, (req, ctx) => this.onStartEgress(req, ctx.requestId), {
       affinity: (req) => this.affinity(req),

@@ -25,7 +25,12 @@ export interface RtmpServer {
   stop(): Promise<void>;
 }
 
-export async function startRtmpServer(): Promise<RtmpServer> {
+export interface RtmpServerOptions {
+  /** nginx-rtmp `on_publish` callback URL: a non-2xx answer rejects that publish. */
+  readonly onPublish?: string;
+}
+
+export async function startRtmpServer(opts: RtmpServerOptions = {}): Promise<RtmpServer> {
   const port = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nginx-rtmp-'));
   const recordDir = path.join(dir, 'rec');
@@ -44,7 +49,7 @@ rtmp {
   server {
     listen 127.0.0.1:${port};
     chunk_size 4096;
-    application live { live on; record all; record_path ${recordDir}; record_unique off; }
+    application live { live on; record all; record_path ${recordDir}; record_unique off;${opts.onPublish ? ` on_publish ${opts.onPublish};` : ''} }
   }
 }
 `,

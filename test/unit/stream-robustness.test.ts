@@ -1,0 +1,140 @@
+/**
+ * The reconnect and liveness rules of the stream output (reference §5.5), with the rules' times
+ * shortened and a stand-in publisher process (a node script that behaves like a gst-launch
+ * publisher: prints its PLAYING line, writes bytes, stalls, or exits with an rtmp2sink error). Its
+ * progress is what it wrote (to /dev/null, /proc/<pid>/io wchar) instead of the TCP bytes a server
+ * acknowledged; real servers and the real probe are in test/live (stream-failures).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { StreamInfo, StreamInfo_Status } from '@livekit/protocol';
+import { readFileSync } from 'node:fs';
+import { StreamOutput, tcpBytesAcked, type ProgressProbe, type PublisherCommand, type StreamRobustness } from '../../main/output/stream-output.js';
+import { validateStreamUrl } from '../../main/request/urls.js';
+
+const RULES: StreamRobustness = { reconnectWindowMs: 3000, livenessPollMs: 200, livenessIdleMs: 2000, progressBytes: 4096, retryDelayMs: 200, retryUpdateIntervalMs: 60_000 };
+
+const written: ProgressProbe = async (pids) => {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      out.set(pid, Number(/^wchar:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+};
+
+type Behaviour = 'refuse' | 'stall' | 'drop' | 'drop-late' | 'healthy';
+
+/** Writes 32 KiB every 100 ms for `writeMs` (forever when < 0), then stalls or exits with an error. */
+function fake(behaviour: Behaviour): { command: string; args: string[] } {
+  const script = `
+const fs = require('node:fs');
+const b = ${JSON.stringify(behaviour)};
+const err = 'ERROR: from element /GstPipeline:pipeline0/GstRtmp2Sink:rtmp2sink0: Connection error: connection closed remotely\\n';
+if (b === 'refuse') { process.stderr.write("ERROR: from element /GstPipeline:pipeline0/GstRtmp2Sink:rtmp2sink0: Failed to connect: 'publish' cmd failed\\n"); process.exit(1); }
+process.stdin.resume();
+process.stdout.write('Setting pipeline to PLAYING ...\\n');
+const fd = fs.openSync('/dev/null', 'w');
+const chunk = Buffer.alloc(32768);
+const writeMs = b === 'stall' ? 1000 : b === 'drop' ? 1000 : b === 'drop-late' ? 4500 : -1;
+const t0 = Date.now();
+const t = setInterval(() => {
+  if (writeMs >= 0 && Date.now() - t0 > writeMs) {
+    clearInterval(t);
+    if (b !== 'stall') { process.stderr.write(err); process.exit(1); }
+    return;
+  }
+  fs.writeSync(fd, chunk);
+}, 100);
+`;
+  return { command: process.execPath, args: ['-e', script] };
+}
+
+function run(behaviours: Behaviour[]): { out: StreamOutput; results: StreamInfo[]; attempts: () => number; changes: () => number } {
+  let n = 0;
+  const publisher: PublisherCommand = () => fake(behaviours[Math.min(n++, behaviours.length - 1)] ?? 'healthy');
+  const results: StreamInfo[] = [];
+  const out = new StreamOutput({ protocol: 'rtmp', urls: [validateStreamUrl('rtmp://127.0.0.1:1/live/robustkey', 'rtmp')] }, 'EG_unit', results, RULES, publisher, written);
+  let changes = 0;
+  out.on('changed', () => changes++);
+  out.start();
+  return { out, results, attempts: () => n, changes: () => changes };
+}
+
+async function until(what: string, fn: () => boolean, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  while (!fn()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Date.now() - t0;
+}
+
+describe('stream output reconnect and liveness rules', () => {
+  it('a first attempt that fails before any progress (bad URL or key) is FAILED at once, without retries', async () => {
+    const { out, results, attempts } = run(['refuse', 'healthy']);
+    await until('FAILED', () => results[0]?.status === StreamInfo_Status.FAILED, 5000);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(attempts(), 1);
+    assert.equal(results[0]?.retries, 0);
+    assert.equal(results[0]?.lastRetryAt, 0n);
+    assert.match(results[0]?.error ?? '', /'publish' cmd failed/);
+    await out.finish();
+  });
+
+  it('a publisher that stops writing after it sent data is FAILED by the liveness check: no outbound progress', async () => {
+    const { out, results } = run(['stall']);
+    const ms = await until('FAILED', () => results[0]?.status === StreamInfo_Status.FAILED, 10_000);
+    assert.equal(results[0]?.error, 'no outbound progress for 2s');
+    assert.ok(ms >= 2000, `failed after ${ms} ms, not before the idle window`);
+    assert.ok(results[0]?.endedAt && results[0].endedAt > 0n);
+    await out.finish();
+  });
+
+  it('a drop after progress is retried (retries, last_retry_at, one update per interval); refusals go on until the reconnect window is over → FAILED', async () => {
+    const { out, results, attempts, changes } = run(['drop', 'refuse']);
+    await until('a retry', () => (results[0]?.retries ?? 0) >= 1, 5000);
+    const firstRetryAt = Date.now();
+    assert.equal(results[0]?.status, StreamInfo_Status.ACTIVE);
+    assert.ok((results[0]?.lastRetryAt ?? 0n) > 0n);
+    await until('FAILED', () => results[0]?.status === StreamInfo_Status.FAILED, 10_000);
+    const windowMs = Date.now() - firstRetryAt;
+    assert.ok(windowMs >= 2000, `FAILED ${windowMs} ms after the first retry (window 3 s)`);
+    assert.ok(attempts() >= 3, `${attempts()} attempts`);
+    assert.equal(results[0]?.retries, attempts() - 1);
+    assert.match(results[0]?.error ?? '', /'publish' cmd failed/);
+    // retry 1 pushed an update; the later ones fall inside the 60 s interval; then FAILED
+    assert.equal(changes(), 2);
+    await out.finish();
+  });
+
+  it('a reconnection that carries media again ends the outage: a later drop is retried anew', async () => {
+    const { out, results, attempts } = run(['drop', 'drop-late', 'healthy']);
+    await until('third attempt', () => attempts() >= 3, 15_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(results[0]?.status, StreamInfo_Status.ACTIVE, results[0]?.error);
+    assert.equal(results[0]?.retries, 2);
+    await out.finish();
+    assert.equal(results[0]?.status, StreamInfo_Status.FINISHED);
+  });
+});
+
+describe('tcpBytesAcked (ss)', () => {
+  it('counts the bytes a loopback server acknowledged for this process, and nothing for an unknown pid', async () => {
+    const net = await import('node:net');
+    const srv = net.createServer((s) => s.resume());
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const sock = net.connect((srv.address() as { port: number }).port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    await new Promise<void>((r) => sock.write(Buffer.alloc(300_000), () => r()));
+    await new Promise((r) => setTimeout(r, 200));
+    const m = await tcpBytesAcked([process.pid, 999_999_999]);
+    sock.destroy();
+    srv.close();
+    assert.ok((m.get(process.pid) ?? 0) >= 300_000, `acked ${m.get(process.pid)}`);
+    assert.equal(m.get(999_999_999), undefined);
+  });
+});
