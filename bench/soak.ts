@@ -32,6 +32,19 @@ function arg(name: string, def: string): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Ctrl-C / SIGTERM end the run early: the current egress is stopped and the summary printed. */
+let stopRequested = false;
+let wakeUp: () => void = () => undefined;
+const interrupted = new Promise<void>((r) => (wakeUp = r));
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    wakeUp();
+  });
+}
+const interruptibleSleep = (ms: number): Promise<void> => Promise.race([sleep(ms), interrupted]);
+
 function fdCount(pid: number): number {
   try {
     return readdirSync(`/proc/${pid}/fd`).length;
@@ -133,7 +146,7 @@ async function main(): Promise<void> {
       pubs.push(await startRemotePublisher({ wsUrl: lk.wsUrl, apiKey: lk.apiKey, apiSecret: lk.apiSecret, room, identity: 'p2', colour: [40, 190, 70], toneHz: 659, epochMs, video: { codec: 'vp8', width: 640, height: 360 } }));
     }
     let n = 0;
-    while (elapsedS() + egressS + 20 < minutes * 60) {
+    while (!stopRequested && elapsedS() + egressS + 20 < minutes * 60) {
       const kind = withRoom && n % 2 === 1 ? 'room' : 'web';
       n++;
       const file = new EncodedFileOutput({ filepath: join(dir, `soak-${n}-${kind}.mp4`) });
@@ -154,7 +167,7 @@ async function main(): Promise<void> {
         break;
       }
       if (info?.status === EgressStatus.EGRESS_ACTIVE) {
-        await sleep(egressS * 1000);
+        await interruptibleSleep(egressS * 1000);
         await api.stopEgress(id).catch((err: unknown) => log(`${id}: stop: ${String(err)}`));
       }
       const doneBy = Date.now() + 60_000;
