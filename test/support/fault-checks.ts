@@ -35,11 +35,11 @@ export async function decodeErrors(path: string): Promise<number> {
  * Asserts the file of a faulted egress: reported duration = container ± 0.2 s, 0 decode errors, and
  * (when it has video of a moving page) no frozen picture in its last 3 s.
  */
-export async function assertFaultedFile(path: string, reportedNs: bigint, what: string, opts: { movingVideo?: boolean } = {}): Promise<FaultedFile> {
+export async function assertFaultedFile(path: string, reportedNs: bigint, what: string, opts: { movingVideo?: boolean; minS?: number } = {}): Promise<FaultedFile> {
   const p = await ffprobe(path);
   const containerS = Number(p.format.duration);
   const reportedS = Number(reportedNs) / 1e9;
-  assert.ok(reportedS > 0.5, `${what}: reported ${reportedS} s`);
+  assert.ok(reportedS > (opts.minS ?? 0.5), `${what}: reported ${reportedS} s`);
   assert.ok(Math.abs(containerS - reportedS) <= 0.2, `${what}: container ${containerS.toFixed(2)} s vs reported ${reportedS.toFixed(2)} s`);
   const errors = await decodeErrors(path);
   assert.equal(errors, 0, `${what}: decode errors`);
