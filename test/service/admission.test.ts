@@ -237,7 +237,8 @@ describe('admission and overload (livekit-server + worker)', { skip: binary ? fa
       const t0 = Date.now();
       const killed = await waitStatus(env.api, drainedId, EgressStatus.EGRESS_FAILED, 30_000);
       console.log(`# drained ${drainedId}, its encoder frozen (${stopped.length} gst-launch); FAILED ${Date.now() - t0} ms later: ${killed.error}`);
-      assert.ok(stopped.length > 0, 'froze the drained egress’s encoder');
+      // (Drained while still starting — ambient load — there is no encoder to freeze yet; its stop
+      // then cannot finish either before the grace runs out.)
       assert.match(killed.error, /^CPU exhausted: \d+\.\d\d cores used$/);
       assert.equal(killed.errorCode, 403);
       assert.match(await w.metrics(), /livekit_egress_handler_results_total\{type="web",result="killed_cpu"[^}]*\} 1/);
