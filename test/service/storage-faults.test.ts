@@ -63,8 +63,8 @@ describe('egress serve: output faults', { skip: binary ? false : 'livekit-server
   });
 
   test('the disk under the temp dir fills up while recording: FAILED naming the full disk within 3 s, what was written is delivered and plays, the worker keeps serving', async (t) => {
-    // 12 MiB: the browser profile (~3 MiB) and a few seconds of 720p at 3 Mbps.
-    const w = await startWorker({ redisPort: env.redis.port, tmpDir: join(env.dir, 'tmp-full'), cwd: env.dir, name: 'full', tmpfsMb: 12 });
+    // 7 MiB: the browser profile (~3 MiB) and some seconds of 720p at 3 Mbps.
+    const w = await startWorker({ redisPort: env.redis.port, tmpDir: join(env.dir, 'tmp-full'), cwd: env.dir, name: 'full', tmpfsMb: 7 });
     workers.push(w);
     try {
       const e = await env.api.startWebEgress(env.pageUrl, fileOut(join(env.dir, 'full.mp4')));
@@ -73,7 +73,7 @@ describe('egress serve: output faults', { skip: binary ? false : 'livekit-server
       // When the disk filled: the worker logs the first write error of the pipeline.
       t.diagnostic(`disk full: ${EgressStatus[info.status]} ${info.error}`);
       assert.equal(info.status, EgressStatus.EGRESS_FAILED);
-      assert.match(info.error, /no space left on device|disk full|not enough space/i);
+      assert.match(info.error, /no space left/i);
       const endedAt = Number(info.endedAt) / 1e6;
       const f = info.fileResults[0];
       assert.ok(f?.location, 'what was recorded is reported');
@@ -123,7 +123,8 @@ describe('egress serve: output faults', { skip: binary ? false : 'livekit-server
       // Slow while the file goes up, then gone.
       await proxy.setMode({ kind: 'slow', bytesPerSec: 64 * 1024 });
       await env.api.stopEgress(e.egressId);
-      await sleep(2000);
+      // Down once the upload is under way (EOS and the move to storage take a moment).
+      await waitFor('upload under way', () => (proxy.forwarded > 128 * 1024 ? true : undefined), 60_000, 50);
       const forwardedWhileSlow = proxy.forwarded;
       await proxy.setMode({ kind: 'down' });
       const info = await ended(env, e.egressId, 90_000);
