@@ -117,7 +117,7 @@ describe('egress serve: output faults', { skip: binary ? false : 'livekit-server
     });
     workers.push(w);
     try {
-      const e = await env.api.startWebEgress(env.pageUrl, fileOut('slow/{room_name}rec.mp4'));
+      const e = await env.api.startWebEgress(env.pageUrl, fileOut('slow/rec.mp4'));
       await waitStatus(env.api, e.egressId, EgressStatus.EGRESS_ACTIVE, 40_000);
       await sleep(6000);
       // Slow while the file goes up, then gone.
@@ -136,7 +136,10 @@ describe('egress serve: output faults', { skip: binary ? false : 'livekit-server
       assert.ok(f, 'file result');
       const inBackup = await objects(backup);
       const inPrimary = await objects(primary);
-      assert.deepEqual(inPrimary, [], 'nothing half-written left in the primary');
+      // s3rver keeps the body of a PUT cut off half-way (a real S3 refuses a body short of its
+      // Content-Length): whatever it holds is short of the file; the one complete copy is the backup.
+      t.diagnostic(`primary holds ${JSON.stringify(inPrimary)}`);
+      assert.ok(inPrimary.every((o) => BigInt(o.size) < f.size), 'no complete copy in the primary');
       assert.equal(inBackup.length, 1, `exactly one object in the backup: ${JSON.stringify(inBackup)}`);
       const obj = inBackup[0] as { key: string; size: number };
       assert.equal(BigInt(obj.size), f.size);
