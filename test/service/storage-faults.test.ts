@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -69,7 +70,16 @@ describe('egress serve: output faults', { skip: binary ? false : 'livekit-server
     try {
       const e = await env.api.startWebEgress(env.pageUrl, fileOut(join(env.dir, 'full.mp4')));
       await waitStatus(env.api, e.egressId, EgressStatus.EGRESS_ACTIVE, 40_000);
-      const info = await ended(env, e.egressId, 90_000);
+      // The fault's moment: when the tmpfs (seen through the worker's mount namespace) is full.
+      let fullAt = 0;
+      const watch = setInterval(() => {
+        statfs(`/proc/${w.pid}/root${join(env.dir, 'tmp-full')}`)
+          .then((st) => {
+            if (!fullAt && st.bavail * st.bsize < 256 * 1024) fullAt = Date.now();
+          })
+          .catch(() => undefined);
+      }, 50);
+      const info = await ended(env, e.egressId, 90_000).finally(() => clearInterval(watch));
       // When the disk filled: the worker logs the first write error of the pipeline.
       t.diagnostic(`disk full: ${EgressStatus[info.status]} ${info.error}`);
       assert.equal(info.status, EgressStatus.EGRESS_FAILED);
@@ -78,8 +88,11 @@ describe('egress serve: output faults', { skip: binary ? false : 'livekit-server
       const f = info.fileResults[0];
       assert.ok(f?.location, 'what was recorded is reported');
       const fileEndsAt = Number(f.startedAt) / 1e6 + Number(f.duration) / 1e6;
-      t.diagnostic(`file ${f.location}: ${(Number(f.duration) / 1e9).toFixed(2)} s; final status ${(endedAt - fileEndsAt).toFixed(0)} ms after the file's end`);
-      assert.ok(endedAt - fileEndsAt <= 3000, `final status ${(endedAt - fileEndsAt).toFixed(0)} ms after the last media`);
+      t.diagnostic(`file ${f.location}: ${(Number(f.duration) / 1e9).toFixed(2)} s; final status ${(endedAt - fullAt).toFixed(0)} ms after the disk was full, the file ends ${(fullAt - fileEndsAt).toFixed(0)} ms before it`);
+      assert.ok(fullAt > 0, 'saw the disk full');
+      assert.ok(endedAt - fullAt <= 3000, `final status ${(endedAt - fullAt).toFixed(0)} ms after the disk was full`);
+      // The media ends at the fault: what is kept is complete fragments up to it (≤ one 1 s fragment cut).
+      assert.ok(fileEndsAt <= fullAt + 500 && fullAt - fileEndsAt <= 2500, `file ends ${(fullAt - fileEndsAt).toFixed(0)} ms before the disk was full`);
       await assertFaultedFile(f.location, f.duration, 'disk full');
 
       // The worker is not stuck: once the egress is gone its temp dir is freed and it serves again.
