@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, truncate, type FileHandle } from 'node:fs/promises';
 
 /**
  * The media duration actually on disk in a fragmented MP4 (what mp4mux writes with
@@ -147,4 +147,40 @@ export async function fragmentedMp4DurationNs(path: string): Promise<bigint | nu
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Cuts an unfinished fragmented MP4 after its last complete moof+mdat pair: a fragment the muxer
+ * could only write in part (a full disk, a killed muxer) makes decoders report errors at the end of
+ * the file, and holds nothing a player would play. Returns the bytes removed (0: nothing to cut, or
+ * not a fragmented MP4).
+ */
+export async function truncateToCompleteFragments(path: string): Promise<number> {
+  const fh = await open(path, 'r');
+  let keep = -1;
+  let size = 0;
+  try {
+    size = (await fh.stat()).size;
+    let sawMoov = false;
+    let moofOpen = false;
+    for (let pos = 0; pos < size; ) {
+      const box = await boxAt(fh, pos, size);
+      if (!box || box.end > size) break;
+      if (box.type === 'moov') {
+        sawMoov = true;
+        keep = box.end;
+      } else if (box.type === 'moof') moofOpen = true;
+      else if (box.type === 'mdat' && moofOpen) {
+        moofOpen = false;
+        keep = box.end;
+      } else if (!moofOpen && sawMoov) keep = box.end; // mfra and the like after a complete fragment
+      pos = box.end;
+    }
+    if (!sawMoov) return 0;
+  } finally {
+    await fh.close();
+  }
+  if (keep < 0 || keep >= size) return 0;
+  await truncate(path, keep);
+  return size - keep;
 }

@@ -102,12 +102,19 @@ function formatIssue(issue: z.ZodIssue | undefined): string {
     const key = issue.keys[0] ?? '';
     return `config: unknown field "${at([...issue.path, key])}"`;
   }
-  return `config: invalid value for "${at(issue.path)}": ${issue.message}`;
+  const message = issue.message.length > MAX_CONFIG_MESSAGE ? `${issue.message.slice(0, MAX_CONFIG_MESSAGE)}…` : issue.message;
+  return `config: invalid value for "${at(issue.path)}": ${message}`;
 }
+
+const MAX_CONFIG_DEPTH = 32;
+/** Longest config error message: a message quoting a huge value says what is wrong in its first words. */
+const MAX_CONFIG_MESSAGE = 300;
 
 /** YAML `key:` with nothing after it is null; Go leaves the field at its zero value. */
 function stripNulls(v: unknown, pathSoFar: string[]): unknown {
-  if (Array.isArray(v)) return v.map((x) => stripNulls(x, pathSoFar));
+  // No config is deeper than a few levels; an alias that contains itself is infinitely deep.
+  if (pathSoFar.length > MAX_CONFIG_DEPTH) throw errConfig('could not parse config: nested too deeply (or an alias that contains itself)');
+  if (Array.isArray(v)) return v.map((x) => stripNulls(x, [...pathSoFar, '[]']));
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
     const keepNullValues = pathSoFar.length === 1 && pathSoFar[0] === 'chrome_flags';

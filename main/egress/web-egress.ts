@@ -3,7 +3,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
-import { fragmentedMp4DurationNs } from '../../gst/fmp4-duration.js';
+import { fragmentedMp4DurationNs, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
 import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import type { AudioLevel } from '../../gst/audio-level.js';
@@ -487,6 +487,12 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const file = this.plan.file;
     const result = this.info.fileResults[0];
     if (!file || !result) return;
+    if (this.#fileUnfinished && file.fileType === 'mp4') {
+      // A fragment written in part (the disk filled up, the muxer died) is cut off: it plays nothing
+      // and decoders report errors on it.
+      const cut = await truncateToCompleteFragments(file.localFilepath).catch(() => 0);
+      if (cut > 0) log.warn(`cut ${cut} bytes of an incomplete last fragment [egress:${this.info.egressId}]`);
+    }
     let size = 0;
     try {
       size = (await stat(file.localFilepath)).size;

@@ -17,6 +17,7 @@ import { encodeInfo, parseWorkerMessage, type HandlerToWorker, type StopReason, 
 import { dirSize, OUTPUT_SIZE_CHECK_MS, sessionLimitMs } from './limits.js';
 import { envelopeOf } from './envelope.js';
 import { reportFinalDirectly } from './direct-report.js';
+import type { TransportStats } from '../../gst/media-transport.js';
 
 const log = logger('handler');
 
@@ -84,6 +85,9 @@ class Handler {
       if (this.earlyKill) this.kill(this.earlyKill.error, this.earlyKill.code);
       else if (this.earlyStop) this.stop(this.earlyStop);
       const final = await controller.run();
+      // What the capture lost is not visible in the file (videorate repeats the last frame): say it.
+      const stats = 'transportStats' in controller && typeof controller.transportStats === 'function' ? (controller.transportStats() as TransportStats | null) : null;
+      if (stats) log.info(`capture frames: in ${stats.videoFramesIn}, written ${stats.videoFramesWritten}, repeated ${stats.videoFramesRepeated}, dropped ${stats.videoFramesDropped} [egress:${req.egressId}]`);
       await this.finish(final);
     } catch (err) {
       // buildPipelinePlan was already run by the worker; anything here is an internal fault.

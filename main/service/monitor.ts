@@ -43,12 +43,15 @@ export interface MonitorOptions {
   /** Override the core count (tests). */
   readonly cores?: number;
   readonly now?: () => number;
+  /** Host CPU counters (tests); default /proc/stat. */
+  readonly hostCpu?: () => { idle: number; total: number } | null;
 }
 
 export class Monitor extends EventEmitter<MonitorEvents> {
   readonly cores: number;
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
+  private readonly hostCpu: () => { idle: number; total: number } | null;
   private lastHost: { idle: number; total: number } | null = null;
   private lastSampleAt = 0;
   /** Host CPU load, 0..1 over the last sample. */
@@ -65,6 +68,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     super();
     this.cores = opts.cores ?? os.availableParallelism();
     this.now = opts.now ?? Date.now;
+    this.hostCpu = opts.hostCpu ?? readHostCpu;
   }
 
   start(intervalMs = 1000): void {
@@ -160,7 +164,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   /** One sampling round (normally every second). */
   sample(): void {
     const now = this.now();
-    const host = readHostCpu();
+    const host = this.hostCpu();
     if (host && this.lastHost && host.total > this.lastHost.total) {
       this.hostLoad = 1 - (host.idle - this.lastHost.idle) / (host.total - this.lastHost.total);
     }

@@ -3,7 +3,7 @@ import type { EgressInfo } from '@livekit/protocol';
 import type { ServiceConfig } from '../config/index.js';
 import type { PipelinePlan } from '../contracts/pipeline.js';
 import { createEgressUploads } from '../egress/uploads.js';
-import { fragmentedMp4DurationNs } from '../../gst/fmp4-duration.js';
+import { fragmentedMp4DurationNs, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
 import { logger } from '../log.js';
 import { commOf, killRemembered, stillRunning, type ProcStat } from './proc.js';
 
@@ -42,6 +42,8 @@ export async function deliverOrphanedFile(plan: PipelinePlan, info: EgressInfo, 
   const file = plan.file;
   const result = info.fileResults[0];
   if (!file || !result) return;
+  // The pipeline may have been killed in the middle of a fragment: that part plays nothing.
+  if (file.fileType === 'mp4') await truncateToCompleteFragments(file.localFilepath).catch(() => 0);
   let size: number;
   try {
     size = (await stat(file.localFilepath)).size;

@@ -100,6 +100,13 @@ export class EgressService {
   private readonly active = new Map<string, Active>();
   /** Egress ids being admitted right now (between the claim and the reply). */
   private readonly starting = new Set<string>();
+  /**
+   * StartEgress answers by egress id, kept while the egress runs here: livekit-server retries a
+   * StartEgress that took longer than its attempt timeout (a loaded machine) with the same payload and
+   * egress id. That retry is claimed here and gets the first attempt's answer — refusing it as a
+   * duplicate would fail the API call of an egress that is in fact running.
+   */
+  private readonly answers = new Map<string, { readonly payload: string; readonly answer: Promise<EgressInfo> }>();
   private readonly finished = new Map<string, number>();
   private startReg: Registration | null = null;
   private listReg: Registration | null = null;
@@ -201,6 +208,7 @@ export class EgressService {
 
   /** psrpc affinity (psrpc-wire §5.1): −1 cannot accept, 0.5 idle, 1.0 busy. */
   affinity(req: StartEgressRequest): number {
+    if (this.isRetry(req)) return 1;
     if (this.isDisabled() || !servesRequest(req)) return -1;
     const request = req.request as EgressRequest;
     if (!this.monitor.canAccept(costOf(request, this.config, req.estimatedCpu), usesChrome(request))) return -1;
@@ -224,7 +232,28 @@ export class EgressService {
     return t !== undefined && Date.now() - t < FINISHED_MEMORY_MS;
   }
 
-  private async onStartEgress(req: StartEgressRequest, requestId: string): Promise<EgressInfo> {
+  /** Whether `req` repeats (same payload) a StartEgress this worker has taken and still runs. */
+  private isRetry(req: StartEgressRequest): boolean {
+    const prior = this.answers.get(req.egressId);
+    return prior !== undefined && prior.payload === payloadKey(req);
+  }
+
+  private onStartEgress(req: StartEgressRequest, requestId: string): Promise<EgressInfo> {
+    const id = req.egressId;
+    const prior = this.answers.get(id);
+    if (prior && prior.payload === payloadKey(req)) {
+      log.info(`StartEgress retried by the server: answering with the first attempt's result [egress:${id}] [request:${requestId.slice(0, 40)}]`);
+      return prior.answer.then((info) => info.clone());
+    }
+    const answer = this.startEgress(req, requestId);
+    if (!prior) {
+      this.answers.set(id, { payload: payloadKey(req), answer });
+      answer.catch(() => this.answers.delete(id));
+    }
+    return answer;
+  }
+
+  private async startEgress(req: StartEgressRequest, requestId: string): Promise<EgressInfo> {
     const id = req.egressId;
     log.info(`StartEgress received [egress:${id}] [request:${requestId.slice(0, 40)}]`);
     if (this.shuttingDown) throw errShuttingDown();
@@ -319,6 +348,7 @@ export class EgressService {
     a.regs = [];
     this.monitor.release(a.id);
     this.active.delete(a.id);
+    this.answers.delete(a.id);
     this.rememberFinished(a.id);
     this.maybeFinishShutdown();
   }
@@ -471,4 +501,9 @@ function resultOf(info: EgressInfo): HandlerResult {
     default:
       return 'failed';
   }
+}
+
+/** A StartEgress's payload, to tell a server retry (same bytes) from another request with the same id. */
+function payloadKey(req: StartEgressRequest): string {
+  return Buffer.from(req.toBinary()).toString('base64');
 }

@@ -141,3 +141,65 @@ test('redis options: address, credentials, db, TLS, sentinel; none → error', (
   assert.equal(s.sentinelPassword, 'sp');
   assert.throws(() => redisOptionsOf(parseConfig('')), /redis configuration is required/);
 });
+
+test('overload (reference §6.3): 10 consecutive samples over the threshold with > 1 egress → drain the one most over its cost; kill it after cpu_kill_grace_sec; memory over max_memory → kill the biggest', () => {
+  let now = 1_000_000;
+  let busy = 0;
+  let total = 0;
+  let load = 1;
+  const hostCpu = (): { idle: number; total: number } => {
+    total += 100;
+    busy += 100 * load;
+    return { idle: total - busy, total };
+  };
+  const config = parseConfig('cpu_cost: {web_cpu_cost: 0.5, audio_web_cpu_cost: 0.1, max_cpu_utilization: 0.8, cpu_kill_grace_sec: 5}');
+  const m = new Monitor(config, { cores: 2, now: () => now, hostCpu });
+  const events: string[] = [];
+  m.on('cpu-drain', (id) => events.push(`drain ${id}`));
+  m.on('cpu-kill', (id) => events.push(`kill ${id}`));
+  m.on('oom-kill', (id) => events.push(`oom ${id}`));
+  const tick = (): void => {
+    now += 1000;
+    m.sample();
+  };
+  m.accept('EG_video', costOf(web(), config), true);
+  tick(); // first sample: no load known yet
+  for (let i = 0; i < 12; i++) tick();
+  assert.deepEqual(events, [], 'one egress is never drained');
+  m.accept('EG_audio', costOf(web(true), config), true);
+  load = 0.9; // under the 0.95 threshold (max_cpu_utilization < 0.95)
+  for (let i = 0; i < 12; i++) tick();
+  assert.deepEqual(events, []);
+  load = 1;
+  for (let i = 0; i < 9; i++) tick();
+  load = 0.5; // the run of overloaded samples is broken: it starts again
+  tick();
+  load = 1;
+  for (let i = 0; i < 9; i++) tick();
+  assert.deepEqual(events, []);
+  tick();
+  // Neither has a measured usage: "most CPU above its cost" picks the cheaper one (0 − 0.1 > 0 − 0.5).
+  assert.deepEqual(events, ['drain EG_audio']);
+  for (let i = 0; i < 4; i++) tick();
+  assert.deepEqual(events, ['drain EG_audio'], 'no kill before the grace, no second drain while one drains');
+  tick();
+  assert.deepEqual(events, ['drain EG_audio', 'kill EG_audio']);
+  m.release('EG_audio');
+  m.release('EG_video');
+
+  const mem = parseConfig('cpu_cost: {web_cpu_cost: 0.1, max_memory: 0.01, memory_kill_grace_sec: 2}');
+  const mm = new Monitor(mem, { cores: 2, now: () => now, hostCpu: () => null });
+  const oom: string[] = [];
+  mm.on('oom-kill', (id, gb) => oom.push(`${id} ${gb > 0.01 ? 'over' : 'under'}`));
+  mm.accept('EG_small', costOf(web(), mem), true);
+  mm.accept('EG_big', costOf(web(), mem), true);
+  mm.setPid('EG_big', process.pid); // this test process: well over 10 MB
+  now += 1000;
+  mm.sample();
+  now += 1000;
+  mm.sample();
+  assert.deepEqual(oom, [], 'not before memory_kill_grace_sec');
+  now += 1000;
+  mm.sample();
+  assert.deepEqual(oom, ['EG_big over']);
+});

@@ -22,6 +22,12 @@ export interface WorkerOptions {
   /** Merged into the YAML config (top level). */
   readonly extra?: Record<string, unknown>;
   readonly cpuCost?: Record<string, number>;
+  /**
+   * Runs the worker in its own mount namespace with a tmpfs of this many MiB on `tmpDir` (a disk that
+   * fills up). Root: `unshare -m`; otherwise `unshare -Urm` (a user namespace may mount tmpfs). Where
+   * neither is allowed the worker does not start and startWorker throws with unshare's error.
+   */
+  readonly tmpfsMb?: number;
 }
 
 export interface WorkerProc {
@@ -59,7 +65,23 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerProc> {
   const body = stringify(config);
   const viaCli = process.env['EGRESS_SERVE_VIA_CLI'] === '1';
   const args = viaCli ? [CLI_ENTRY, 'serve', '--config-body', body] : [SERVE_ENTRY, '--config-body', body];
-  const child = spawn(process.execPath, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = opts.tmpfsMb
+    ? spawn(
+        'unshare',
+        [
+          process.getuid?.() === 0 ? '-m' : '-Urm',
+          'sh',
+          '-c',
+          'mkdir -p "$1" && mount -t tmpfs -o size="$2"m tmpfs "$1" && shift 2 && exec "$@"',
+          'sh',
+          opts.tmpDir,
+          String(opts.tmpfsMb),
+          process.execPath,
+          ...args,
+        ],
+        { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+      )
+    : spawn(process.execPath, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer): void => {

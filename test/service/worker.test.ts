@@ -125,21 +125,24 @@ describe('egress serve against livekit-server v1.13.5', { skip: binary ? false :
     assert.ok(!existsSync(join(env.dir, 'never.mp4')));
   });
 
-  test('a retried StartEgress (same egress id, new request id) never starts a second recording: egress already exists', async () => {
+  test('a retried StartEgress (same egress id and payload, new request id — what livekit-server sends when an attempt timed out) gets the first attempt\'s answer and never starts a second recording; another payload with that id, or any attempt after the end: egress already exists', async () => {
     const bus = await RedisBus.connect({ redis: env.redis.url });
     const client = new PsrpcClient(bus);
     try {
       const req = rpcWebStart(env.pageUrl, join(env.dir, 'dup.mp4'), undefined, true);
       const call = () => client.call(EgressInternal.StartEgress, '', req, { timeoutMs: 10_000, selection: LK_SELECTION });
       const results = await Promise.allSettled([call(), call()]);
-      const ok = results.filter((r) => r.status === 'fulfilled');
-      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-      assert.equal(ok.length, 1, JSON.stringify(results.map((r) => r.status)));
-      assert.ok(failed[0]?.reason instanceof PsrpcError);
-      assert.equal((failed[0]?.reason as PsrpcError).code, 'already_exists');
-      assert.equal((failed[0]?.reason as PsrpcError).message, 'egress already exists');
-      // A third attempt later is refused the same way.
-      await assert.rejects(call(), (e: unknown) => e instanceof PsrpcError && e.code === 'already_exists');
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled']);
+      const infos = results.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof call>>>).value);
+      assert.deepEqual(infos.map((i) => [i.egressId, i.status, i.startedAt]), [0, 1].map(() => [req.egressId, EgressStatus.EGRESS_STARTING, infos[0]?.startedAt]));
+      assert.equal(w.handlers().size, 1, 'one handler process');
+      const other = rpcWebStart(env.pageUrl, join(env.dir, 'dup-other.mp4'), req.egressId, true);
+      await assert.rejects(
+        client.call(EgressInternal.StartEgress, '', other, { timeoutMs: 10_000, selection: LK_SELECTION }),
+        (e: unknown) => e instanceof PsrpcError && e.code === 'already_exists' && e.message === 'egress already exists',
+      );
+      // A third attempt while it runs is answered the same way.
+      assert.equal((await call()).egressId, req.egressId);
       assert.equal(w.handlers().size, 1, 'one handler process');
       await waitStatus(env.api, req.egressId, EgressStatus.EGRESS_ACTIVE);
       const multi = await client.callMulti(EgressInternal.ListActiveEgress, '', new ListActiveEgressRequest(), { timeoutMs: 1000 });
