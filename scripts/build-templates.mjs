@@ -2,6 +2,7 @@
 // Bundles the browser templates (run after `tsc -p tsconfig.json`, which typechecks them):
 //  - templates/room (default room-composite template) -> dist/templates/room/{index.html,room.css,room.js}
 //    (served at the root of the egress's template server, so the page uses relative paths);
+//  - templates/track (track egress without transcoding: encoded frames of one track) -> dist/templates/track;
 //  - test/fixtures/egress-sdk-template (a custom template on the real @livekit/egress-sdk)
 //    -> dist/test/fixtures/egress-sdk-template/{index.html,template.js}.
 import { build } from 'esbuild';
@@ -22,6 +23,7 @@ const singleLivekitClient = {
 
 const bundles = [
   { src: 'templates/room', entry: 'src/main.ts', out: 'dist/templates/room', js: 'room.js', copy: ['index.html', 'room.css'] },
+  { src: 'templates/track', entry: 'src/main.ts', out: 'dist/templates/track', js: 'track.js', copy: ['index.html'] },
   { src: 'test/fixtures/egress-sdk-template', entry: 'main.ts', out: 'dist/test/fixtures/egress-sdk-template', js: 'template.js', copy: ['index.html'] },
 ];
 

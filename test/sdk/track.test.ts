@@ -1,8 +1,9 @@
 /**
  * Track egress (v1 TrackEgressRequest, SDK source) through livekit-server-sdk → livekit-server →
  * Redis → our worker: an Opus microphone track → OGG/Opus (decoded and re-encoded, as the original
- * does for Opus), named by the track placeholders, ending when the track is unpublished; a video
- * track and a WebSocket output are refused with clear errors.
+ * does for Opus), named by the track placeholders, ending when the track is unpublished; VP8 → WebM
+ * and H264 → MP4 written as published (no transcode: the codec and size in the file are the
+ * publisher's); a video track to a WebSocket is refused with the original's error.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -132,28 +133,49 @@ describe('track egress (SDK source) through livekit-server', { skip }, () => {
     assertPresent(report, 1, report.seconds - 1, 0.95, { colour: false });
   });
 
-  test('a video track → FAILED, refused by name (no transcode-free video path yet); to a WebSocket → the original\'s `format websocket incompatible with codec`', async () => {
-    const room = 'track-video';
-    const [p2] = await startPublishers(env, room, 1, { video: { codec: 'vp8' }, audio: false }, 1);
-    assert.ok(p2);
-    pubs.push(p2);
-    const sid = p2.trackSids.video;
-    assert.ok(sid);
-    const info = await env.egress.startTrackEgress(room, new DirectFileOutput({ filepath: join(env.dir, 'video-track') }), sid);
-    const failed = await waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED, 30_000);
-    assert.equal(failed.error, 'video track egress (written without transcoding) is not yet supported by this egress');
-    assert.equal(failed.errorCode, 400);
-    const ws = await startPcmServer();
-    try {
-      const toWs = await env.egress.startTrackEgress(room, ws.url, sid);
-      const wsFailed = await waitStatus(env, toWs.egressId, EgressStatus.EGRESS_FAILED, 30_000);
-      assert.equal(wsFailed.error, 'format websocket incompatible with codec video/vp8');
-      assert.equal(wsFailed.errorCode, 400);
-      assert.equal(ws.bytes(), 0);
-    } finally {
-      await ws.close();
-    }
-  });
+  for (const codec of ['vp8', 'h264'] as const) {
+    const container = codec === 'vp8' ? 'webm' : 'mp4';
+    test(`${codec.toUpperCase()} video track → ${container.toUpperCase()} without transcoding: same codec and size as published, keyframe first, ±1 s of the reported duration, the colour in every second${codec === 'vp8' ? '; to a WebSocket → the original\'s `format websocket incompatible with codec`' : ''}`, async () => {
+      const room = `track-video-${codec}`;
+      const [p2] = await startPublishers(env, room, 1, { video: { codec }, audio: false }, 1);
+      assert.ok(p2);
+      pubs.push(p2);
+      const sid = p2.trackSids.video;
+      assert.ok(sid);
+      const info = await env.egress.startTrackEgress(room, new DirectFileOutput({ filepath: join(env.dir, `vt-${codec}-{track_type}_{track_source}_{publisher_identity}`) }), sid);
+      const active = await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE, 60_000);
+      assert.equal(active.sourceType, 1, 'EGRESS_SOURCE_TYPE_SDK');
+      await sleep(10_000);
+      await env.egress.stopEgress(info.egressId);
+      const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_COMPLETE, 30_000);
+      const f = done.fileResults[0];
+      assert.ok(f && f.size > 0n && f.duration > 0n, 'file result');
+      assert.match(f.filename, new RegExp(`vt-${codec}-video_camera_p2\\.${container}$`));
+      const probe = await ffprobe(f.location);
+      assert.equal(audioStream(probe), undefined);
+      const v = videoStream(probe);
+      assert.equal(v?.codec_name, codec);
+      assert.equal(v?.width, 640);
+      assert.equal(v?.height, 360);
+      assert.match(probe.format.format_name, codec === 'vp8' ? /webm|matroska/ : /mp4/);
+      const reported = Number(f.duration) / 1e9;
+      assert.ok(Math.abs(Number(probe.format.duration) - reported) <= 1, `container ${probe.format.duration} s vs reported ${reported} s`);
+      assert.ok(reported >= 9, `${reported} s recorded`);
+      const report = await analyse(`track-${codec}`, f.location, regionsOf([p2], [{ x: 0, y: 0, w: 640, h: 360 }]));
+      assertPresent(report, 1, report.seconds - 1, 0.95, { tone: false });
+      if (codec !== 'vp8') return;
+      const ws = await startPcmServer();
+      try {
+        const toWs = await env.egress.startTrackEgress(room, ws.url, sid);
+        const wsFailed = await waitStatus(env, toWs.egressId, EgressStatus.EGRESS_FAILED, 30_000);
+        assert.equal(wsFailed.error, 'format websocket incompatible with codec video/vp8');
+        assert.equal(wsFailed.errorCode, 400);
+        assert.equal(ws.bytes(), 0);
+      } finally {
+        await ws.close();
+      }
+    });
+  }
 
   test('WebSocket PCM: s16le 48 kHz stereo with the beeps, {"muted":…} text frames at the mute / unmute, Close at the end', async () => {
     const room = 'track-ws';
