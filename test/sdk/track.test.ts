@@ -9,6 +9,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DirectFileOutput, EgressStatus } from 'livekit-server-sdk';
+import { EncodingOptionsPreset, FileOutput, MediaSource, Output, StartEgressRequest as LkStartEgressRequest } from '@livekit/protocol';
+import { RedisBus } from '../../main/rpc/psrpc/bus.js';
+import { PsrpcClient } from '../../main/rpc/psrpc/client.js';
+import { StartEgressRequest } from '../../main/rpc/messages.js';
+import { EgressInternal } from '../../main/rpc/services.js';
 import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import type { PublisherHandle as Publisher } from '../support/publisher.js';
@@ -176,6 +181,47 @@ describe('track egress (SDK source) through livekit-server', { skip }, () => {
       }
     });
   }
+
+  test('v2 PASSTHROUGH (psrpc StartEgress straight to the worker: livekit-server v1.13.5 rewrites the preset) of a VP8 video_track_id → WebM as published', async () => {
+    const room = 'track-v2-passthrough';
+    const [p4] = await startPublishers(env, room, 1, { video: { codec: 'vp8' }, audio: false }, 3);
+    assert.ok(p4);
+    pubs.push(p4);
+    const sid = p4.trackSids.video;
+    assert.ok(sid);
+    const egressId = `EG_pt${Date.now().toString(36)}`;
+    const bus = await RedisBus.connect({ redis: env.redis.url });
+    const client = new PsrpcClient(bus);
+    try {
+      const v2 = new LkStartEgressRequest({
+        roomName: room,
+        encoding: { case: 'preset', value: EncodingOptionsPreset.PASSTHROUGH },
+        source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: sid } }) },
+        outputs: [new Output({ config: { case: 'file', value: new FileOutput({ filepath: join(env.dir, 'pt-{track_id}') }) } })],
+      });
+      const started = await client.call(EgressInternal.StartEgress, '', new StartEgressRequest({ egressId, roomName: room, request: { case: 'egress', value: v2 } }), { timeoutMs: 30_000 });
+      assert.equal(started.status, EgressStatus.EGRESS_STARTING);
+      await waitStatus(env, egressId, EgressStatus.EGRESS_ACTIVE, 60_000);
+      await sleep(8000);
+      await env.egress.stopEgress(egressId);
+      const done = await waitStatus(env, egressId, EgressStatus.EGRESS_COMPLETE, 30_000);
+      const f = done.fileResults[0];
+      assert.ok(f && f.size > 0n, 'file result');
+      assert.match(f.filename, new RegExp(`pt-${sid}\\.webm$`));
+      const probe = await ffprobe(f.location);
+      const v = videoStream(probe);
+      assert.equal(v?.codec_name, 'vp8');
+      assert.equal(v?.width, 640);
+      assert.equal(v?.height, 360);
+      const reported = Number(f.duration) / 1e9;
+      assert.ok(Math.abs(Number(probe.format.duration) - reported) <= 1, `container ${probe.format.duration} s vs reported ${reported} s`);
+      const report = await analyse('track-v2-passthrough', f.location, regionsOf([p4], [{ x: 0, y: 0, w: 640, h: 360 }]));
+      assertPresent(report, 1, report.seconds - 1, 0.95, { tone: false });
+    } finally {
+      client.close();
+      await bus.close();
+    }
+  });
 
   test('WebSocket PCM: s16le 48 kHz stereo with the beeps, {"muted":…} text frames at the mute / unmute, Close at the end', async () => {
     const room = 'track-ws';
