@@ -31,10 +31,13 @@ import { createEgressUploads } from './uploads.js';
 import type { EndReason, WebEgressEvents } from './web-egress.js';
 
 /**
- * Runs one SDK-source egress (participant, track composite): no page. The recorder joins the room
- * itself with @livekit/rtc-node (room-source.ts), subscribes to the tracks the request names
- * (track-selection.ts) and feeds their decoded frames and PCM, stamped on the egress clock and kept
- * continuous (media-timeline.ts), into the same transport and GStreamer pipeline as a page capture.
+ * Runs one SDK-source egress (participant, track composite, track, audio-only room): no page. The
+ * recorder joins the room itself with @livekit/rtc-node (room-source.ts), subscribes to the tracks
+ * the request names (track-selection.ts) and feeds their decoded frames and PCM, stamped on the
+ * egress clock and kept continuous (media-timeline.ts), into the same transport and GStreamer
+ * pipeline as a page capture. A VIDEO track egress (v1 track, v2 PASSTHROUGH) is the exception:
+ * it is written without transcoding from the track's encoded frames, which rtc-node does not hand
+ * out, so a headless page reads them (encoded-track.ts, passthrough-writer.ts).
  *
  * Status (reference §5.2, §10.3): STARTING until the first media arrives and reaches the file, then
  * ACTIVE; the source ending (participant left, tracks gone, room deleted) completes it; a source
