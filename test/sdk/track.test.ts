@@ -1,8 +1,8 @@
 /**
  * Track egress (v1 TrackEgressRequest, SDK source) through livekit-server-sdk → livekit-server →
  * Redis → our worker: an Opus microphone track → OGG/Opus (decoded and re-encoded, as the original
- * does for Opus), named by the track placeholders, ending when the track is unpublished; VP8 → WebM
- * and H264 → MP4 written as published (no transcode: the codec and size in the file are the
+ * does for Opus), named by the track placeholders, ending when the track is unpublished; VP8 / VP9
+ * → WebM and H264 → MP4 written as published (no transcode: the codec and size in the file are the
  * publisher's); a video track to a WebSocket is refused with the original's error.
  */
 import { after, before, describe, test } from 'node:test';
@@ -19,12 +19,15 @@ import { setLogLevel } from '../../main/log.js';
 import type { PublisherHandle as Publisher } from '../support/publisher.js';
 import { audioStream, ffprobe, videoStream } from '../support/media.js';
 import { writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { analyse, assertPresent, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '../room/common.js';
 
 setLogLevel('error');
+const execFileP = promisify(execFile);
 const skip = livekitBinary() ? false : 'livekit-server not built: bash scripts/setup.sh --test';
 
 /** A loopback WebSocket server that keeps what a track egress sends (the original's test server). */
@@ -138,8 +141,8 @@ describe('track egress (SDK source) through livekit-server', { skip }, () => {
     assertPresent(report, 1, report.seconds - 1, 0.95, { colour: false });
   });
 
-  for (const codec of ['vp8', 'h264'] as const) {
-    const container = codec === 'vp8' ? 'webm' : 'mp4';
+  for (const codec of ['vp8', 'vp9', 'h264'] as const) {
+    const container = codec === 'h264' ? 'mp4' : 'webm';
     test(`${codec.toUpperCase()} video track → ${container.toUpperCase()} without transcoding: same codec and size as published, keyframe first, ±1 s of the reported duration, the colour in every second${codec === 'vp8' ? '; to a WebSocket → the original\'s `format websocket incompatible with codec`' : ''}`, async () => {
       const room = `track-video-${codec}`;
       const [p2] = await startPublishers(env, room, 1, { video: { codec }, audio: false }, 1);
@@ -162,10 +165,13 @@ describe('track egress (SDK source) through livekit-server', { skip }, () => {
       assert.equal(v?.codec_name, codec);
       assert.equal(v?.width, 640);
       assert.equal(v?.height, 360);
-      assert.match(probe.format.format_name, codec === 'vp8' ? /webm|matroska/ : /mp4/);
+      assert.match(probe.format.format_name, codec === 'h264' ? /mp4/ : /webm|matroska/);
       const reported = Number(f.duration) / 1e9;
       assert.ok(Math.abs(Number(probe.format.duration) - reported) <= 1, `container ${probe.format.duration} s vs reported ${reported} s`);
       assert.ok(reported >= 9, `${reported} s recorded`);
+      // Keyframe-gated: the first packet written is a keyframe.
+      const { stdout: firstPacket } = await execFileP('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#1', '-show_entries', 'packet=flags', '-of', 'csv=p=0', f.location]);
+      assert.match(firstPacket.trim(), /^K/, `first packet flags ${firstPacket.trim()}`);
       const report = await analyse(`track-${codec}`, f.location, regionsOf([p2], [{ x: 0, y: 0, w: 640, h: 360 }]));
       assertPresent(report, 1, report.seconds - 1, 0.95, { tone: false });
       if (codec !== 'vp8') return;
