@@ -8,10 +8,11 @@ import { sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '
 /**
  * bench/sdk-sources: CPU seconds per recorded minute and peak RSS of every process of an SDK-source
  * egress (the handler process — which holds the rtc-node room connection and decoders — and its
- * gst-launch child), for each request type, on the real path (livekit-server → Redis → worker).
+ * children: gst-launch, and for a video track egress the Chromium that reads its encoded frames),
+ * for each request type, on the real path (livekit-server → Redis → worker).
  * The publishers (two 640x360 VP8 + Opus, rtc-node, in this process) are not counted.
  *
- *   npm run bench:sdk -- [--seconds 60] [--types track-audio,track-composite,room-audio,participant]
+ *   npm run bench:sdk -- [--seconds 60] [--types track-audio,track-video,track-composite,room-audio,participant]
  */
 
 function arg(name: string, def: string): string {
@@ -34,6 +35,7 @@ type Starter = (env: RoomEnv, room: string, pubs: Publisher[]) => Promise<Egress
 
 const TYPES: Record<string, Starter> = {
   'track-audio': (env, room, [p]) => env.egress.startTrackEgress(room, new DirectFileOutput({ filepath: join(env.dir, 'bench-track.ogg') }), p?.trackSids.audio ?? ''),
+  'track-video': (env, room, [p]) => env.egress.startTrackEgress(room, new DirectFileOutput({ filepath: join(env.dir, 'bench-track-video') }), p?.trackSids.video ?? ''),
   'track-composite': (env, room, [p]) =>
     env.egress.startTrackCompositeEgress(room, { file: new EncodedFileOutput({ filepath: join(env.dir, 'bench-tc.mp4') }) }, { audioTrackId: p?.trackSids.audio ?? '', videoTrackId: p?.trackSids.video ?? '' }),
   'room-audio': (env, room) => env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: join(env.dir, 'bench-room-audio.ogg'), fileType: EncodedFileType.OGG }) }, { audioOnly: true }),
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
       if (!start) throw new Error(`unknown type ${t} (${Object.keys(TYPES).join(', ')})`);
       const f = await measure(env, t, start, seconds);
       rows.push(f);
-      console.log(`${f.type}: ${f.cpuS.toFixed(1)} CPU-s over ${f.recordedS.toFixed(0)} s = ${f.perMinute.toFixed(2)} CPU-s per recorded minute (handler ${f.handlerPerMinute.toFixed(2)}, gst-launch ${f.gstPerMinute.toFixed(2)}), peak RSS ${f.peakRssMb.toFixed(0)} MB`);
+      console.log(`${f.type}: ${f.cpuS.toFixed(1)} CPU-s over ${f.recordedS.toFixed(0)} s = ${f.perMinute.toFixed(2)} CPU-s per recorded minute (handler ${f.handlerPerMinute.toFixed(2)}, its children — gst-launch, and Chromium for track-video — ${f.gstPerMinute.toFixed(2)}), peak RSS ${f.peakRssMb.toFixed(0)} MB`);
     }
   } finally {
     await env.close();

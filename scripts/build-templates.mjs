@@ -3,6 +3,7 @@
 // the booth UI page:
 //  - templates/room (default room-composite template) -> dist/templates/room/{index.html,room.css,room.js}
 //    (served at the root of the egress's template server, so the page uses relative paths);
+//  - templates/track (track egress without transcoding: encoded frames of one track) -> dist/templates/track;
 //  - test/fixtures/egress-sdk-template (a custom template on the real @livekit/egress-sdk)
 //    -> dist/test/fixtures/egress-sdk-template/{index.html,template.js}.
 import { build } from 'esbuild';
@@ -23,6 +24,7 @@ const singleLivekitClient = {
 
 const bundles = [
   { src: 'templates/room', entry: 'src/main.ts', out: 'dist/templates/room', js: 'room.js', copy: ['index.html', 'room.css'] },
+  { src: 'templates/track', entry: 'src/main.ts', out: 'dist/templates/track', js: 'track.js', copy: ['index.html'] },
   { src: 'test/fixtures/egress-sdk-template', entry: 'main.ts', out: 'dist/test/fixtures/egress-sdk-template', js: 'template.js', copy: ['index.html'] },
 ];
 

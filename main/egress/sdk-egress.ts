@@ -1,21 +1,24 @@
 import { EventEmitter } from 'node:events';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DisconnectReason, RoomEvent } from '@livekit/rtc-node';
+import { DisconnectReason, RoomEvent, TrackKind } from '@livekit/rtc-node';
 import { EgressInfo, EgressStatus, StreamInfo, StreamInfo_Status } from '@livekit/protocol';
 import type { Registry } from 'prom-client';
 import { buildLaunchArgs, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs } from '../../gst/media-transport.js';
 import type { ServiceConfig } from '../config/index.js';
-import { EgressError, errDuplicateIdentity, errGstDied, errInvalidField, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
-import type { PipelinePlan, SdkSourcePlan } from '../contracts/pipeline.js';
+import { EgressError, errDuplicateIdentity, errGstDied, errInvalidField, errInvalidInput, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
+import type { FileType, PipelinePlan, SdkSourcePlan } from '../contracts/pipeline.js';
+import { buildPassthroughArgs, passthroughCodecOf, passthroughContainerOf } from '../../gst/passthrough-pipeline.js';
+import { EncodedTrackPage, type EncodedTrackOptions } from '../sdk/encoded-track.js';
+import { PassthroughVideoWriter } from '../sdk/passthrough-writer.js';
 import { isSdkSource } from './source-kind.js';
 import { logger } from '../log.js';
 import type { StartEgressEnvelope } from '../request/index.js';
 import { MediaTimeline } from '../sdk/media-timeline.js';
 import { RoomSource } from '../sdk/room-source.js';
-import { ParticipantSelection, RoomAudioSelection, TrackCompositeSelection, TrackEgressSelection, type TrackSelection } from '../sdk/track-selection.js';
+import { findTrack, ParticipantSelection, RoomAudioSelection, TrackCompositeSelection, TrackEgressSelection, trackNames, type FoundTrack, type TrackSelection } from '../sdk/track-selection.js';
 import { TrackSlots } from '../sdk/track-slots.js';
 import { AudioMixer } from '../sdk/audio-mixer.js';
 import { WebSocketPcmSink } from '../sdk/websocket-pcm.js';
@@ -28,10 +31,13 @@ import { createEgressUploads } from './uploads.js';
 import type { EndReason, WebEgressEvents } from './web-egress.js';
 
 /**
- * Runs one SDK-source egress (participant, track composite): no page. The recorder joins the room
- * itself with @livekit/rtc-node (room-source.ts), subscribes to the tracks the request names
- * (track-selection.ts) and feeds their decoded frames and PCM, stamped on the egress clock and kept
- * continuous (media-timeline.ts), into the same transport and GStreamer pipeline as a page capture.
+ * Runs one SDK-source egress (participant, track composite, track, audio-only room): no page. The
+ * recorder joins the room itself with @livekit/rtc-node (room-source.ts), subscribes to the tracks
+ * the request names (track-selection.ts) and feeds their decoded frames and PCM, stamped on the
+ * egress clock and kept continuous (media-timeline.ts), into the same transport and GStreamer
+ * pipeline as a page capture. A VIDEO track egress (v1 track, v2 PASSTHROUGH) is the exception:
+ * it is written without transcoding from the track's encoded frames, which rtc-node does not hand
+ * out, so a headless page reads them (encoded-track.ts, passthrough-writer.ts).
  *
  * Status (reference §5.2, §10.3): STARTING until the first media arrives and reaches the file, then
  * ACTIVE; the source ending (participant left, tracks gone, room deleted) completes it; a source
@@ -45,6 +51,11 @@ const STOP_DRAIN_MS = 2000;
 /** Past the stop, missing audio/video is filled after this long (what was in flight had its chance). */
 const STOP_FILL_AFTER_US = 500_000;
 
+/** `<name>.ogg` → `<name>.webm` once the track turns out to be video (the name got the audio default). */
+function replaceExtension(path: string, ext: string): string {
+  return path.replace(/\.ogg$/, `.${ext}`);
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface SdkEgressDeps {
@@ -52,6 +63,8 @@ export interface SdkEgressDeps {
   readonly uploads: UploadManager;
   readonly credentials: RecorderCredentials;
   readonly eosTimeoutMs?: number;
+  /** Chromium settings for the page that reads a video track's encoded frames. */
+  readonly browser: EncodedTrackOptions['host'];
 }
 
 
@@ -75,6 +88,11 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
   #storagePath: string;
   #websocket: WebSocketPcmSink | null = null;
   #mixer: AudioMixer | null = null;
+  #encodedPage: EncodedTrackPage | null = null;
+  #passthrough: PassthroughVideoWriter | null = null;
+  /** Container and local file once known (a video track egress writes WebM / MP4, not OGG). */
+  #fileType: FileType;
+  #localFilepath: string;
 
   constructor(
     readonly plan: PipelinePlan & { readonly source: SdkSourcePlan },
@@ -84,10 +102,12 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     super();
     this.info = info;
     this.#storagePath = plan.file?.storageFilepath ?? '';
+    this.#fileType = plan.file?.fileType ?? 'ogg';
+    this.#localFilepath = plan.file?.localFilepath ?? '';
   }
 
   pids(): number[] {
-    return [process.pid, ...(this.#gst?.pid ? [this.#gst.pid] : [])];
+    return [process.pid, ...(this.#gst?.pid ? [this.#gst.pid] : []), ...(this.#encodedPage?.pids() ?? [])];
   }
 
   get silentExit(): boolean {
@@ -140,6 +160,23 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       if (file) await mkdir(dirname(file.localFilepath), { recursive: true });
 
       const wsUrl = plan.stream?.protocol === 'websocket' ? plan.stream.urls[0] : undefined;
+      const waitStop = new Promise<void>((resolveWait) => {
+        this.#wakeStop = resolveWait;
+        if (this.#stopRequested || this.#failure) resolveWait();
+      });
+      // Track egress to a file: the track's kind decides the pipeline (audio → OGG here; video →
+      // its own container, written without transcoding), so the room comes first.
+      let room: RoomSource | null = null;
+      if (source.kind === 'track' && !wsUrl) {
+        room = await this.#joinRoom(source.wsUrl, token);
+        const finding = findTrack(room, source.trackId);
+        finding.catch(() => undefined);
+        const hit = await Promise.race([finding, waitStop.then(() => null)]);
+        if (hit && hit.pub.kind === TrackKind.KIND_VIDEO) {
+          await this.#recordEncodedVideo(hit, source.wsUrl, token, waitStop);
+          return await this.#finish();
+        }
+      }
       let sink: Pick<MediaTransport, 'start' | 'pushAudio' | 'pushVideo'>;
       if (wsUrl) {
         const ws = new WebSocketPcmSink(wsUrl.url);
@@ -166,10 +203,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       });
       this.#timeline = timeline;
 
-      const room = new RoomSource({ wsUrl: source.wsUrl, token, egressId: plan.egressId });
-      this.#room = room;
-      room.room.on(RoomEvent.Disconnected, (reason) => this.#onDisconnected(reason));
-      await room.connect();
+      room ??= await this.#joinRoom(source.wsUrl, token);
       const slots = new TrackSlots(room, timeline, { video: plan.videoEnabled, audio: plan.audioEnabled });
       this.#slots = slots;
       const events = { onSourceEnded: () => this.stop('Source closed'), onError: (e: Error) => this.#fail(e) };
@@ -192,10 +226,6 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
         }
       }
       this.#selection = selection;
-      const waitStop = new Promise<void>((resolveWait) => {
-        this.#wakeStop = resolveWait;
-        if (this.#stopRequested || this.#failure) resolveWait();
-      });
       await Promise.race([selection.begin(), waitStop]);
       const names = new Map(selection.names ?? []);
       if (selection.publisherIdentity) names.set('{publisher_identity}', selection.publisherIdentity);
@@ -206,6 +236,94 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       this.#fail(err);
       return await this.#finish();
     }
+  }
+
+  async #joinRoom(wsUrl: string, token: string): Promise<RoomSource> {
+    const room = new RoomSource({ wsUrl, token, egressId: this.plan.egressId });
+    this.#room = room;
+    room.room.on(RoomEvent.Disconnected, (reason) => this.#onDisconnected(reason));
+    await room.connect();
+    return room;
+  }
+
+  /**
+   * A video track, written as published (reference §10.1): rtc-node found it, then hands the room
+   * over to a headless page that posts the track's encoded frames (encoded-track.ts); they go,
+   * keyframe-gated, into WebM (VP8 / VP9) or MP4 (H264) without a decode or an encode.
+   */
+  async #recordEncodedVideo(hit: FoundTrack, wsUrl: string, token: string, waitStop: Promise<void>): Promise<void> {
+    const { plan } = this;
+    const file = plan.file;
+    if (!file) throw errInvalidField('output');
+    const mime = hit.pub.mimeType ?? '';
+    const codec = passthroughCodecOf(mime);
+    if (!codec) throw errInvalidInput(`${mime} is not yet supported`);
+    this.#resolveNames(trackNames(hit));
+    const container = passthroughContainerOf(codec);
+    this.#fileType = container;
+    this.#localFilepath = replaceExtension(file.localFilepath, container);
+    this.#storagePath = replaceExtension(this.#storagePath, container);
+    const result = this.info.fileResults[0];
+    if (result) result.filename = replaceExtension(result.filename, container);
+    // One recorder identity in the room at a time: rtc-node leaves before the page joins.
+    await this.#room?.disconnect();
+    if (this.#stopRequested || this.#failure) return;
+
+    const gst = await GstProcess.start({ args: buildPassthroughArgs(codec, this.#localFilepath), video: true, audio: false });
+    this.#gst = gst;
+    gst.on('log', (line) => {
+      if (!line.startsWith('@')) log.debug(`gst: ${line}`);
+    });
+    gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
+    gst.on('playing', () => {
+      this.#playing = true;
+      this.#maybeActive();
+    });
+    const input = gst.videoInput;
+    if (!input) throw errGstDied('no video input');
+    const page = new EncodedTrackPage({
+      wsUrl,
+      token,
+      trackSid: hit.pub.sid ?? '',
+      egressId: plan.egressId,
+      workDir: plan.tmpDir,
+      host: this.deps.browser,
+    });
+    this.#encodedPage = page;
+    const writer = new PassthroughVideoWriter(input, codec, (arrivalUs) => {
+      if (this.#stopRequested) return;
+      this.#recordingStartUs = page.toEgressUs(arrivalUs);
+      log.info(`recording started (${mime}, no transcode) [egress:${plan.egressId}]`);
+      this.#maybeActive();
+    });
+    this.#passthrough = writer;
+    page.on('frame', (f) => writer.push(f));
+    page.on('died', (err) => this.#fail(err));
+    page.on('control', (m) => {
+      // Closing the page at the stop disconnects it: that is ours, not a failure.
+      if (this.#stopRequested || this.#failure) return;
+      switch (m.type) {
+        case 'ended':
+          log.info(`track ${hit.pub.sid ?? ''} ended (${m.reason}) [egress:${plan.egressId}]`);
+          this.stop('Source closed');
+          break;
+        case 'disconnected':
+          if (m.reason === 'DUPLICATE_IDENTITY') {
+            this.#silentExit = true;
+            this.#fail(errDuplicateIdentity());
+          } else if (m.reason === 'ROOM_DELETED' || m.reason === 'ROOM_CLOSED') this.stop('Source closed');
+          else this.#fail(errRoomConnectionFailed());
+          break;
+        case 'error':
+          this.#fail(errRoomConnectionFailed());
+          log.warn(`track page: ${m.message} [egress:${plan.egressId}]`);
+          break;
+        default:
+          break;
+      }
+    });
+    await page.open();
+    await waitStop;
   }
 
   /** The file pipeline: gst-launch fed by the transport (as for a page capture). */
@@ -273,7 +391,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     for (const st of this.info.streamResults) st.startedAt = startedAt;
     this.#setStatus(EgressStatus.EGRESS_ACTIVE);
     const t0 = Date.now();
-    const local = this.plan.file?.localFilepath;
+    const local = this.plan.file ? this.#localFilepath : undefined;
     this.#progressTimer = setInterval(() => {
       if (!local) return;
       void stat(local).then(
@@ -300,6 +418,9 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
         await sleep(20);
       }
     }
+    // Frames up to the stop are in; later ones are not written (the page closes with the pipeline's input).
+    this.#passthrough?.close();
+    await this.#encodedPage?.close();
     await this.#slots?.close();
     this.#mixer?.close();
     if (this.#websocket && timeline && wasRecording && !this.#failure) timeline.fillTo(stopAtUs);
@@ -342,7 +463,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     } else {
       this.#setStatus(EgressStatus.EGRESS_COMPLETE, { details: `End reason: ${reason ?? 'Source closed'}` }, endedAtNs);
     }
-    const keptLocally = this.info.fileResults.some((f) => f.location !== '' && f.location === plan.file?.localFilepath);
+    const keptLocally = this.info.fileResults.some((f) => f.location !== '' && f.location === this.#localFilepath);
     if (!keptLocally) await rm(plan.tmpDir, { recursive: true, force: true }).catch(() => undefined);
     return this.info;
   }
@@ -354,7 +475,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     if (!file || !result) return;
     let size = 0;
     try {
-      size = (await stat(file.localFilepath)).size;
+      size = (await stat(this.#localFilepath)).size;
     } catch {
       return;
     }
@@ -366,11 +487,11 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     const uploads = this.deps.uploads;
     const sink = uploads.sink('file');
     try {
-      const out = await sink.upload(file.localFilepath, this.#storagePath, file.fileType, { deleteAfterUpload: true });
+      const out = await sink.upload(this.#localFilepath, this.#storagePath, this.#fileType, { deleteAfterUpload: true });
       result.location = out.location;
       result.filename = out.storagePath;
     } catch (err) {
-      result.location = file.localFilepath;
+      result.location = this.#localFilepath;
       this.info.backupStorageUsed = uploads.backupStorageUsed;
       this.#fail(err);
       return;
@@ -416,5 +537,11 @@ export function createSdkEgress(plan: PipelinePlan, envelope: StartEgressEnvelop
     encoderThreads: config.video_encoder_threads,
     uploads,
     credentials: { apiKey: config.api_key, apiSecret: config.api_secret },
+    browser: {
+      insecure: config.insecure,
+      sandbox: config.enable_chrome_sandbox,
+      extraFlags: Object.fromEntries(Object.entries(config.chrome_flags).map(([k, v]) => [k, v === null ? '' : String(v)])),
+      ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
+    },
   });
 }

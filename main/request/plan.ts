@@ -229,11 +229,14 @@ export function buildPipelinePlan(
           break;
         }
         case 'media':
-          throw errInvalidInput('media egress is not yet supported');
+          // PASSTHROUGH is the old track egress on the v2 request (reference §1.8, §10.1).
+          if (!d.enc.passthrough) throw errInvalidInput('media egress is not yet supported');
+          applyPassthrough(d, v2);
+          break;
         default:
           throw errInvalidField('source');
       }
-      applyV2Outputs(d, v2);
+      if (!d.enc.passthrough) applyV2Outputs(d, v2);
       break;
     }
     case 'participant': {
@@ -293,7 +296,7 @@ export function buildPipelinePlan(
   }
 
   // the passthrough preset only exists for media (v2) and track requests
-  if (d.enc.passthrough) throw errInvalidField('preset');
+  if (d.enc.passthrough && !(r.case === 'egress' && r.value.source.case === 'media')) throw errInvalidField('preset');
 
   let token = '';
   let wsUrl = '';
@@ -583,6 +586,45 @@ function applyV1Outputs(d: Draft, req: V1Outputs): void {
   }
 
   if (d.outputCount === 0) throw errInvalidField('output');
+}
+
+/**
+ * v2 PASSTHROUGH (`validatePassthrough`): one track by id — `video_track_id`, or a single audio
+ * route matching a track id — written as track egress is (reference §10.1), to exactly one file
+ * output of the default file type.
+ */
+function applyPassthrough(d: Draft, req: StartEgressRequest): void {
+  if (req.source.case !== 'media') throw errInvalidField('passthrough source');
+  const m = req.source.value;
+  if (m.video.case === 'participantVideo') throw errInvalidField('passthrough participant_video');
+  const audio = m.audio;
+  if (audio?.captureAll) throw errInvalidField('passthrough capture_all');
+  const routes = audio?.routes ?? [];
+  if (routes.length > 1) throw errInvalidField('passthrough audio routes');
+  let audioTrackId = '';
+  const route = routes[0];
+  if (route) {
+    if (route.match.case !== 'trackId') throw errInvalidField('passthrough audio route match');
+    if (route.match.value === '') throw errInvalidField('passthrough audio route track_id');
+    audioTrackId = route.match.value;
+  }
+  const videoTrackId = m.video.case === 'videoTrackId' ? m.video.value : '';
+  if ((videoTrackId === '') === (audioTrackId === '')) throw errInvalidField('passthrough track_id');
+  if (req.outputs.length !== 1) throw errInvalidField('passthrough outputs');
+  const out = req.outputs[0];
+  if (out?.config.case !== 'file') throw errInvalidField('passthrough output');
+  const f = out.config.value;
+  if (f.fileType !== EncodedFileType.DEFAULT_FILETYPE) throw errInvalidField('passthrough file_type');
+  const trackId = videoTrackId || audioTrackId;
+  d.requestType = 'track';
+  setRoom(d);
+  d.sdkSource = true;
+  d.source = { kind: 'track', trackId, roomName: d.roomName };
+  d.audioEnabled = true;
+  d.videoEnabled = false;
+  d.ctx = { ...d.ctx, identifier: trackId, replacements: new Map([...d.ctx.replacements, ['{track_id}', trackId]]) };
+  // OGG until the track turns out to be video (then WebM / MP4, see sdk-egress.ts).
+  addFile(d, EncodedFileType.OGG, f.filepath, f.disableManifest, out.storage?.provider, req.storage?.provider);
 }
 
 function applyV2Outputs(d: Draft, req: StartEgressRequest): void {

@@ -1,5 +1,5 @@
 import { ParticipantKind, RoomEvent, TrackKind, TrackSource, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication } from '@livekit/rtc-node';
-import { EgressError, errInvalidField, errNotFound, errUnsupported } from '../contracts/errors.js';
+import { EgressError, errInvalidField, errNotFound } from '../contracts/errors.js';
 import type { ParticipantSourcePlan, RoomAudioSourcePlan, TrackCompositeSourcePlan, TrackSourcePlan } from '../contracts/pipeline.js';
 import type { AudioMixer, AudioRoute } from './audio-mixer.js';
 import { logger } from '../log.js';
@@ -225,6 +225,46 @@ export class TrackCompositeSelection implements TrackSelection {
   }
 }
 
+export interface FoundTrack {
+  readonly pub: RemoteTrackPublication;
+  readonly p: RemoteParticipant;
+}
+
+/** Waits up to 30 s for the track with `sid` to be published; the original's `track … not found` after. */
+export async function findTrack(source: RoomSource, sid: string): Promise<FoundTrack> {
+  const room = source.room;
+  const find = (): FoundTrack | undefined => {
+    for (const p of room.remoteParticipants.values()) {
+      const pub = p.trackPublications.get(sid);
+      if (pub) return { pub, p };
+    }
+    return undefined;
+  };
+  const hit = await waitFor(
+    find,
+    (check) => {
+      room.on(RoomEvent.TrackPublished, check);
+      room.on(RoomEvent.ParticipantConnected, check);
+      return () => {
+        room.off(RoomEvent.TrackPublished, check);
+        room.off(RoomEvent.ParticipantConnected, check);
+      };
+    },
+    REQUIRED_WAIT_MS,
+  );
+  if (!hit) throw errNotFound(`track ${sid} not found`);
+  return hit;
+}
+
+/** `{track_type}`, `{track_source}`, `{publisher_identity}` of a found track (reference §8). */
+export function trackNames(hit: FoundTrack): Map<string, string> {
+  return new Map([
+    ['{track_type}', hit.pub.kind === TrackKind.KIND_VIDEO ? 'video' : 'audio'],
+    ['{track_source}', sourceName(hit.pub.source)],
+    ['{publisher_identity}', hit.p.identity],
+  ]);
+}
+
 /** `{track_source}` names (reference §8). */
 function sourceName(s: TrackSource | undefined): string {
   switch (s) {
@@ -242,10 +282,11 @@ function sourceName(s: TrackSource | undefined): string {
 }
 
 /**
- * Track egress: one track by id, required within 30 s; ends when it is unpublished. Only audio
- * tracks are recorded here: a video track must be written without transcoding (reference §10.1),
- * which needs encoded frames rtc-node does not hand out, so it is refused by name once its kind is
- * known (a WebSocket output gets the original's `format websocket incompatible with codec …`).
+ * Track egress of an AUDIO track: one track by id, required within 30 s; ends when it is
+ * unpublished. A video track is written without transcoding (reference §10.1) from its encoded
+ * frames, which rtc-node does not hand out: the controller takes that path (encoded-track.ts)
+ * before this selection; a video track to a WebSocket gets the original's
+ * `format websocket incompatible with codec …`.
  */
 export class TrackEgressSelection implements TrackSelection {
   readonly #offs: (() => void)[] = [];
@@ -272,14 +313,6 @@ export class TrackEgressSelection implements TrackSelection {
     this.#offs.push(() => room.off(event, fn));
   }
 
-  #find(): { pub: RemoteTrackPublication; p: RemoteParticipant } | undefined {
-    for (const p of this.source.room.remoteParticipants.values()) {
-      const pub = p.trackPublications.get(this.plan.trackId);
-      if (pub) return { pub, p };
-    }
-    return undefined;
-  }
-
   #take(track: RemoteTrack, pub: RemoteTrackPublication): void {
     if (this.#live || !this.slots.attach(track)) return;
     this.#live = true;
@@ -288,7 +321,6 @@ export class TrackEgressSelection implements TrackSelection {
   }
 
   async begin(): Promise<void> {
-    const room = this.source.room;
     const sid = this.plan.trackId;
     this.#on(RoomEvent.TrackSubscribed, (track: RemoteTrack, pub: RemoteTrackPublication) => {
       if (pub.sid === sid) this.#take(track, pub);
@@ -312,28 +344,22 @@ export class TrackEgressSelection implements TrackSelection {
       const pub = p.trackPublications.get(sid);
       if (pub) gone(pub);
     });
-    const hit = await waitFor(
-      () => this.#find(),
-      (check) => {
-        room.on(RoomEvent.TrackPublished, check);
-        room.on(RoomEvent.ParticipantConnected, check);
-        return () => {
-          room.off(RoomEvent.TrackPublished, check);
-          room.off(RoomEvent.ParticipantConnected, check);
-        };
-      },
-      REQUIRED_WAIT_MS,
-    );
+    let hit: FoundTrack;
+    try {
+      hit = await findTrack(this.source, sid);
+    } catch (err) {
+      if (this.#closed) return;
+      throw err;
+    }
     if (this.#closed) return;
-    if (!hit) throw errNotFound(`track ${sid} not found`);
     this.mimeType = hit.pub.mimeType ?? '';
+    // A video track to a file is written without transcoding by the controller (encoded-track.ts).
     if (hit.pub.kind === TrackKind.KIND_VIDEO) {
       if (this.websocket) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', `format websocket incompatible with codec ${this.mimeType.toLowerCase() || 'video'}`);
-      throw errUnsupported('video track egress (written without transcoding)');
+      throw new EgressError('E_INTERNAL', 'internal', 'video track handed to the audio track reader');
     }
     this.publisherIdentity = hit.p.identity;
-    this.names.set('{track_type}', 'audio');
-    this.names.set('{track_source}', sourceName(hit.pub.source));
+    for (const [k, v] of trackNames(hit)) if (k !== '{publisher_identity}') this.names.set(k, v);
     if (hit.pub.track) this.#take(hit.pub.track, hit.pub);
     else hit.pub.setSubscribed(true);
   }

@@ -1,24 +1,33 @@
 /**
  * Track egress (v1 TrackEgressRequest, SDK source) through livekit-server-sdk → livekit-server →
  * Redis → our worker: an Opus microphone track → OGG/Opus (decoded and re-encoded, as the original
- * does for Opus), named by the track placeholders, ending when the track is unpublished; a video
- * track and a WebSocket output are refused with clear errors.
+ * does for Opus), named by the track placeholders, ending when the track is unpublished; VP8 / VP9
+ * → WebM and H264 → MP4 written as published (no transcode: the codec and size in the file are the
+ * publisher's); a video track to a WebSocket is refused with the original's error.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DirectFileOutput, EgressStatus } from 'livekit-server-sdk';
+import { EncodingOptionsPreset, FileOutput, MediaSource, Output, StartEgressRequest as LkStartEgressRequest } from '@livekit/protocol';
+import { RedisBus } from '../../main/rpc/psrpc/bus.js';
+import { PsrpcClient } from '../../main/rpc/psrpc/client.js';
+import { StartEgressRequest } from '../../main/rpc/messages.js';
+import { EgressInternal } from '../../main/rpc/services.js';
 import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import type { PublisherHandle as Publisher } from '../support/publisher.js';
 import { audioStream, ffprobe, videoStream } from '../support/media.js';
 import { writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { analyse, assertPresent, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '../room/common.js';
 
 setLogLevel('error');
+const execFileP = promisify(execFile);
 const skip = livekitBinary() ? false : 'livekit-server not built: bash scripts/setup.sh --test';
 
 /** A loopback WebSocket server that keeps what a track egress sends (the original's test server). */
@@ -132,26 +141,91 @@ describe('track egress (SDK source) through livekit-server', { skip }, () => {
     assertPresent(report, 1, report.seconds - 1, 0.95, { colour: false });
   });
 
-  test('a video track → FAILED, refused by name (no transcode-free video path yet); to a WebSocket → the original\'s `format websocket incompatible with codec`', async () => {
-    const room = 'track-video';
-    const [p2] = await startPublishers(env, room, 1, { video: { codec: 'vp8' }, audio: false }, 1);
-    assert.ok(p2);
-    pubs.push(p2);
-    const sid = p2.trackSids.video;
+  for (const codec of ['vp8', 'vp9', 'h264'] as const) {
+    const container = codec === 'h264' ? 'mp4' : 'webm';
+    test(`${codec.toUpperCase()} video track → ${container.toUpperCase()} without transcoding: same codec and size as published, keyframe first, ±1 s of the reported duration, the colour in every second${codec === 'vp8' ? '; to a WebSocket → the original\'s `format websocket incompatible with codec`' : ''}`, async () => {
+      const room = `track-video-${codec}`;
+      const [p2] = await startPublishers(env, room, 1, { video: { codec }, audio: false }, 1);
+      assert.ok(p2);
+      pubs.push(p2);
+      const sid = p2.trackSids.video;
+      assert.ok(sid);
+      const info = await env.egress.startTrackEgress(room, new DirectFileOutput({ filepath: join(env.dir, `vt-${codec}-{track_type}_{track_source}_{publisher_identity}`) }), sid);
+      const active = await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE, 60_000);
+      assert.equal(active.sourceType, 1, 'EGRESS_SOURCE_TYPE_SDK');
+      await sleep(10_000);
+      await env.egress.stopEgress(info.egressId);
+      const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_COMPLETE, 30_000);
+      const f = done.fileResults[0];
+      assert.ok(f && f.size > 0n && f.duration > 0n, 'file result');
+      assert.match(f.filename, new RegExp(`vt-${codec}-video_camera_p2\\.${container}$`));
+      const probe = await ffprobe(f.location);
+      assert.equal(audioStream(probe), undefined);
+      const v = videoStream(probe);
+      assert.equal(v?.codec_name, codec);
+      assert.equal(v?.width, 640);
+      assert.equal(v?.height, 360);
+      assert.match(probe.format.format_name, codec === 'h264' ? /mp4/ : /webm|matroska/);
+      const reported = Number(f.duration) / 1e9;
+      assert.ok(Math.abs(Number(probe.format.duration) - reported) <= 1, `container ${probe.format.duration} s vs reported ${reported} s`);
+      assert.ok(reported >= 9, `${reported} s recorded`);
+      // Keyframe-gated: the first packet written is a keyframe.
+      const { stdout: firstPacket } = await execFileP('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#1', '-show_entries', 'packet=flags', '-of', 'csv=p=0', f.location]);
+      assert.match(firstPacket.trim(), /^K/, `first packet flags ${firstPacket.trim()}`);
+      const report = await analyse(`track-${codec}`, f.location, regionsOf([p2], [{ x: 0, y: 0, w: 640, h: 360 }]));
+      assertPresent(report, 1, report.seconds - 1, 0.95, { tone: false });
+      if (codec !== 'vp8') return;
+      const ws = await startPcmServer();
+      try {
+        const toWs = await env.egress.startTrackEgress(room, ws.url, sid);
+        const wsFailed = await waitStatus(env, toWs.egressId, EgressStatus.EGRESS_FAILED, 30_000);
+        assert.equal(wsFailed.error, 'format websocket incompatible with codec video/vp8');
+        assert.equal(wsFailed.errorCode, 400);
+        assert.equal(ws.bytes(), 0);
+      } finally {
+        await ws.close();
+      }
+    });
+  }
+
+  test('v2 PASSTHROUGH (psrpc StartEgress straight to the worker: livekit-server v1.13.5 rewrites the preset) of a VP8 video_track_id → WebM as published', async () => {
+    const room = 'track-v2-passthrough';
+    const [p4] = await startPublishers(env, room, 1, { video: { codec: 'vp8' }, audio: false }, 3);
+    assert.ok(p4);
+    pubs.push(p4);
+    const sid = p4.trackSids.video;
     assert.ok(sid);
-    const info = await env.egress.startTrackEgress(room, new DirectFileOutput({ filepath: join(env.dir, 'video-track') }), sid);
-    const failed = await waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED, 30_000);
-    assert.equal(failed.error, 'video track egress (written without transcoding) is not yet supported by this egress');
-    assert.equal(failed.errorCode, 400);
-    const ws = await startPcmServer();
+    const egressId = `EG_pt${Date.now().toString(36)}`;
+    const bus = await RedisBus.connect({ redis: env.redis.url });
+    const client = new PsrpcClient(bus);
     try {
-      const toWs = await env.egress.startTrackEgress(room, ws.url, sid);
-      const wsFailed = await waitStatus(env, toWs.egressId, EgressStatus.EGRESS_FAILED, 30_000);
-      assert.equal(wsFailed.error, 'format websocket incompatible with codec video/vp8');
-      assert.equal(wsFailed.errorCode, 400);
-      assert.equal(ws.bytes(), 0);
+      const v2 = new LkStartEgressRequest({
+        roomName: room,
+        encoding: { case: 'preset', value: EncodingOptionsPreset.PASSTHROUGH },
+        source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: sid } }) },
+        outputs: [new Output({ config: { case: 'file', value: new FileOutput({ filepath: join(env.dir, 'pt-{track_id}') }) } })],
+      });
+      const started = await client.call(EgressInternal.StartEgress, '', new StartEgressRequest({ egressId, roomName: room, request: { case: 'egress', value: v2 } }), { timeoutMs: 30_000 });
+      assert.equal(started.status, EgressStatus.EGRESS_STARTING);
+      await waitStatus(env, egressId, EgressStatus.EGRESS_ACTIVE, 60_000);
+      await sleep(8000);
+      await env.egress.stopEgress(egressId);
+      const done = await waitStatus(env, egressId, EgressStatus.EGRESS_COMPLETE, 30_000);
+      const f = done.fileResults[0];
+      assert.ok(f && f.size > 0n, 'file result');
+      assert.match(f.filename, new RegExp(`pt-${sid}\\.webm$`));
+      const probe = await ffprobe(f.location);
+      const v = videoStream(probe);
+      assert.equal(v?.codec_name, 'vp8');
+      assert.equal(v?.width, 640);
+      assert.equal(v?.height, 360);
+      const reported = Number(f.duration) / 1e9;
+      assert.ok(Math.abs(Number(probe.format.duration) - reported) <= 1, `container ${probe.format.duration} s vs reported ${reported} s`);
+      const report = await analyse('track-v2-passthrough', f.location, regionsOf([p4], [{ x: 0, y: 0, w: 640, h: 360 }]));
+      assertPresent(report, 1, report.seconds - 1, 0.95, { tone: false });
     } finally {
-      await ws.close();
+      client.close();
+      await bus.close();
     }
   });
 

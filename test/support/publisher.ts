@@ -44,7 +44,7 @@ export interface PublisherVideoOptions {
   width?: number;
   height?: number;
   fps?: number;
-  codec?: 'vp8' | 'h264';
+  codec?: 'vp8' | 'vp9' | 'h264';
   /** Simulcast layers (LiveKit's default is on; off here by default to keep 4 publishers real-time on 2 cores). */
   simulcast?: boolean;
   maxBitrate?: number;
@@ -309,7 +309,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
       vTrack,
       new TrackPublishOptions({
         source: TrackSource.SOURCE_CAMERA,
-        videoCodec: video.codec === 'h264' ? VideoCodec.H264 : VideoCodec.VP8,
+        videoCodec: video.codec === 'h264' ? VideoCodec.H264 : video.codec === 'vp9' ? VideoCodec.VP9 : VideoCodec.VP8,
         simulcast: video.simulcast,
         ...(opts.stream ? { stream: opts.stream } : {}),
         videoEncoding: { maxBitrate: BigInt(video.maxBitrate ?? 1_000_000), maxFramerate: video.fps },

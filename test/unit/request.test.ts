@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  AudioChannel,
   AudioCodec,
+  AudioConfig,
+  AudioRoute,
+  MediaSource,
+  ParticipantVideo,
   EncodedFileOutput,
   EncodedFileType,
   EncodingOptions,
@@ -465,4 +470,30 @@ test('requestTypeOf and cpu cost (reference §6.3)', () => {
   assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest() }, config).cpu, 2);
   assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ audioOnly: true }) }, config).cpu, 1);
   assert.equal(costOf({ case: 'track', value: new TrackEgressRequest() }, config).cpu, 0.15);
+});
+
+test('v2 PASSTHROUGH (validatePassthrough, reference §1.8): every rule has its text; a valid one is a track egress of that id to OGG until the kind is known', () => {
+  const pt = { case: 'preset', value: EncodingOptionsPreset.PASSTHROUGH } as const;
+  const media = (m: PartialMessage<MediaSource>, outputs: Output[] = [fileOut()]): EgressRequest => ({
+    case: 'egress',
+    value: new StartEgressRequest({ roomName: 'room', encoding: pt, source: { case: 'media', value: new MediaSource(m) }, outputs }),
+  });
+  const route = (match: AudioRoute['match']): AudioRoute => new AudioRoute({ match, channel: AudioChannel.BOTH });
+  const extra = { token: 'TOKEN', wsUrl: 'ws://lk' };
+  rejects(media({ video: { case: 'participantVideo', value: new ParticipantVideo({ identity: 'p' }) } }), F('passthrough participant_video'), extra);
+  rejects(media({ audio: new AudioConfig({ captureAll: true }) }), F('passthrough capture_all'), extra);
+  rejects(media({ audio: new AudioConfig({ routes: [route({ case: 'trackId', value: 'TR_a' }), route({ case: 'trackId', value: 'TR_b' })] }) }), F('passthrough audio routes'), extra);
+  rejects(media({ audio: new AudioConfig({ routes: [route({ case: 'participantIdentity', value: 'p' })] }) }), F('passthrough audio route match'), extra);
+  rejects(media({ audio: new AudioConfig({ routes: [route({ case: 'trackId', value: '' })] }) }), F('passthrough audio route track_id'), extra);
+  rejects(media({}), F('passthrough track_id'), extra);
+  rejects(media({ video: { case: 'videoTrackId', value: 'TR_v' }, audio: new AudioConfig({ routes: [route({ case: 'trackId', value: 'TR_a' })] }) }), F('passthrough track_id'), extra);
+  rejects(media({ video: { case: 'videoTrackId', value: 'TR_v' } }, [fileOut(), fileOut()]), F('passthrough outputs'), extra);
+  rejects(media({ video: { case: 'videoTrackId', value: 'TR_v' } }, [out({ case: 'stream', value: new StreamOutput({ urls: ['rtmp://a/b'] }) })]), F('passthrough output'), extra);
+  rejects(media({ video: { case: 'videoTrackId', value: 'TR_v' } }, [fileOut('', EncodedFileType.MP4)]), F('passthrough file_type'), extra);
+  const plan = build(media({ video: { case: 'videoTrackId', value: 'TR_v' } }, [fileOut('pt/{track_id}')]), extra);
+  assert.equal(plan.requestType, 'track');
+  assert.deepEqual({ kind: plan.source.kind, trackId: plan.source.kind === 'track' ? plan.source.trackId : '' }, { kind: 'track', trackId: 'TR_v' });
+  assert.equal(plan.file?.storageFilepath, 'pt/TR_v.ogg');
+  const audio = build(media({ audio: new AudioConfig({ routes: [route({ case: 'trackId', value: 'TR_a' })] }) }), extra);
+  assert.equal(audio.source.kind === 'track' ? audio.source.trackId : '', 'TR_a');
 });
