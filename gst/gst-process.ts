@@ -164,6 +164,20 @@ export class GstProcess extends EventEmitter<GstProcessEvents> {
     throw new PipelineFrozenError();
   }
 
+  /**
+   * Ends the inputs like stop(), but gives EOS only `eosTimeoutMs` before killing the process group:
+   * for an egress being killed (CPU, memory), whose pipeline may be what is stuck. The muxer may then
+   * leave its last fragment unfinished (exit by SIGKILL says so).
+   */
+  async stopOrKill(eosTimeoutMs: number): Promise<GstExitInfo> {
+    if (this.#state === 'exited') return this.#exitInfo as GstExitInfo;
+    this.#stopRequested = true;
+    this.#state = 'stopping';
+    this.videoInput?.end();
+    this.audioInput?.end();
+    return (await this.#waitFor(eosTimeoutMs)) ?? (await this.kill());
+  }
+
   /** Immediate kill of the process group (used when the egress is torn down after a failure). */
   async kill(): Promise<GstExitInfo> {
     this.#stopRequested = true;

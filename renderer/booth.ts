@@ -20,6 +20,7 @@ const elapsedEl = $('elapsed');
 const bytesEl = $('bytes');
 const audioEl = $<HTMLMeterElement>('audio');
 const phaseEl = $('phase');
+const uploadEl = $<HTMLProgressElement>('upload');
 const errorEl = $('error');
 const previewEl = $<HTMLImageElement>('preview');
 const startBtn = $<HTMLButtonElement>('start');
@@ -79,7 +80,12 @@ function renderState(s: BoothState): void {
   bytesEl.textContent = formatBytes(r?.bytes ?? 0);
   audioEl.value = r?.audio ? Math.min(1, r.audio.peak) : 0;
   audioEl.title = r?.audio ? `peak ${r.audio.peak.toFixed(2)}, rms ${r.audio.rms.toFixed(2)}` : 'no audio';
-  phaseEl.textContent = [r?.phase, r?.status === 'PAUSED' ? 'paused: nothing is written' : '', r?.location && !s.busy ? `saved: ${r.location}` : ''].filter(Boolean).join(' — ');
+  const up = r?.upload;
+  // How much of the finished file the storage has taken (the upload runs while ENDING).
+  uploadEl.value = up && up.totalBytes > 0 ? up.sentBytes / up.totalBytes : 0;
+  uploadEl.title = up ? `${formatBytes(up.sentBytes)} of ${formatBytes(up.totalBytes)}` : 'not stored yet';
+  const storing = up && s.busy ? `${Math.floor((100 * up.sentBytes) / Math.max(1, up.totalBytes))} % of ${formatBytes(up.totalBytes)}` : '';
+  phaseEl.textContent = [r?.phase, storing, r?.status === 'PAUSED' ? 'paused: nothing is written' : '', r?.location && !s.busy ? `saved: ${r.location}` : ''].filter(Boolean).join(' — ');
   if (r && r.egressId !== shownEgressId) {
     shownEgressId = r.egressId;
     previewEl.removeAttribute('src');

@@ -59,6 +59,7 @@ interface Current {
   stopAtMs: number;
   bytes: number;
   phase: string;
+  upload: { sentBytes: number; totalBytes: number } | null;
   info: EgressInfo | null;
   readonly timers: NodeJS.Timeout[];
   done: Promise<void>;
@@ -113,7 +114,7 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
     }
     const egressId = newEgressId();
     // Taken before the first await: two starts at once cannot both pass the check above.
-    const cur: Current = { egressId, start, source: describeSource(start), controller: null, activeAtMs: 0, stopAtMs: 0, bytes: 0, phase: 'starting', info: null, timers: [], done: Promise.resolve() };
+    const cur: Current = { egressId, start, source: describeSource(start), controller: null, activeAtMs: 0, stopAtMs: 0, bytes: 0, phase: 'starting', upload: null, info: null, timers: [], done: Promise.resolve() };
     this.#current = cur;
     try {
       const demoUrl = start.source.kind === 'web' && start.source.url === '' ? await this.#demoUrl() : '';
@@ -253,6 +254,11 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
     controller.on('progress', ({ bytes }) => {
       cur.bytes = bytes;
     });
+    controller.on('upload', (progress) => {
+      cur.upload = progress;
+      cur.phase = 'storing the file';
+      this.#emitState();
+    });
   }
 
   #onActive(cur: Current, controller: WebEgressController): void {
@@ -348,6 +354,7 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
       bytes: Number(file?.size ?? 0n) || cur.bytes,
       audio: level && recording ? (status === 'PAUSED' ? { peak: 0, rms: 0 } : { peak: level.peak, rms: level.rms }) : null,
       phase: cur.phase,
+      upload: cur.upload,
       details: info?.details ?? '',
       error: info?.error ?? '',
       location: file?.location ?? '',

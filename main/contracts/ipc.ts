@@ -138,6 +138,8 @@ export interface BoothRecordingState {
   readonly audio: { readonly peak: number; readonly rms: number } | null;
   /** While ENDING: what the booth is waiting for (finalising the file, uploading it). */
   readonly phase: string;
+  /** While the file is stored: bytes the storage has taken of the file's size; null before. */
+  readonly upload: { readonly sentBytes: number; readonly totalBytes: number } | null;
   readonly details: string;
   readonly error: string;
   readonly location: string;

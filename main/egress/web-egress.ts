@@ -41,6 +41,8 @@ const log = logger('egress');
 const STOP_DRAIN_MS = 2000;
 /** How long a closed capture connection waits for the host to say what died before it fails the egress itself. */
 const CAUSE_GRACE_MS = 500;
+/** How long a killed egress's pipeline may take to finish its file before it is killed too. */
+const KILL_EOS_MS = 2000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -68,6 +70,8 @@ export interface WebEgressEvents {
   update: [EgressInfo];
   /** Once a second while recording: time since ACTIVE and bytes written to the output file so far. */
   progress: [{ elapsedMs: number; bytes: number }];
+  /** While the finished file is stored: bytes taken by the storage so far (local storage: at the end). */
+  upload: [{ sentBytes: number; totalBytes: number }];
 }
 
 /** Why an egress ends, as `details: End reason: <reason>` reports it (reference §5.2). */
@@ -84,6 +88,8 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #failedAtUs: number | null = null;
   /** The muxer did not finish the file (pipeline died or froze): its duration is read from the file. */
   #fileUnfinished = false;
+  /** Killed by the worker (CPU, memory, shutdown): the pipeline gets KILL_EOS_MS to finish, not 30 s. */
+  #killed = false;
   /** The page's capture connection closed. */
   #captureGone = false;
   #recordingStartUs: number | null = null;
@@ -204,8 +210,12 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
    * finalised and delivered.
    */
   kill(error: EgressError): void {
+    this.#killed = true;
     this.#fail(error, 'Process killed');
     this.stop('Process killed');
+    // A stop already under way (a CPU drain before this kill) may be waiting for EOS from the very
+    // pipeline that is stuck: it gets KILL_EOS_MS more, then the pipeline is killed.
+    setTimeout(() => void this.#gst?.kill(), KILL_EOS_MS).unref();
   }
 
   #fail(err: unknown, reason: EndReason = 'Failure'): void {
@@ -434,7 +444,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     let frozen = false;
     if (this.#gst) {
       try {
-        const exit = await this.#gst.stop(this.deps.eosTimeoutMs ?? 30_000);
+        // A killed egress ends now: what the muxer has not finished by then is cut at its last
+        // complete fragment (#deliverFile), rather than holding the CPU or memory it was killed for.
+        const exit = this.#killed ? await this.#gst.stopOrKill(KILL_EOS_MS) : await this.#gst.stop(this.deps.eosTimeoutMs ?? 30_000);
         // Killed or crashed before EOS: the muxer never finished the file.
         this.#fileUnfinished = exit.code !== 0 || exit.signal !== null;
       } catch (err) {
@@ -517,7 +529,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const uploads = this.deps.uploads;
     const sink = uploads.sink('file');
     try {
-      const out = await sink.upload(file.localFilepath, file.storageFilepath, file.fileType, { deleteAfterUpload: true });
+      const out = await sink.upload(file.localFilepath, file.storageFilepath, file.fileType, {
+        deleteAfterUpload: true,
+        onProgress: (sentBytes, totalBytes) => this.emit('upload', { sentBytes, totalBytes }),
+      });
       result.location = out.location;
       result.filename = out.storagePath;
     } catch (err) {

@@ -13,8 +13,8 @@ import { logger } from '../log.js';
 /**
  * The encoded frames of ONE track, as the publisher sent them (no decode, no encode): rtc-node
  * 1.1.0 only hands out decoded media, so a headless Chromium page (templates/track) joins as the
- * recorder, subscribes to the track and posts each encoded frame from an RTCRtpScriptTransform on
- * its receiver to a loopback WebSocket served here. Frames carry their RTP timestamp (exact
+ * recorder, subscribes to the track, reads each encoded frame through encoded insertable streams
+ * on its receiver and posts it to a loopback WebSocket served here. Frames carry their RTP timestamp (exact
  * spacing, from the publisher's clock) and their arrival time (to anchor them on the egress clock).
  */
 

@@ -66,6 +66,8 @@ export class AliOssUploader implements Uploader {
         parallel: Math.max(1, this.opts.parallelParts ?? 2),
         mime: obj.contentType,
         headers: { 'Content-Type': obj.contentType },
+        // called with the fraction of parts done
+        progress: (fraction: number) => obj.onProgress?.(Math.round(fraction * size), size),
       });
       const location = this.presign ? this.presignedUrl(obj.storagePath) : aliOssLocation(this.conf, obj.storagePath);
       return { location, size };

@@ -64,6 +64,7 @@ export class AzureUploader implements Uploader {
       const parallel = Math.max(1, this.opts.parallelParts ?? 2);
       await blob.uploadStream(createReadStream(obj.localPath, { highWaterMark: 1024 * 1024 }), blockSize, parallel, {
         blobHTTPHeaders: { blobContentType: obj.contentType },
+        onProgress: (p) => obj.onProgress?.(p.loadedBytes, size),
       });
       let location = azureLocation(this.conf, obj.storagePath);
       if (this.presign) {

@@ -81,6 +81,7 @@ export class GcsUploader implements Uploader {
         contentType: obj.contentType,
         metadata: { contentType: obj.contentType },
         validation: false,
+        onUploadProgress: (p: { bytesWritten: number }) => obj.onProgress?.(p.bytesWritten, size),
       });
       let location = gcsLocation(this.conf, obj.storagePath);
       if (this.presign) {

@@ -23,6 +23,7 @@ export class LocalUploader implements Uploader {
         await mkdir(path.dirname(dest), { recursive: true });
         await copyFile(obj.localPath, dest);
       }
+      obj.onProgress?.(size, size);
       return { location: dest, size };
     } catch (err) {
       const e = err as { message?: unknown } | null;

@@ -9,7 +9,7 @@ import { createUploader } from './factory.js';
 import { statusOf, uploadMetrics, type UploadMetrics } from './metrics.js';
 import { UploadQueue, type UploadQueueOptions } from './queue.js';
 import { secretsOf } from './resolve.js';
-import { ProviderError, type OutputType, type ProviderLabel, type Uploader, type UploaderOptions } from './types.js';
+import { ProviderError, type OutputType, type ProviderLabel, type Uploader, type UploaderOptions, type UploadProgressListener } from './types.js';
 
 const log = logger('upload');
 
@@ -39,6 +39,8 @@ export interface UploadFileOptions {
   readonly deleteAfterUpload?: boolean;
   /** Overrides the content type derived from outputType. */
   readonly contentType?: string;
+  /** Progress of each attempt (a switch to the backup store starts again from 0). */
+  readonly onProgress?: UploadProgressListener;
 }
 
 interface Store {
@@ -126,13 +128,13 @@ export class UploadManager {
   }
 
   /** @internal used by UploadSink */
-  async _attempt(store: Store, localPath: string, storagePath: string, outputType: OutputType, contentType: string): Promise<{ location: string; size: number; customEndpoint: boolean }> {
+  async _attempt(store: Store, localPath: string, storagePath: string, outputType: OutputType, contentType: string, onProgress?: UploadProgressListener): Promise<{ location: string; size: number; customEndpoint: boolean }> {
     const started = Date.now();
     let customEndpoint = false;
     try {
       const up = await store.get();
       customEndpoint = up.customEndpoint;
-      const res = await up.upload({ localPath, storagePath, contentType });
+      const res = await up.upload({ localPath, storagePath, contentType, ...(onProgress ? { onProgress } : {}) });
       this.metrics?.observeUpload(outputType, 'success', customEndpoint, Date.now() - started);
       return { ...res, customEndpoint };
     } catch (err) {
@@ -194,7 +196,7 @@ export class UploadSink {
     let primaryErr: UploadError | null = null;
     if (!this.primaryFailed) {
       try {
-        const r = await this.mgr._attempt(this.mgr._primary(), localPath, storagePath, outputType, contentType);
+        const r = await this.mgr._attempt(this.mgr._primary(), localPath, storagePath, outputType, contentType, opts.onProgress);
         await this.done(localPath, opts);
         return { location: r.location, size: r.size, storagePath, backup: false };
       } catch (err) {
@@ -215,7 +217,7 @@ export class UploadSink {
       throw e;
     }
     try {
-      const r = await this.mgr._attempt(backup, localPath, storagePath, outputType, contentType);
+      const r = await this.mgr._attempt(backup, localPath, storagePath, outputType, contentType, opts.onProgress);
       this.mgr._markBackupUsed(outputType);
       await this.done(localPath, opts);
       return { location: r.location, size: r.size, storagePath, backup: true };

@@ -208,6 +208,7 @@ export class S3Uploader implements Uploader {
           ...(this.conf.tagging ? { Tagging: this.conf.tagging } : {}),
         },
       });
+      up.on('httpUploadProgress', (p) => obj.onProgress?.(p.loaded ?? 0, size));
       await up.done();
       const location = this.presign ? await this.presignedUrl(client, obj.storagePath) : s3Location(this.conf, obj.storagePath);
       return { location, size };

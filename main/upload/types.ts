@@ -12,7 +12,12 @@ export interface ObjectUpload {
   /** Object key / destination path (already including the storage prefix). */
   readonly storagePath: string;
   readonly contentType: string;
+  /** Told how many bytes the storage has taken so far (as the provider's SDK reports it). */
+  readonly onProgress?: UploadProgressListener;
 }
+
+/** Upload progress: bytes stored so far of `totalBytes`. */
+export type UploadProgressListener = (sentBytes: number, totalBytes: number) => void;
 
 export interface ObjectResult {
   /** Public location in the original's format, or a 7-day presigned GET URL when asked for. */

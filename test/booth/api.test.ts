@@ -173,6 +173,8 @@ describe('egress console API', () => {
     assert.equal(entry?.id, egressId, 'the new recording is on top');
     assert.equal(entry?.status, 'EGRESS_COMPLETE');
     assert.ok(entry?.playable);
+    // Local storage reports its progress once, when the file is stored: all of it.
+    assert.deepEqual(done.upload, { sentBytes: entry.sizeBytes, totalBytes: entry.sizeBytes }, 'upload progress of the stored file');
     const p = await ffprobe(entry.location);
     assert.ok(videoStream(p));
     const duration = Number(p.format.duration);

@@ -9,8 +9,17 @@ import type { OutputType, UploaderOptions } from '../../main/upload/types.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'upload-child.js');
 
+/** Progress reports an upload gave (see upload-child.ts). */
+export interface UploadProgressSeen {
+  reports: number;
+  lastSent: number;
+  total: number;
+  backwards: number;
+  intermediate: number;
+}
+
 export interface ChildResult {
-  results: ({ ok: true; location: string; size: number; storagePath: string; backup: boolean; ms: number } | { ok: false; message: string; localPath?: string; code: string; isUploadError: boolean; ms: number })[];
+  results: ({ ok: true; location: string; size: number; storagePath: string; backup: boolean; ms: number; progress: UploadProgressSeen } | { ok: false; message: string; localPath?: string; code: string; isUploadError: boolean; ms: number })[];
   backupStorageUsed: boolean;
   leftOnDisk: string[];
   peakRss: number;

@@ -60,6 +60,14 @@ describe('uploaders against real emulators', { concurrency: false }, () => {
     peaks[name] = r.peakRss;
     assert.ok(r.peakRss < RSS_LIMIT, `${name} uploader peak RSS ${Math.round(r.peakRss / MB)} MB ≥ 150 MB`);
     assert.equal(r.backupStorageUsed, false);
+    // Progress (the booth's "stored" bar): ends at the file's size, never goes back, and a store
+    // that takes the file in parts says so on the way; local storage reports once, at the end.
+    const p = res.progress;
+    assert.equal(p.total, SIZE, `${name} progress total`);
+    assert.equal(p.lastSent, SIZE, `${name} progress ends at the size: ${JSON.stringify(p)}`);
+    assert.equal(p.backwards, 0, `${name} progress went backwards: ${JSON.stringify(p)}`);
+    if (name === 'Local') assert.equal(p.reports, 1);
+    else assert.ok(p.intermediate >= 1, `${name} reported no progress before the end: ${JSON.stringify(p)}`);
     await stat(file); // the source stays
     return res;
   };

@@ -35,9 +35,19 @@ async function main(): Promise<void> {
   const results: unknown[] = [];
   for (const u of input.uploads) {
     const started = Date.now();
+    // What the uploader reported while storing (the booth shows it): count, last value, whether it
+    // ever went backwards, and how many reports fell strictly between 0 and the total.
+    const progress = { reports: 0, lastSent: 0, total: 0, backwards: 0, intermediate: 0 };
+    const onProgress = (sent: number, total: number): void => {
+      if (sent < progress.lastSent) progress.backwards++;
+      if (sent > 0 && sent < total) progress.intermediate++;
+      progress.reports++;
+      progress.lastSent = sent;
+      progress.total = total;
+    };
     try {
-      const r = await sink.upload(u.localPath, u.storageFilepath, u.outputType);
-      results.push({ ok: true, ...r, ms: Date.now() - started });
+      const r = await sink.upload(u.localPath, u.storageFilepath, u.outputType, { onProgress });
+      results.push({ ok: true, ...r, ms: Date.now() - started, progress });
     } catch (err) {
       const e = err as UploadError;
       results.push({ ok: false, message: e.message, localPath: e.localPath, code: e.psrpcCode, isUploadError: err instanceof UploadError, ms: Date.now() - started });

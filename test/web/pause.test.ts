@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ffprobe, frozenRuns, makeFlashBeepFile, measureAvSync, videoStream } from '../support/media.js';
+import { audioStream, beepOnsets, ffprobe, frozenRuns, makeFlashBeepFile, measureAvSync, videoStream } from '../support/media.js';
+import { decodeErrors } from '../support/fault-checks.js';
 import { FIXTURE_PAGES_DIR, runCli, tempDir, TEMPLATES_DIR, withServer } from '../support/web-egress.js';
 
 let tmp: { path: string; remove: () => Promise<void> };
@@ -68,9 +69,13 @@ describe('pause / resume (egress record, SIGUSR1 / SIGUSR2)', () => {
     });
   });
 
+  /** The flash+beep page (a media element playing a synced file), made once for the tests below. */
+  let avPage: Promise<void> | null = null;
+  const makeAvPage = (): Promise<void> =>
+    (avPage ??= makeFlashBeepFile(join(tmp.path, 'av.mp4'), 60).then(() => copyFile(join(FIXTURE_PAGES_DIR, 'media-avsync/index.html'), join(tmp.path, 'index.html'))));
+
   it('A/V page, 24 s with a 4 s pause: flash and beep stay in sync after the resume (p80 ≤ 40 ms)', async () => {
-    await makeFlashBeepFile(join(tmp.path, 'av.mp4'), 60);
-    await copyFile(join(FIXTURE_PAGES_DIR, 'media-avsync/index.html'), join(tmp.path, 'index.html'));
+    await makeAvPage();
     await withServer(tmp.path, async (base) => {
       const out = join(tmp.path, 'paused-av.mp4');
       const res = await runCli(['record', '--url', base, '--duration', '24', '--out', out], tmp.path, { onStderr: pauseOnce(8000, 12_000) });
@@ -82,4 +87,33 @@ describe('pause / resume (egress record, SIGUSR1 / SIGUSR2)', () => {
       assert.ok(r.p80 <= 0.04, `A/V p80 ${ms(r.p80)}`);
     });
   });
+
+  for (const ext of ['ogg', 'mp3'] as const) {
+    it(`audio only to ${ext.toUpperCase()}, 12 s with a 3 s pause: 9 s of audio, the beeps go on without a silent gap, 0 decode errors`, async () => {
+      await makeAvPage();
+      await withServer(tmp.path, async (base) => {
+        const out = join(tmp.path, `paused.${ext}`);
+        const res = await runCli(['record', '--url', base, '--audio-only', '--duration', '12', '--out', out], tmp.path, { onStderr: pauseOnce(4000, 7000) });
+        const final = res.last as Final;
+        assert.equal(res.code, 0, res.stderr.slice(-2000));
+        assert.equal(final.status, 'EGRESS_COMPLETE');
+        assert.match(final.details ?? '', /; paused \d{4}-/);
+        const p = await ffprobe(out);
+        assert.ok(audioStream(p) && !videoStream(p), 'one audio stream, no video');
+        const container = Number(p.format.duration);
+        const reported = Number(final.fileResults?.[0]?.duration ?? 0) / 1e9;
+        const beeps = await beepOnsets(out);
+        const gaps = beeps.slice(1).map((t, i) => t - (beeps[i] as number));
+        console.log(`# ${ext}: container ${container.toFixed(2)} s, reported ${reported.toFixed(2)} s; beeps at ${beeps.map((t) => t.toFixed(2)).join(' ')}`);
+        assert.ok(Math.abs(container - 9) <= 0.5, `container ${container.toFixed(2)} s, want 9 ± 0.5 (12 s minus the 3 s pause)`);
+        assert.ok(Math.abs(container - reported) <= 0.2, `container ${container.toFixed(2)} s vs reported ${reported.toFixed(2)} s`);
+        // The page beeps once a second: the pause is cut out, so no two beeps are further apart than
+        // two seconds (a pause written as silence would leave a 4 s gap), and they run to the end.
+        assert.ok(beeps.length >= 7, `beeps found: ${beeps.length}`);
+        assert.ok(Math.max(...gaps) <= 2.05, `largest gap between beeps ${Math.max(...gaps).toFixed(2)} s`);
+        assert.ok(container - (beeps[beeps.length - 1] as number) < 1.5, 'beeps run to the end of the file');
+        assert.equal(await decodeErrors(out), 0, 'the file decodes without errors');
+      });
+    });
+  }
 });
