@@ -269,16 +269,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     await this.#room?.disconnect();
     if (this.#stopRequested || this.#failure) return;
 
-    const gst = await GstProcess.start({ args: buildPassthroughArgs(codec, this.#localFilepath), video: true, audio: false });
-    this.#gst = gst;
-    gst.on('log', (line) => {
-      if (!line.startsWith('@')) log.debug(`gst: ${line}`);
-    });
-    gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
-    gst.on('playing', () => {
-      this.#playing = true;
-      this.#maybeActive();
-    });
+    const gst = await this.#startGst(buildPassthroughArgs(codec, this.#localFilepath), true, false);
     const input = gst.videoInput;
     if (!input) throw errGstDied('no video input');
     const page = new EncodedTrackPage({
@@ -346,16 +337,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       audio: plan.audioEnabled ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency } : null,
       file: { container: containerOf(file.fileType), location: file.localFilepath },
     };
-    const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled });
-    this.#gst = gst;
-    gst.on('log', (line) => {
-      if (!line.startsWith('@')) log.debug(`gst: ${line}`);
-    });
-    gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
-    gst.on('playing', () => {
-      this.#playing = true;
-      this.#maybeActive();
-    });
+    const gst = await this.#startGst(buildLaunchArgs(gstPlan), plan.videoEnabled, plan.audioEnabled);
     const transport = new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
     this.#transport = transport;
     return transport;
@@ -382,6 +364,21 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     } else {
       this.#fail(errRoomConnectionFailed());
     }
+  }
+
+  /** Starts the pipeline; its death fails the egress, and its PLAYING counts towards ACTIVE. */
+  async #startGst(args: readonly string[], video: boolean, audio: boolean): Promise<GstProcess> {
+    const gst = await GstProcess.start({ args, video, audio });
+    this.#gst = gst;
+    gst.on('log', (line) => {
+      if (!line.startsWith('@')) log.debug(`gst: ${line}`);
+    });
+    gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
+    gst.on('playing', () => {
+      this.#playing = true;
+      this.#maybeActive();
+    });
+    return gst;
   }
 
   #maybeActive(): void {

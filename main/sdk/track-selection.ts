@@ -1,4 +1,4 @@
-import { ParticipantKind, RoomEvent, TrackKind, TrackSource, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication } from '@livekit/rtc-node';
+import { ParticipantKind, RoomEvent, TrackKind, TrackSource, type RemoteParticipant, type Room, type RemoteTrack, type RemoteTrackPublication } from '@livekit/rtc-node';
 import { EgressError, errInvalidField, errNotFound } from '../contracts/errors.js';
 import type { ParticipantSourcePlan, RoomAudioSourcePlan, TrackCompositeSourcePlan, TrackSourcePlan } from '../contracts/pipeline.js';
 import type { AudioMixer, AudioRoute } from './audio-mixer.js';
@@ -192,14 +192,7 @@ export class TrackCompositeSelection implements TrackSelection {
       wanted.map((w) =>
         waitFor(
           () => this.#find(w.sid),
-          (check) => {
-            room.on(RoomEvent.TrackPublished, check);
-            room.on(RoomEvent.ParticipantConnected, check);
-            return () => {
-              room.off(RoomEvent.TrackPublished, check);
-              room.off(RoomEvent.ParticipantConnected, check);
-            };
-          },
+          (check) => onTrackOrParticipant(room, check),
           REQUIRED_WAIT_MS,
         ).then((hit) => ({ w, hit })),
       ),
@@ -242,14 +235,7 @@ export async function findTrack(source: RoomSource, sid: string): Promise<FoundT
   };
   const hit = await waitFor(
     find,
-    (check) => {
-      room.on(RoomEvent.TrackPublished, check);
-      room.on(RoomEvent.ParticipantConnected, check);
-      return () => {
-        room.off(RoomEvent.TrackPublished, check);
-        room.off(RoomEvent.ParticipantConnected, check);
-      };
-    },
+    (check) => onTrackOrParticipant(room, check),
     REQUIRED_WAIT_MS,
   );
   if (!hit) throw errNotFound(`track ${sid} not found`);
@@ -444,4 +430,14 @@ export class RoomAudioSelection implements TrackSelection {
     for (const off of this.#offs.splice(0)) off();
     for (const sid of [...this.#readers.keys()]) this.#drop(sid);
   }
+}
+
+/** Calls `check` whenever a track is published or a participant joins; returns the unsubscribe. */
+function onTrackOrParticipant(room: Room, check: () => void): () => void {
+  room.on(RoomEvent.TrackPublished, check);
+  room.on(RoomEvent.ParticipantConnected, check);
+  return () => {
+    room.off(RoomEvent.TrackPublished, check);
+    room.off(RoomEvent.ParticipantConnected, check);
+  };
 }
