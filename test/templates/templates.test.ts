@@ -142,6 +142,7 @@ test('without url and token the page renders div.error (real Chromium)', { timeo
     child.kill('SIGKILL');
     await exited;
     await server.close();
-    rmSync(profile, { recursive: true, force: true });
+    // The browser's helper processes may still be writing the profile a moment after the main one died.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 });
