@@ -5,7 +5,7 @@ import { isAbsolute } from 'node:path';
 import type { EgressInfo } from '@livekit/protocol';
 import type { ServiceConfig } from '../config/index.js';
 import { EgressError } from '../contracts/errors.js';
-import type { BoothEvent, BoothRecordingState, BoothSettings, BoothStart, BoothState, BoothStatusName, RecordingEntry, RevealResult } from '../contracts/ipc.js';
+import type { BoothEvent, BoothOperation, BoothRecordingState, BoothSettings, BoothStart, BoothState, BoothStatusName, RecordingEntry, RevealResult } from '../contracts/ipc.js';
 import { StaticServer } from '../capture/static-server.js';
 import { startTemplateServer, type TemplateServer } from '../capture/template-server.js';
 import { createWebEgress, type CaptureHostFactory } from '../egress/create-web-egress.js';
@@ -93,6 +93,35 @@ export class BoothService extends EventEmitter<BoothServiceEvents> {
         const playable = isAbsolute(r.location) && existsSync(r.location);
         await this.#recordings.put({ ...r, status: 'EGRESS_FAILED', error: r.error || 'the booth stopped while recording', playable });
       }
+    }
+  }
+
+  /**
+   * Runs one operation whose input its schema (`boothOperations[op]`) has already checked: the one
+   * dispatch both transports (console HTTP, Electron IPC) use.
+   */
+  async invoke(op: BoothOperation, data: unknown): Promise<unknown> {
+    switch (op) {
+      case 'getState':
+        return this.state();
+      case 'start':
+        return this.start(data as BoothStart);
+      case 'pause':
+        return this.pause();
+      case 'resume':
+        return this.resume();
+      case 'stop':
+        return this.stop();
+      case 'listRecordings':
+        return this.listRecordings();
+      case 'deleteRecording':
+        return this.deleteRecording((data as { id: string }).id);
+      case 'revealRecording':
+        return this.revealRecording((data as { id: string }).id);
+      case 'getSettings':
+        return this.getSettings();
+      case 'saveSettings':
+        return this.saveSettings(data as BoothSettings);
     }
   }
 

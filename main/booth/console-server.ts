@@ -188,32 +188,7 @@ export class ConsoleServer {
     }
     const parsed = boothOperations[op].safeParse(json);
     if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
-    const s = this.#opts.service;
-    const data = parsed.data as never;
-    const result = await (async (): Promise<unknown> => {
-      switch (op) {
-        case 'getState':
-          return s.state();
-        case 'start':
-          return s.start(data);
-        case 'pause':
-          return s.pause();
-        case 'resume':
-          return s.resume();
-        case 'stop':
-          return s.stop();
-        case 'listRecordings':
-          return s.listRecordings();
-        case 'deleteRecording':
-          return s.deleteRecording((data as { id: string }).id);
-        case 'revealRecording':
-          return s.revealRecording((data as { id: string }).id);
-        case 'getSettings':
-          return s.getSettings();
-        case 'saveSettings':
-          return s.saveSettings(data);
-      }
-    })();
+    const result = await this.#opts.service.invoke(op, parsed.data);
     sendJson(res, 200, result);
   }
 

@@ -29,31 +29,6 @@ function fromBooth(e: IpcMainInvokeEvent): boolean {
   return booth !== null && e.sender === booth.webContents && e.senderFrame === booth.webContents.mainFrame;
 }
 
-function call(service: BoothService, op: BoothOperation, data: unknown): unknown {
-  switch (op) {
-    case 'getState':
-      return service.state();
-    case 'start':
-      return service.start(data as never);
-    case 'pause':
-      return service.pause();
-    case 'resume':
-      return service.resume();
-    case 'stop':
-      return service.stop();
-    case 'listRecordings':
-      return service.listRecordings();
-    case 'deleteRecording':
-      return service.deleteRecording((data as { id: string }).id);
-    case 'revealRecording':
-      return service.revealRecording((data as { id: string }).id);
-    case 'getSettings':
-      return service.getSettings();
-    case 'saveSettings':
-      return service.saveSettings(data as never);
-  }
-}
-
 async function main(): Promise<void> {
   await app.whenReady();
   const service = new BoothService({
@@ -72,7 +47,7 @@ async function main(): Promise<void> {
       // Errors cross IPC as their message only: the EgressError text the UI shows.
       if (!parsed.success) throw new Error(describeZodError(parsed.error));
       try {
-        return await call(service, op, parsed.data);
+        return await service.invoke(op, parsed.data);
       } catch (err) {
         throw new Error(toEgressError(err).message);
       }
