@@ -142,14 +142,13 @@ declare class MediaStreamTrackProcessor {
    * reading the same track through an AudioContext drifted ~30 ms per minute against the video on
    * Chromium 156: the context's clock and buffering are not the capture's.)
    */
-  async function pumpAudio(track: MediaStreamTrack): Promise<void> {
+  async function pumpAudio(track: MediaStreamTrack, latencyUs: number): Promise<void> {
     // The tab's audio is stamped when the browser's output stream takes it, which is the output
     // device's latency before it is heard; the page's video is presented for the heard time (that is
     // how Chromium keeps a <video> in sync). Ask the browser for that latency and take it off, so
     // the recording keeps the page's own A/V alignment (measured against a media element playing a
     // synced flash+beep file: video 40 ms early without this, 0 ± one frame with it).
-    const origin = performance.timeOrigin * 1000 - (await outputLatencyUs());
-    // Created after the probe, so no chunk waits (or is dropped) while it runs.
+    const origin = performance.timeOrigin * 1000 - latencyUs;
     const reader = new MediaStreamTrackProcessor({ track } as unknown as { track: MediaStreamTrack }).readable.getReader() as unknown as ReadableStreamDefaultReader<AudioData>;
     for (;;) {
       const { value: chunk, done } = await reader.read();
@@ -197,6 +196,8 @@ declare class MediaStreamTrackProcessor {
 
   async function start(opts: EgressCaptureOptions): Promise<string> {
     stopped = false;
+    // Probed while the capture starts (it takes ~200 ms), so it adds nothing to the start time.
+    const latencyUs = opts.audio ? outputLatencyUs() : Promise.resolve(0);
     socket = new WebSocket(opts.wsUrl);
     socket.binaryType = 'arraybuffer';
     await new Promise<void>((resolve, reject) => {
@@ -224,13 +225,16 @@ declare class MediaStreamTrackProcessor {
       videoSender = await openVideoSender(opts.wsUrl);
       void pumpVideo(vt, videoSender).catch((e: unknown) => report(e));
     } else vt?.stop();
+    // Read before the audio reader exists, so no chunk waits (or is dropped) while it is probed.
+    const audioLatencyUs = await latencyUs;
     if (opts.audio) {
       if (!at) throw new Error('tab audio capture returned no track');
-      void pumpAudio(at).catch((e: unknown) => report(e));
+      void pumpAudio(at, audioLatencyUs).catch((e: unknown) => report(e));
     }
     const settings = vt?.getSettings() ?? {};
     socket.send(JSON.stringify({ type: 'started', atUs: nowUs(), width: settings.width ?? 0, height: settings.height ?? 0 }));
-    return JSON.stringify({ ok: true, width: settings.width ?? 0, height: settings.height ?? 0 });
+    // The latency goes into the log line: it decides the recording's A/V alignment.
+    return JSON.stringify({ ok: true, width: settings.width ?? 0, height: settings.height ?? 0, audioLatencyMs: Math.round(audioLatencyUs / 100) / 10 });
   }
 
   function report(e: unknown): void {

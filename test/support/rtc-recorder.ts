@@ -83,7 +83,7 @@ export async function startRtcRecorder(opts: RtcRecorderOptions): Promise<RtcRec
   const pipeline = [
     'matroskamux name=mux ! filesink', `location=${opts.path}`,
     'fdsrc fd=3 blocksize=1048576 ! gdpdepay ! queue max-size-time=0 max-size-bytes=0 max-size-buffers=60 ! videoconvert ! videoscale',
-    `! video/x-raw,format=I420,width=${width},height=${height} ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=1500`,
+    `! video/x-raw,format=I420,width=${width},height=${height},pixel-aspect-ratio=1/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=1500`,
     '! h264parse ! queue ! mux.',
     'fdsrc fd=4 blocksize=65536 ! gdpdepay ! queue max-size-time=0 max-size-bytes=0 max-size-buffers=500 ! audioconvert ! audio/x-raw,format=S16LE ! queue ! mux.',
   ].join(' ');
