@@ -9,8 +9,12 @@ import { FIXTURE_PAGES_DIR, runWebEgress, tempDir, withServer } from '../support
 /**
  * A/V sync measured on real output. The page plays a media file that flashes white and beeps at the
  * same instant once a second (made here with ffmpeg); Chromium presents it in sync. The recording's
- * flash and beep onsets must line up (|video − audio| p80 ≤ 40 ms) and stay lined up (drift between
- * the first and the last 10 s ≤ 10 ms) over 60 s.
+ * flash and beep onsets must line up (|video − audio| p80 ≤ 40 ms) and stay lined up over 60 s: the
+ * mean offset of the last 10 s is within one frame (33.4 ms) of the first 10 s. A flash is seen on
+ * whichever captured frame first shows it, so a 30 fps recording of a 30 fps file places it on a
+ * 33 ms grid, and where the capture's phase sits near a grid line it flips between neighbours from
+ * one second to the next; finer than a frame cannot be told apart from that. A real drift (the
+ * 41–297 ms per minute a clock mismatch gives) is several frames.
  */
 
 let tmp: { path: string; remove: () => Promise<void> };
@@ -24,7 +28,7 @@ after(async () => {
 });
 
 describe('A/V sync', () => {
-  it('60 s of a flash+beep media file: offset p80 ≤ 40 ms, drift ≤ 10 ms', async () => {
+  it('60 s of a flash+beep media file: offset p80 ≤ 40 ms, drift within one frame', async () => {
     await withServer(tmp.path, async (base) => {
       const { info, controller } = await runWebEgress({ request: { url: base }, stopAfterMs: 60_000, tmpDir: join(tmp.path, 'work'), timeoutMs: 120_000 });
       assert.equal(info.status, EgressStatus.EGRESS_COMPLETE, info.error);
@@ -36,7 +40,7 @@ describe('A/V sync', () => {
       process.stdout.write(`# avsync: ${summary}\n`);
       assert.ok(r.pairs >= 55, `found flash/beep pairs for most seconds (${summary})`);
       assert.ok(r.p80 <= 0.04, `offset p80 ≤ 40 ms (${summary})`);
-      assert.ok(Math.abs(r.drift) <= 0.01, `drift ≤ 10 ms (${summary})`);
+      assert.ok(Math.abs(r.drift) <= 0.0334, `drift within one frame, ≤ 33.4 ms (${summary})`);
     });
   });
 });
