@@ -1,8 +1,8 @@
 import { VIDEO_FD } from './output-pipeline.js';
 
 /**
- * gst-launch arguments that write a track's ENCODED video into its container without decoding
- * (reference §10.1): VP8 / VP9 → WebM, H264 → MP4. The input is GDP on VIDEO_FD carrying the
+ * gst-launch arguments that write a track's ENCODED video into its container without decoding,
+ * as the original does: VP8 / VP9 → WebM, H264 → MP4. The input is GDP on VIDEO_FD carrying the
  * frames as the publisher sent them, keyframe-gated and stamped (main/sdk/passthrough-writer.ts).
  */
 

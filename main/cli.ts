@@ -146,7 +146,7 @@ async function record(argv: string[]): Promise<number> {
     const imageOutputs = values.images === undefined ? [] : [imagesOutput(values.images, values['image-interval'])];
     const rtmpUrls = values.rtmp ?? [];
     const srtUrls = values.srt ?? [];
-    // One stream output per request (reference §2.2): RTMP or SRT.
+    // One stream output per request: RTMP or SRT.
     if (rtmpUrls.length > 0 && srtUrls.length > 0) throw new EgressError('E_INVALID_INPUT', 'invalid_argument', '--rtmp and --srt cannot be combined (one stream output per egress)');
     const streamOutputs =
       rtmpUrls.length > 0

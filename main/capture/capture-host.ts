@@ -38,7 +38,7 @@ export interface OpenOptions {
   readonly watchTemplateErrors?: boolean;
 }
 
-/** Evaluated in the page: the innerText of its `div.error`, or null (reference §7.2). */
+/** Evaluated in the page: the innerText of its `div.error`, or null. */
 export const ERROR_DIV_EXPRESSION = `(() => { const e = document.querySelector('div.error'); return e ? (e.innerText || e.textContent || '') : null })()`;
 
 /** How often a template page is checked for a `div.error` while it runs. */

@@ -20,7 +20,7 @@ import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock } from '
 
 const log = logger('chromium');
 
-/** The original's page-load rules (reference §7.2). */
+/** The original's page-load rules. */
 const NAVIGATION_TIMEOUT_MS = 30_000;
 const NAVIGATION_ATTEMPTS = 3;
 /** A live page stops its capture in milliseconds; one that does not answer in this time is wedged. */

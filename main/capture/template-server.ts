@@ -7,7 +7,7 @@ import { logger } from '../log.js';
 import { StaticServer } from './static-server.js';
 
 /**
- * The built-in template server (reference §7.1): serves the bundled room templates (grid, speaker,
+ * The built-in template server: serves the bundled room templates (grid, speaker,
  * single-speaker and their -light variants, one page that reads `layout`) on loopback at
  * `template_port`, which is what the default `template_base` points at.
  */

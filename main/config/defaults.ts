@@ -2,8 +2,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 /**
- * Defaults of the service config, named after the original's constants (reference §6.2, §6.3,
- * §13). Durations are milliseconds. A zero/unset value in YAML means "use the default" for every
+ * Defaults of the service config, named after the original's constants. Durations are
+ * milliseconds. A zero/unset value in YAML means "use the default" for every
  * key below, as in the original's InitDefaults.
  */
 
@@ -20,7 +20,7 @@ export const DEFAULT_IO_UPDATE_TIMEOUT_MS = 30_000;
 export const DEFAULT_IO_WORKERS = 5;
 export const DEFAULT_PULSE_SINK_REAP_GRACE_SEC = 30;
 
-// latency (reference §6.2 `latency`)
+// latency
 export const DEFAULT_JITTER_BUFFER_LATENCY_MS = 2_000;
 export const DEFAULT_AUDIO_MIXER_LATENCY_MS = 2_750;
 export const DEFAULT_PIPELINE_LATENCY_MS = 3_000;
@@ -31,7 +31,7 @@ export const DEFAULT_OLD_PACKET_THRESHOLD_MS = 2_200;
 export const DEFAULT_AUDIO_TEMPO_ADJUSTMENT_RATE = 0.05;
 export const MAX_AUDIO_TEMPO_ADJUSTMENT_RATE = 0.2;
 
-// cpu_cost (reference §6.3; code defaults of the original unless said otherwise)
+// cpu_cost: the original's code defaults unless said otherwise
 export const DEFAULT_MAX_CPU_UTILIZATION = 0.8;
 /**
  * A room composite is a web egress of the template page plus the WebRTC decode of its tracks: ours
@@ -40,7 +40,7 @@ export const DEFAULT_MAX_CPU_UTILIZATION = 0.8;
 export const DEFAULT_ROOM_COMPOSITE_CPU_COST = 2;
 export const DEFAULT_AUDIO_ROOM_COMPOSITE_CPU_COST = 1;
 /**
- * Web egress costs are ours, from bench/web-egress (reference §15.1): a 720p30 web egress used 1.6
+ * Web egress costs are ours, from bench/web-egress: a 720p30 web egress used 1.6
  * cores in total (browser ~1.0, GStreamer ~0.45, this process ~0.2) on a 2-core machine, so 2 leaves
  * headroom; an audio-only one needs the browser for the page and the tab audio only (~0.5). The
  * original charges 4 and 1.

@@ -8,7 +8,7 @@ import * as D from './defaults.js';
 import { cpuCostConfigSchema, latencyConfigSchema, serviceConfigSchema, type RawServiceConfig } from './schema.js';
 
 /**
- * Service config loading (reference §6.1). This module is the only place in the project that
+ * Service config loading. This module is the only place in the project that
  * reads `process.env`.
  */
 

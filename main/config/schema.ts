@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { goDurationMs, storageConfigSchema } from '../contracts/storage.js';
 
 /**
- * The YAML schema of the service config (reference §6.2), with the original's key names. Every
+ * The YAML schema of the service config, with the original's key names. Every
  * object is `.strict()`: an unknown key is an error naming its path. Durations accept Go duration
  * strings (`5s`, `2750ms`) or a number of seconds and are stored as milliseconds. Values left at
  * zero here are replaced by their defaults in load.ts (the original's "0 means default").
@@ -102,7 +102,7 @@ export const latencyConfigSchema = z
     jitter_buffer_latency: durationMs,
     audio_mixer_latency: durationMs,
     pipeline_latency: durationMs,
-    // settable under their documented names (reference §14.11 / §15.11)
+    // settable under their documented names
     rtp_max_allowed_ts_diff: durationMs,
     rtp_max_drift_adjustment: durationMs,
     rtp_drift_adjustment_window_percent: num,
@@ -168,7 +168,7 @@ export const serviceConfigSchema = z
     session_limits: sessionLimitsSchema.default({}),
     storage: storageConfigSchema.optional(),
     backup: storageConfigSchema.optional(),
-    /** README spelling of `backup`; both are accepted (reference §15.1). */
+    /** README spelling of `backup`; both are accepted. */
     backup_storage: storageConfigSchema.optional(),
     s3_assume_role_key: str,
     s3_assume_role_secret: str,

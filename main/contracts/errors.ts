@@ -165,7 +165,7 @@ export function errNotFound(message: string): EgressError {
   return new EgressError('E_NOT_FOUND', 'not_found', message);
 }
 
-/** The room connection of a room egress was lost after the recording started (503, reference §5.2). */
+/** The room connection of a room egress was lost after the recording started (503, as the original). */
 export function errRoomConnectionFailed(): EgressError {
   return new EgressError('E_ROOM', 'unavailable', 'recording ended early: connection to room failed');
 }

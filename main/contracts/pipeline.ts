@@ -16,7 +16,7 @@ export interface EncodingPlan {
   readonly height: number;
   readonly depth: number;
   readonly framerate: number;
-  /** Codec picked for every encoded output (compatibility §3.4 of the reference). */
+  /** Codec picked for every encoded output. */
   readonly audioCodec: AudioCodec;
   readonly audioBitrateKbps: number;
   /** Sample rate of the encoded audio: audio_frequency for AAC/MP3, always 48000 for Opus. */
@@ -99,7 +99,7 @@ export interface TrackSourcePlan extends RoomConnectionPlan {
 /** Audio-only room composite / template without a page: every audio track of the room, mixed. */
 export interface RoomAudioSourcePlan extends RoomConnectionPlan {
   readonly kind: 'room_audio';
-  /** audio_mixing (reference §1.3). */
+  /** audio_mixing. */
   readonly mixing: 'default' | 'dual_channel_agent' | 'dual_channel_alternate';
 }
 
@@ -115,7 +115,7 @@ export interface PipelinePlan extends PipelinePlanOutputs {
   readonly audioEnabled: boolean;
   readonly videoEnabled: boolean;
   readonly encoding: EncodingPlan;
-  /** At most one file output (reference §2.2). */
+  /** At most one file output. */
   readonly file: FileOutputPlan | null;
   /** Per-egress temp dir; every local output lives inside it. */
   readonly tmpDir: string;

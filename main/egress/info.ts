@@ -4,7 +4,7 @@ import { redactRequest, type StartEgressEnvelope } from '../request/index.js';
 import { join } from 'node:path';
 
 /**
- * The EgressInfo an accepted request starts with (reference §5.2): STARTING, started_at =
+ * The EgressInfo an accepted request starts with: STARTING, started_at =
  * updated_at = now, the request echoed with secrets redacted, and result stubs carrying the planned
  * file names.
  */
@@ -35,7 +35,7 @@ export function initialEgressInfo(plan: PipelinePlan, envelope: StartEgressEnvel
     );
   }
   for (const img of plan.images ?? []) info.imageResults.push(new ImagesInfo({ filenamePrefix: join(img.storage.prefix, img.filenamePrefix) }));
-  // The deprecated single `result` is filled when exactly one output kind exists (§2.2).
+  // The deprecated single `result` is filled when exactly one output kind exists.
   const kinds = [info.fileResults.length > 0, info.segmentResults.length > 0, (plan.stream?.urls.length ?? 0) > 0].filter(Boolean).length;
   if (kinds === 1) {
     const [file] = info.fileResults;

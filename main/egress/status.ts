@@ -1,7 +1,7 @@
 import { EgressStatus } from '@livekit/protocol';
 
 /**
- * The egress status machine (reference §5.2): STARTING → ACTIVE → ENDING → COMPLETE, or FAILED /
+ * The egress status machine: STARTING → ACTIVE → ENDING → COMPLETE, or FAILED /
  * ABORTED / LIMIT_REACHED from anywhere before a terminal state. Transitions only move forward.
  */
 

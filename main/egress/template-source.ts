@@ -3,9 +3,9 @@ import { errInvalidField } from '../contracts/errors.js';
 import type { TemplateSourcePlan } from '../contracts/pipeline.js';
 
 /**
- * What a room-composite template page is given (reference §7.1): the base URL (custom_base_url or
+ * What a room-composite template page is given: the base URL (custom_base_url or
  * template_base) with `layout`, `url` and `token` set, any other query parameters kept. The token
- * is the recorder's: identity = egress id, hidden, subscribe-only, valid 24 h (§0).
+ * is the recorder's: identity = egress id, hidden, subscribe-only, valid 24 h.
  */
 
 export const RECORDER_TOKEN_TTL_S = 24 * 60 * 60;

@@ -74,7 +74,7 @@ export interface WebEgressEvents {
   upload: [{ sentBytes: number; totalBytes: number }];
 }
 
-/** Why an egress ends, as `details: End reason: <reason>` reports it (reference §5.2). */
+/** Why an egress ends, as `details: End reason: <reason>` reports it. */
 export type EndReason = 'StopEgress API' | 'All streams stopped' | 'Source closed' | 'Process killed' | 'Session limit reached' | 'CPU exhausted' | 'Failure';
 
 export class WebEgressController extends EventEmitter<WebEgressEvents> {
@@ -123,7 +123,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
   /**
    * True when the egress ended because another participant took the recorder's identity: the
-   * original then exits silently — no further status update, nothing uploaded (reference §5.2).
+   * original then exits silently — no further status update, nothing uploaded.
    */
   get silentExit(): boolean {
     return this.#silentExit;
@@ -160,13 +160,13 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   }
 
   /**
-   * Asks the egress to finish (reference §5.3): ENDING if recording, ABORTED if it never started.
+   * Asks the egress to finish: ENDING if recording, ABORTED if it never started.
    * Returns the info as it is right after the request.
    */
   stop(reason: EndReason = 'StopEgress API'): EgressInfo {
     if (isTerminal(this.info.status) || this.#stopRequested) return this.info;
     this.#stopRequested = { reason, atUs: nowUs() };
-    // A session limit ends without an ENDING update and finishes as LIMIT_REACHED (§5.2).
+    // A session limit ends without an ENDING update and finishes as LIMIT_REACHED.
     if (this.info.status === EgressStatus.EGRESS_ACTIVE && reason !== 'Session limit reached') {
       this.#setStatus(EgressStatus.EGRESS_ENDING, { details: `End reason: ${reason}` });
     }
@@ -352,7 +352,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     }
   }
 
-  /** Web pages start at once unless asked to wait; templates always wait (reference §1.3, §7.2). */
+  /** Web pages start at once unless asked to wait; templates always wait. */
   #awaitsStartSignal(): boolean {
     return this.plan.source.kind === 'template' || (this.plan.source.kind === 'web' && this.plan.source.awaitStartSignal);
   }
@@ -546,11 +546,11 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   }
 
   /**
-   * The manifest (reference §4.4): one JSON listing the file, the playlist with its segments and the
+   * The manifest: one JSON listing the file, the playlist with its segments and the
    * images, uploaded after every output closed, once per output sink that keeps its manifest (or
    * every sink once backup storage was used) into that output's storage directory. Only for
    * recordings that ended normally, which includes a room connection lost after the recording
-   * started (§4.4, #1270 of the original).
+   * started.
    */
   async #uploadManifests(endedAtNs: bigint): Promise<void> {
     if (this.#failure && !this.#endedEarly()) return;
@@ -608,7 +608,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   }
 
   /**
-   * UpdateStream (reference §5.4): adds and removes URLs of the stream output while recording.
+   * UpdateStream: adds and removes URLs of the stream output while recording.
    * Invalid or unknown URLs are reported (errors joined by newlines) after the valid changes apply.
    */
   updateStream(addUrls: readonly string[], removeUrls: readonly string[]): EgressInfo {
@@ -633,7 +633,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
   /**
    * A URL started, failed or was removed. The egress goes on while any output remains; when the
-   * stream was the last one, a failure fails the egress and a removal completes it (§5.4, §5.5).
+   * stream was the last one, a failure fails the egress and a removal completes it.
    */
   #onStreamChanged(): void {
     const stream = this.#stream;

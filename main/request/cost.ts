@@ -4,7 +4,7 @@ import type { ServiceConfig } from '../config/load.js';
 import type { EgressRequest } from './plan.js';
 
 /**
- * Request type and admission cost (reference §6.3).
+ * Request type and admission cost.
  */
 
 /** Metrics/latency request type of a request; null for an empty oneof. */

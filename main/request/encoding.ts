@@ -3,7 +3,7 @@ import { errInvalidField, errInvalidInput, EgressError } from '../contracts/erro
 import type { AudioCodec, FileType, H264Profile } from '../contracts/pipeline.js';
 
 /**
- * Encoding presets, advanced options and codec compatibility (reference §3.1–§3.4).
+ * Encoding presets, advanced options and codec compatibility.
  */
 
 export interface PresetValues {
@@ -53,7 +53,7 @@ export type EncodedOutputType =
   /** file output with DEFAULT_FILETYPE (resolved after negotiation) */
   | '';
 
-/** Which codecs each output accepts (§3.4). MP3 accepts only MP3 here (the original also listed Opus/AAC/raw). */
+/** Which codecs each output accepts. MP3 accepts only MP3 here (the original also listed Opus/AAC/raw). */
 export const CODEC_COMPATIBILITY: Readonly<Record<EncodedOutputType, ReadonlySet<CodecMime>>> = {
   'video/mp4': new Set<CodecMime>(['audio/aac', 'audio/opus', 'video/h264']),
   'audio/ogg': new Set<CodecMime>(['audio/opus']),
@@ -148,7 +148,7 @@ export function applyPreset(e: EncodingState, preset: EncodingOptionsPreset): vo
   e.videoBitrateKbps = p.videoBitrateKbps;
 }
 
-/** Applies advanced options (§3.2); zero fields keep the defaults. Throws `width`/`height`/`depth`. */
+/** Applies advanced options; zero fields keep the defaults. Throws `width`/`height`/`depth`. */
 export function applyAdvanced(e: EncodingState, a: EncodingOptions): void {
   switch (a.audioCodec) {
     case ProtoAudioCodec.OPUS:
@@ -177,7 +177,7 @@ export function applyAdvanced(e: EncodingState, a: EncodingOptions): void {
       e.videoProfile = 'high';
       break;
     case ProtoVideoCodec.VP8:
-      // the original silently encodes H264 instead; we say so (reference §15.2)
+      // the original silently encodes H264 instead; we say so
       throw errInvalidInput('VP8 encoding is not yet supported');
   }
 
@@ -215,7 +215,7 @@ export interface CodecChoice {
 }
 
 /**
- * Codec negotiation (§3.4): intersect the requested (or all) codecs with every encoded output,
+ * Codec negotiation: intersect the requested (or all) codecs with every encoded output,
  * in the order file, segments, stream, websocket; resolve a DEFAULT_FILETYPE file; pick the
  * default codec of the first output that allows it.
  */

@@ -3,7 +3,7 @@ import { EgressError, errInvalidField } from '../contracts/errors.js';
 import type { FileType, ImageSuffix, SegmentSuffix } from '../contracts/pipeline.js';
 
 /**
- * Filename templating (reference §8) and the HLS/image naming rules (§2.5, §2.6).
+ * Filename templating and the HLS/image naming rules.
  * Placeholders are replaced by plain string substitution; unresolvable ones stay literally.
  */
 
@@ -105,7 +105,7 @@ export function checkFileRetry(cleaned: string, retryCount: number): void {
 }
 
 /**
- * Storage path of a file output (§8): templated; empty or directory → `<dir><identifier>-<time>`;
+ * Storage path of a file output: templated; empty or directory → `<dir><identifier>-<time>`;
  * the right extension appended (a wrong known one replaced). `cleaned` must be cleanPath'd.
  */
 export function fileStoragePath(cleaned: string, ext: string, ctx: FilenameContext): string {
@@ -140,8 +140,8 @@ export function checkSegmentsRetry(prefix: string, playlist: string, retryCount:
 }
 
 /**
- * HLS naming (§2.5): inputs are the request's filename_prefix, playlist_name and
- * live_playlist_name. Strips only known extensions from playlist names (our choice, §15.6).
+ * HLS naming: inputs are the request's filename_prefix, playlist_name and
+ * live_playlist_name. Strips only known extensions from playlist names (our choice: the original strips any extension).
  */
 export function segmentNaming(filenamePrefix: string, playlistName: string, livePlaylistName: string, ctx: FilenameContext): SegmentNaming {
   const prefix = applyReplacements(cleanPath(filenamePrefix), ctx.replacements);
@@ -185,7 +185,7 @@ export function segmentNaming(filenamePrefix: string, playlistName: string, live
   };
 }
 
-/** Image prefix (§2.6): templated, split into dir + name prefix; empty name → `<identifier>-<time>`. */
+/** Image prefix: templated, split into dir + name prefix; empty name → `<identifier>-<time>`. */
 export function imageNaming(filenamePrefix: string, ctx: FilenameContext): { storageDir: string; imagePrefix: string } {
   const prefix = applyReplacements(cleanPath(filenamePrefix), ctx.replacements);
   const [storageDir, base] = splitPath(prefix);

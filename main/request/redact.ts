@@ -4,7 +4,7 @@ import type { EgressRequest } from './plan.js';
 import { redactUrlForEcho } from './urls.js';
 
 /**
- * The request as echoed in EgressInfo.request (reference §5.1b): a deep copy with upload secrets
+ * The request as echoed in EgressInfo.request: a deep copy with upload secrets
  * replaced by placeholders (`{access_key}`, `{secret}`, `{session_token}`, `{external_id}`,
  * `{credentials}`, `{account_name}`, `{account_key}`), RTMP/mux/twitch stream keys redacted as
  * `{abc...xyz}`, and SRT/WebSocket query values redacted. The input is not modified.

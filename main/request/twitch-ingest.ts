@@ -8,7 +8,7 @@ import { TWITCH_INGESTS_URL } from './urls.js';
 const log = logger('twitch');
 
 /**
- * Where `twitch://<key>` (and `*.contribute.live-video.net` URLs) publish (reference §2.4). The
+ * Where `twitch://<key>` (and `*.contribute.live-video.net` URLs) publish. The
  * original fetches Twitch's ingest list while validating a request; here validation never goes to
  * the network: the template comes from `twitch_ingest_template` in the config, else from a cached
  * copy of Twitch's ingest list (`twitch_ingests_file`, refreshed in the background by `egress serve`

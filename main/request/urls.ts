@@ -2,7 +2,7 @@ import { EgressError, errInvalidField, errInvalidInput } from '../contracts/erro
 import type { StreamProtocolKind, StreamUrlPlan } from '../contracts/pipeline.js';
 
 /**
- * Stream URL validation and redaction (reference §2.4, §5.1b).
+ * Stream URL validation and redaction.
  */
 
 /** rtmp(s)://{host}(/{path})/{app}/{stream_key}( live=1) */
@@ -79,7 +79,7 @@ export interface StreamUrlOptions {
   readonly twitchTemplate?: string | undefined;
 }
 
-/** Validates one stream URL for an output of the given kind (§2.4). Throws the original's texts. */
+/** Validates one stream URL for an output of the given kind. Throws the original's texts. */
 export function validateStreamUrl(raw: string, kind: StreamProtocolKind, opts: StreamUrlOptions = {}): StreamUrlPlan {
   const p = parseUrl(raw);
   if (p instanceof EgressError) throw p;
@@ -111,7 +111,7 @@ export function validateStreamUrl(raw: string, kind: StreamProtocolKind, opts: S
 }
 
 /**
- * A stream URL as echoed in EgressInfo.request (§5.1b): RTMP stream keys and `mux://`/`twitch://`
+ * A stream URL as echoed in EgressInfo.request: RTMP stream keys and `mux://`/`twitch://`
  * keys redacted; SRT/WebSocket query values redacted; anything else unchanged.
  */
 export function redactUrlForEcho(url: string): string {

@@ -15,7 +15,7 @@ function isLocalHost(endpoint: string): boolean {
   return host === 'localhost' || /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.startsWith('[');
 }
 
-/** `https://<bucket>.<endpoint>/<key>` (§4.2). */
+/** `https://<bucket>.<endpoint>/<key>`. */
 export function aliOssLocation(conf: Pick<AliOssConfig, 'bucket' | 'endpoint'>, key: string): string {
   return `https://${conf.bucket}.${stripScheme(conf.endpoint)}/${key}`;
 }

@@ -13,7 +13,7 @@ import { partSizeFor, ProviderError, type ObjectResult, type ObjectUpload, type 
 
 const PRESIGN_EXPIRY_MS = 7 * 24 * 3600 * 1000;
 
-/** `https://<account>.blob.core.windows.net/<container>/<key>` (§4.2). */
+/** `https://<account>.blob.core.windows.net/<container>/<key>`. */
 export function azureLocation(conf: Pick<AzureConfig, 'account_name' | 'container_name'>, key: string): string {
   return `https://${conf.account_name}.blob.core.windows.net/${conf.container_name}/${key}`;
 }

@@ -21,12 +21,12 @@ export class UploadError extends EgressError {
   }
 }
 
-/** `<segment> upload failed: segment upload job queue is full` (§2.5). */
+/** `<segment> upload failed: segment upload job queue is full`. */
 export function errSegmentQueueFull(segment: string, localPath: string): UploadError {
   return new UploadError(`${segment} upload failed: segment upload job queue is full`, { localPath, storagePath: segment, psrpc: 'internal' });
 }
 
-/** `image upload queue full (<n> pending): storage cannot keep up` (§2.6, 500). */
+/** `image upload queue full (<n> pending): storage cannot keep up`. */
 export function errImageQueueFull(pending: number, localPath: string, storagePath: string): UploadError {
   return new UploadError(`image upload queue full (${pending} pending): storage cannot keep up`, { localPath, storagePath, psrpc: 'internal' });
 }

@@ -6,7 +6,7 @@ import { ProviderError, type ObjectResult, type ObjectUpload, type Uploader, typ
 
 const PRESIGN_EXPIRY_MS = 7 * 24 * 3600 * 1000;
 
-/** `https://<bucket>.storage.googleapis.com/<key>` (§4.2). */
+/** `https://<bucket>.storage.googleapis.com/<key>`. */
 export function gcsLocation(conf: Pick<GcpConfig, 'bucket'>, key: string): string {
   return `https://${conf.bucket}.storage.googleapis.com/${key}`;
 }
@@ -18,7 +18,7 @@ function toProviderError(err: unknown): ProviderError {
   return new ProviderError(typeof e?.message === 'string' ? e.message : String(err), status);
 }
 
-/** Resumable upload, retry always, backoff 100 ms → 5 s × 2, 5 attempts (§4.2). */
+/** Resumable upload, retry always, backoff 100 ms → 5 s × 2, 5 attempts. */
 export class GcsUploader implements Uploader {
   readonly label = 'GCP' as const;
   readonly customEndpoint: boolean;

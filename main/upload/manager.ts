@@ -66,7 +66,7 @@ function lazyStore(plan: StoragePlan, opts: UploaderOptions | undefined): Store 
 }
 
 /**
- * Uploads of one egress: a primary store and an optional backup store (§4.3). Each output sink
+ * Uploads of one egress: a primary store and an optional backup store. Each output sink
  * (file, segments, images, …) gets an UploadSink; after the first primary failure of a sink, that
  * sink's later uploads go straight to backup. A local file is only deleted after it was stored
  * somewhere; files that could not be stored anywhere stay on disk and are listed in `leftOnDisk`.

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { UploadOutcome, UploadSink } from './manager.js';
 
-/** Manifest `<egress_id>.json` (§4.4); fields with empty values are omitted like Go's omitempty. */
+/** Manifest `<egress_id>.json`; fields with empty values are omitted like Go's omitempty. */
 export interface ManifestInfo {
   readonly egressId: string;
   readonly roomId?: string;

@@ -1,7 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { OutputType } from './types.js';
 
-/** Upload metrics (reference §4.2/§6.5), registered on the registry passed in (once per registry). */
+/** Upload metrics, registered on the registry passed in (once per registry). */
 export interface UploadMetrics {
   observeUpload(outputType: OutputType, status: UploadStatus, customEndpoint: boolean, elapsedMs: number): void;
   backupWrite(outputType: OutputType): void;

@@ -3,12 +3,12 @@ import { errImageQueueFull, errSegmentQueueFull, UploadError } from './errors.js
 import type { UploadOutcome, UploadSink } from './manager.js';
 import type { OutputType } from './types.js';
 
-/** Segment queue capacity: max_upload_queue (minutes) × 60 / segment_duration (§2.5). */
+/** Segment queue capacity: max_upload_queue (minutes) × 60 / segment_duration. */
 export function segmentQueueCapacity(maxUploadQueueMin: number, segmentDurationS: number): number {
   return Math.max(1, Math.floor((maxUploadQueueMin * 60) / Math.max(1, segmentDurationS)));
 }
 
-/** Image queue capacity: max(max_upload_queue × 60 / capture_interval, 4) (§2.6). */
+/** Image queue capacity: max(max_upload_queue × 60 / capture_interval, 4). */
 export function imageQueueCapacity(maxUploadQueueMin: number, captureIntervalS: number): number {
   return Math.max(Math.floor((maxUploadQueueMin * 60) / Math.max(1, captureIntervalS)), 4);
 }

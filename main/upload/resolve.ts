@@ -11,7 +11,7 @@ import type { ProxyConfig, S3Config, StorageConfig, UploadTarget } from '../cont
 import { EgressError, errInvalidField } from '../contracts/errors.js';
 
 /**
- * Storage resolution (reference §4.1): per-output → per-request → service config → local.
+ * Storage resolution: per-output → per-request → service config → local.
  * A per-request upload config replaces the service config entirely, except that the service
  * `storage.prefix` and `storage.generate_presigned_url` are always applied and S3 retry settings
  * are copied from the service S3 config (defaults: 5 retries, 5 s max delay, 100 ms min delay).
@@ -126,7 +126,10 @@ function s3FromRequest(req: S3Upload, service: ServiceStorageSettings): S3Config
   return proxy ? { ...cfg, proxy_config: proxy } : cfg;
 }
 
-/** Converts a per-request upload config (proto) into an UploadTarget, applying §4.1's rules. */
+/**
+ * Converts a per-request upload config (proto) into an UploadTarget, with the original's precedence:
+ * per-output, then per-request, then the service config, then local.
+ */
 export function targetFromRequest(p: StorageProviderLike, service: ServiceStorageSettings): UploadTarget | null {
   const known = asKnown(p);
   if (!known) return null;
@@ -200,7 +203,7 @@ export function resolveBackupPlan(backup: StorageConfig | undefined): StoragePla
 }
 
 // ---------------------------------------------------------------------------------------------
-// Redaction (reference §5.1b): secrets in an echoed request become placeholders.
+// Redaction: secrets in an echoed request become placeholders.
 
 export const REDACTED = {
   accessKey: '{access_key}',

@@ -72,7 +72,7 @@ function stripScheme(endpoint: string): string {
   return endpoint.replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
 }
 
-/** Location as the original returns it (§4.2). */
+/** Location as the original returns it. */
 export function s3Location(conf: Pick<S3Config, 'bucket' | 'endpoint' | 'force_path_style'>, key: string): string {
   if (conf.force_path_style) {
     const ep = withScheme(conf.endpoint || DEFAULT_ENDPOINT).replace(/\/+$/, '');

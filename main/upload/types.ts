@@ -45,7 +45,7 @@ export interface UploaderOptions {
   readonly partSizeBytes?: number;
   /** Parts in flight per upload; default 2 (memory ≈ partSize × (parallelParts + 1)). */
   readonly parallelParts?: number;
-  /** Upper bound on SDK retry delays in ms (tests lower it); defaults per provider (§4.2). */
+  /** Upper bound on SDK retry delays in ms (tests lower it); defaults per provider. */
   readonly maxRetryDelayMs?: number;
 }
 

@@ -125,7 +125,7 @@ export interface FileChecks {
   readonly video: boolean;
 }
 
-/** ffprobe facts of a finished file against its EgressInfo (reference §11.3 checks, ±1 s duration). */
+/** ffprobe facts of a finished file against its EgressInfo. */
 export async function checkFile(info: EgressInfo, want: FileChecks): Promise<{ path: string; probe: Probe }> {
   const f = info.fileResults[0];
   assert.ok(f, 'file result');

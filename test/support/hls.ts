@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import type { SegmentsInfo } from '@livekit/protocol';
 import { ffprobe } from './media.js';
 
-/** Reading and checking HLS output the way the original's suite does (reference §11.4). */
+/** Reading and checking HLS output the way the original's suite does. */
 
 const run = promisify(execFile);
 
@@ -97,7 +97,7 @@ export interface HlsCheck {
 }
 
 /**
- * Every check of §11.4 plus ours: EVENT + ENDLIST, count vs duration, PDT deltas = EXTINF,
+ * Every check the original's HLS tests make, plus ours: EVENT + ENDLIST, count vs duration, PDT deltas = EXTINF,
  * TIMESTAMP names = PDT, every segment starts with a keyframe exactly at its boundary, the whole
  * playlist decodes without an error, the live playlist holds the last 5, SegmentsInfo matches.
  */

@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 
-/** Media checks on real output with ffprobe/ffmpeg: what "it works" means (architecture §Media checks). */
+/** Media checks on real output with ffprobe/ffmpeg: what "it works" means. */
 
 const run = promisify(execFile);
 

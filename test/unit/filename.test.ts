@@ -106,7 +106,7 @@ test('retry: default names get -<retry>, {retry} resolves, explicit paths need {
   assert.throws(() => checkSegmentsRetry('', 'playlist', 1), /output configuration does not support retry/);
 });
 
-test('segment naming table (reference §2.5 / original config_test)', () => {
+test('segment naming table', () => {
   // prefix, playlist, live → storageDir, playlist file, live file, segment prefix
   const rows: [string, string, string, string, string, string, string][] = [
     ['', 'playlist', '', '', 'playlist.m3u8', '', 'playlist'],

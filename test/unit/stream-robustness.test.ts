@@ -1,5 +1,5 @@
 /**
- * The reconnect and liveness rules of the stream output (reference §5.5), with the rules' times
+ * The reconnect and liveness rules of the stream output, with the rules' times
  * shortened and a stand-in publisher process (a node script that behaves like a gst-launch
  * publisher: prints its PLAYING line, writes bytes, stalls, or exits with an rtmp2sink error). Its
  * progress is what it wrote (to /dev/null, /proc/<pid>/io wchar) instead of the TCP bytes a server

@@ -1,5 +1,5 @@
 /**
- * `twitch://` and `mux://` shorthands (reference §2.4): the Twitch ingest comes from the config or a
+ * `twitch://` and `mux://` shorthands: the Twitch ingest comes from the config or a
  * cached copy of Twitch's ingest list, never from the network while a request is validated; the
  * cache is refreshed only when stale, and a failed refresh keeps the old copy.
  */

@@ -1,7 +1,7 @@
 /**
  * Each provider against a real emulator: a big file (200 MB, generated here) uploaded by a child
  * process whose peak RSS must stay < 150 MB, then downloaded and compared byte for byte; the
- * returned location must have the original's format (§4.2).
+ * returned location must have the original's format.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-/** Start/end signals, page and template errors, refused URLs (reference §7.2, §9, §1.4). */
+/** Start/end signals, page and template errors, refused URLs. */
 
 const run = promisify(execFile);
 let tmp: { path: string; remove: () => Promise<void> };

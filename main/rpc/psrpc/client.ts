@@ -1,6 +1,6 @@
 /**
  * psrpc client: unary calls (with claim/affinity selection) and multi-response calls on Redis.
- * Behaviour follows psrpc v0.7.2 `pkg/client/rpc.go` and `multi.go` (psrpc-wire.md §3.1, §3.3, §3.7).
+ * Behaviour follows psrpc v0.7.2 `pkg/client/rpc.go` and `multi.go`.
  */
 import type { Message } from '@bufbuild/protobuf';
 import { logger } from '../../log.js';

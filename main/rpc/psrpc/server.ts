@@ -1,6 +1,6 @@
 /**
  * psrpc server: serves unary (claim-based or not) and multi-response methods on Redis.
- * Behaviour follows psrpc v0.7.2 `pkg/server/rpc.go` (see psrpc-wire.md §3.1, §3.3).
+ * Behaviour follows psrpc v0.7.2 `pkg/server/rpc.go`.
  */
 import type { Message } from '@bufbuild/protobuf';
 import { logger } from '../../log.js';
