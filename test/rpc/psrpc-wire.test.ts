@@ -27,7 +27,7 @@ import { ListActiveEgressResponse, StartEgressRequest, UpdateMetricsRequest } fr
 import { EgressHandler, EgressInternal, IOInfo } from '../../main/rpc/services.js';
 import { EgressError, errAlreadyExists, errInvalidField } from '../../main/contracts/errors.js';
 
-// Appendix A of psrpc-wire.md.
+// Golden values: bytes and keys produced by the Go psrpc v0.7.2 and livekit/protocol for these messages.
 const V = {
   request:
     '0a24747970652e676f6f676c65617069732e636f6d2f696e7465726e616c2e52657175657374126f0a105245515f6161616161616161616161611210434c495f626262626262626262626262188080a8b1e39fe7cb172080c8d7d188a0e7cb1742350a0f45475f6162636465666768696a6b6c5a220a1368747470733a2f2f6578616d706c652e636f6d4a0b080112076f75742e6d7034',
