@@ -24,6 +24,22 @@ function statOf(pid: number): { pgid: number; ppid: number; cpuS: number } | nul
   }
 }
 
+/** A Chromium process's `--type` (and utility service) from its command line; other processes: their name. */
+function roleOf(pid: number, name: string): string {
+  let args: string[];
+  try {
+    // Chromium rewrites its helpers' titles into one space-separated string.
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
+  } catch {
+    return name;
+  }
+  if (!/chrom/i.test(args[0] ?? '') && !/chrom/i.test(name)) return name;
+  const type = args.find((a) => a.startsWith('--type='))?.slice(7);
+  if (!type) return 'chromium:browser';
+  const sub = args.find((a) => a.startsWith('--utility-sub-type='))?.slice(19).split('.').pop();
+  return `chromium:${type}${sub ? `:${sub}` : ''}`;
+}
+
 export class GroupCpuMeter {
   readonly #maxCpu = new Map<number, number>();
   readonly #groups = new Set<number>();
@@ -79,7 +95,23 @@ export class GroupCpuMeter {
       this.#maxCpu.set(pid, Math.max(this.#maxCpu.get(pid) ?? 0, st.cpuS));
       this.#groupOf.set(pid, st.pgid);
       if (!this.#names.has(pid)) this.#names.set(pid, commOf(pid));
+      if (!this.#roles.has(pid)) this.#roles.set(pid, roleOf(pid, this.#names.get(pid) ?? ''));
     }
+  }
+
+  readonly #roles = new Map<number, string>();
+
+  /**
+   * CPU seconds per role, largest first: Chromium's processes by their `--type` (browser, renderer,
+   * gpu-process, utility:<service>), every other process by its name.
+   */
+  byRole(): { role: string; cpuS: number }[] {
+    const sums = new Map<string, number>();
+    for (const [pid, cpu] of this.#maxCpu) {
+      const role = this.#roles.get(pid) || '?';
+      sums.set(role, (sums.get(role) ?? 0) + cpu);
+    }
+    return [...sums].map(([role, cpuS]) => ({ role, cpuS })).sort((a, b) => b.cpuS - a.cpuS);
   }
 
   readonly #names = new Map<number, string>();

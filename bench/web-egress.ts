@@ -88,7 +88,12 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
   const [browserPid] = (host as ChromiumHost | null)?.pids() ?? [];
   const groups = meter.byGroup();
   const browserS = groups.find((g) => g.pgid === browserPid)?.cpuS ?? 0;
-  const breakdown = `browser ${browserS.toFixed(1)} s, gst ${(meter.total() - browserS).toFixed(1)} s, node ${nodeS.toFixed(1)} s`;
+  const roles = meter
+    .byRole()
+    .filter((r) => r.role.startsWith('chromium:') && r.cpuS >= 0.05)
+    .map((r) => `${r.role.slice(9)} ${r.cpuS.toFixed(1)}`)
+    .join(', ');
+  const breakdown = `browser ${browserS.toFixed(1)} s [${roles}], gst ${(meter.total() - browserS).toFixed(1)} s, node ${nodeS.toFixed(1)} s`;
   const enc = plan.encoding;
   const floor = await floorCpu(
     { width: enc.width, height: enc.height, framerate: enc.framerate, bitrateKbps: enc.videoBitrateKbps, profile: enc.videoProfile, keyFrameIntervalS: enc.keyFrameIntervalS, threads: 0 },
@@ -126,7 +131,7 @@ async function main(): Promise<void> {
       const f = await runOne(preset, label, seconds, page, base, dir);
       process.stdout.write(
         `${f.label}: ${f.perMinute.toFixed(1)} CPU-s per recorded minute (floor: encoder alone on generated frames ${f.floorPerMinute.toFixed(1)}), ` +
-          `recorded ${f.recordedS.toFixed(2)} s using ${f.cpuS.toFixed(1)} CPU-s (${f.breakdown}); request→first frame ${f.requestToFirstFrameMs} ms, request→ACTIVE ${f.requestToActiveMs} ms; ` +
+          `recorded ${f.recordedS.toFixed(2)} s using ${f.cpuS.toFixed(1)} CPU-s (${f.breakdown}); request→first frame ${Math.round(f.requestToFirstFrameMs)} ms, request→ACTIVE ${f.requestToActiveMs} ms; ` +
           `frames captured ${f.framesIn}, repeated ${f.framesRepeated}, dropped ${f.framesDropped}\n`,
       );
     }
