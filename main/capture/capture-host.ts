@@ -1,4 +1,6 @@
 import type { EventEmitter } from 'node:events';
+import { z } from 'zod';
+import type { CaptureTiming } from '../contracts/timing.js';
 import type { CaptureClock } from './clock.js';
 
 /**
@@ -72,6 +74,27 @@ export function watchErrorDiv(evaluate: () => Promise<unknown>, onError: (text: 
   };
 }
 
+/** What the in-page capture script's start() answers (a JSON text). */
+const CaptureStartedSchema = z.object({
+  ok: z.literal(true),
+  width: z.number(),
+  height: z.number(),
+  audioLatencyMs: z.number().nonnegative().finite().optional(),
+});
+
+/** The audio output latency (µs) the capture script took off its audio timestamps; 0 if it gave none. */
+export function audioLatencyUsOf(startResult: unknown): number {
+  try {
+    const parsed = CaptureStartedSchema.safeParse(JSON.parse(String(startResult)));
+    return parsed.success ? Math.round((parsed.data.audioLatencyMs ?? 0) * 1000) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The corrections a host applies to its capture's timestamps (the clocks themselves come with each frame). */
+export type HostTiming = Omit<CaptureTiming, 'videoClock' | 'audioClock'>;
+
 export interface CaptureHostEvents {
   /** A console signal from the page, with the time of the call on the egress clock (µs). */
   signal: [PageSignal, number];
@@ -101,4 +124,6 @@ export interface CaptureHost extends EventEmitter<CaptureHostEvents> {
   pids(): number[];
   /** Maps a capture timestamp (µs on `clock`) onto the egress clock (see clock.ts). */
   toEgressClock(us: number, clock: CaptureClock): number;
+  /** The corrections toEgressClock and the capture script apply (for the manifest). */
+  timing(): HostTiming;
 }

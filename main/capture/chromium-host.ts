@@ -10,8 +10,8 @@ import { findChrome } from '../config/index.js';
 import { logger } from '../log.js';
 import { nowUs } from '../../gst/media-transport.js';
 import { CdpConnection, type CdpEvent } from './cdp-connection.js';
-import { ERROR_DIV_EXPRESSION, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type OpenOptions } from './capture-host.js';
-import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock } from './clock.js';
+import { ERROR_DIV_EXPRESSION, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type HostTiming, type OpenOptions, audioLatencyUsOf } from './capture-host.js';
+import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock, type PageClockOffset } from './clock.js';
 
 /**
  * Debian's Chromium, headless, driven over the DevTools protocol through a pipe. One browser per
@@ -72,19 +72,24 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   }
 
   /** Page clock − egress clock (µs), measured once the page is loaded. */
-  #pageOffsetUs = 0;
+  #pageClock: PageClockOffset = { offsetUs: 0, uncertaintyUs: 0 };
+  #audioLatencyUs = 0;
 
   toEgressClock(us: number, clock: CaptureClock): number {
     if (clock === 'monotonic') return monotonicToEgressUs(us);
-    if (clock === 'page') return us - this.#pageOffsetUs;
+    if (clock === 'page') return us - this.#pageClock.offsetUs;
     return us;
+  }
+
+  timing(): HostTiming {
+    return { pageClockOffsetUs: this.#pageClock.offsetUs, pageClockUncertaintyUs: this.#pageClock.uncertaintyUs, audioLatencyUs: this.#audioLatencyUs };
   }
 
   async open(url: string, opts: OpenOptions = {}): Promise<void> {
     await this.#launch(url);
     await this.#navigate(url);
     await this.#fitViewport();
-    this.#pageOffsetUs = await measurePageClockOffset(async () => Number(await this.#evaluate('(performance.timeOrigin + performance.now()) * 1000')));
+    this.#pageClock = await measurePageClockOffset(async () => Number(await this.#evaluate('(performance.timeOrigin + performance.now()) * 1000')));
     const errorText = await this.#evaluate(ERROR_DIV_EXPRESSION);
     if (typeof errorText === 'string') throw errTemplate(errorText.trim());
     if (opts.watchTemplateErrors) {
@@ -116,6 +121,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     });
     const result = await this.#evaluate(`globalThis.__egressCapture.start(${args})`, executionContextId, true);
     this.#captureContext = executionContextId;
+    this.#audioLatencyUs = audioLatencyUsOf(result);
     // Starting a tab capture shows a "sharing this tab" bar a moment later, which takes height from
     // the page: give it back so the page keeps the requested size (no letterboxing, no resize).
     for (let i = 0; i < 10; i++) {

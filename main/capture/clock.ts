@@ -1,4 +1,5 @@
 import { nowUs } from '../../gst/media-transport.js';
+import type { TimestampClock } from '../contracts/timing.js';
 
 /**
  * The egress clock is this process's `performance.timeOrigin + performance.now()` in µs (nowUs). Capture
@@ -9,7 +10,7 @@ import { nowUs } from '../../gst/media-transport.js';
  *   wall-clock origin at navigation: its offset is measured by the host (see measurePageClockOffset).
  * - `egress`: already ours (the Electron host stamps frames in this process).
  */
-export type CaptureClock = 'monotonic' | 'page' | 'egress';
+export type CaptureClock = TimestampClock;
 
 let monotonicOffsetUs: number | null = null;
 
@@ -19,11 +20,18 @@ export function monotonicToEgressUs(us: number): number {
   return us + monotonicOffsetUs;
 }
 
+export interface PageClockOffset {
+  /** page − egress, µs. */
+  readonly offsetUs: number;
+  /** ± bound: the reading was taken somewhere in its round trip, so half of it, µs. */
+  readonly uncertaintyUs: number;
+}
+
 /**
- * Offset of a page's clock from ours (page − egress, µs), from `samples` round trips of reading the
- * page's clock: the reading with the shortest round trip, assumed taken at its midpoint.
+ * Offset of a page's clock from ours, from `samples` round trips of reading the page's clock: the
+ * reading with the shortest round trip, assumed taken at its midpoint.
  */
-export async function measurePageClockOffset(readPageClockUs: () => Promise<number>, samples = 7): Promise<number> {
+export async function measurePageClockOffset(readPageClockUs: () => Promise<number>, samples = 7): Promise<PageClockOffset> {
   let best: { rtt: number; offset: number } | null = null;
   for (let i = 0; i < samples; i++) {
     const t0 = nowUs();
@@ -32,5 +40,5 @@ export async function measurePageClockOffset(readPageClockUs: () => Promise<numb
     const sample = { rtt: t1 - t0, offset: page - (t0 + t1) / 2 };
     if (!best || sample.rtt < best.rtt) best = sample;
   }
-  return best?.offset ?? 0;
+  return { offsetUs: best?.offset ?? 0, uncertaintyUs: (best?.rtt ?? 0) / 2 };
 }

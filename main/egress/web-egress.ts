@@ -11,6 +11,7 @@ import { EgressError, errDuplicateIdentity, errGstDied, errPipelineFrozen, errRo
 import type { PipelinePlan, TemplateSourcePlan } from '../contracts/pipeline.js';
 import { CaptureIngest } from '../capture/capture-ingest.js';
 import type { CaptureHost, PageSignal } from '../capture/capture-host.js';
+import type { CaptureClock } from '../capture/clock.js';
 import { logger } from '../log.js';
 import { classifyRoomEnd, type RoomEndCause } from './room-end.js';
 import { redactPageUrl, resolveTemplateUrl, type RecorderCredentials } from './template-source.js';
@@ -92,6 +93,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #killed = false;
   /** The page's capture connection closed. */
   #captureGone = false;
+  /** Clocks the capture stamped its first video frame and audio chunk on (for the manifest). */
+  #videoClock: CaptureClock | undefined;
+  #audioClock: CaptureClock | undefined;
   #recordingStartUs: number | null = null;
   #pendingStartUs: number | null = null;
   #wakeStop: (() => void) | null = null;
@@ -318,8 +322,14 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       const transport = new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
       this.#transport = transport;
       // Every buffer moves onto the egress clock here; the transport sees one clock only.
-      this.#ingest.on('video', (f) => transport.pushVideo({ ...f, ptsUs: host.toEgressClock(f.ptsUs, f.clock) }));
-      this.#ingest.on('audio', (a) => transport.pushAudio({ ...a, ptsUs: host.toEgressClock(a.ptsUs, a.clock) }));
+      this.#ingest.on('video', (f) => {
+        this.#videoClock ??= f.clock;
+        transport.pushVideo({ ...f, ptsUs: host.toEgressClock(f.ptsUs, f.clock) });
+      });
+      this.#ingest.on('audio', (a) => {
+        this.#audioClock ??= a.clock;
+        transport.pushAudio({ ...a, ptsUs: host.toEgressClock(a.ptsUs, a.clock) });
+      });
       const awaitSignal = this.#awaitsStartSignal();
       if (this.#pendingStartUs !== null) this.#startRecording(this.#pendingStartUs);
       this.#ingest.on('control', (m) => {
@@ -572,6 +582,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       startedAt: BigInt(Math.round((this.#recordingStartUs as number) * 1000)),
       endedAt: endedAtNs,
       paused: this.pausedIntervals(),
+      timing: { ...this.deps.host.timing(), videoClock: this.#videoClock, audioClock: this.#audioClock },
     });
     const file = this.info.fileResults[0];
     if (file && this.#fileDelivered) manifest.addFile(file.filename, file.location);

@@ -4,8 +4,8 @@ import { BrowserWindow, session as electronSession, type WebContents } from 'ele
 import WebSocket from 'ws';
 import { errChrome, errPageLoad, errTemplate } from '../contracts/errors.js';
 import { loadCaptureScript } from '../capture/chromium-host.js';
-import { ERROR_DIV_EXPRESSION, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type OpenOptions } from '../capture/capture-host.js';
-import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock } from '../capture/clock.js';
+import { ERROR_DIV_EXPRESSION, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type HostTiming, type OpenOptions, audioLatencyUsOf } from '../capture/capture-host.js';
+import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock, type PageClockOffset } from '../capture/clock.js';
 import { nowUs } from '../../gst/media-transport.js';
 import { logger } from '../log.js';
 
@@ -40,13 +40,18 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
     super();
   }
 
-  /** Page clock − egress clock (µs), measured once the page is loaded. */
-  #pageOffsetUs = 0;
+  /** Page clock − egress clock, measured once the page is loaded. */
+  #pageClock: PageClockOffset = { offsetUs: 0, uncertaintyUs: 0 };
+  #audioLatencyUs = 0;
 
   toEgressClock(us: number, clock: CaptureClock): number {
     if (clock === 'monotonic') return monotonicToEgressUs(us);
-    if (clock === 'page') return us - this.#pageOffsetUs;
+    if (clock === 'page') return us - this.#pageClock.offsetUs;
     return us;
+  }
+
+  timing(): HostTiming {
+    return { pageClockOffsetUs: this.#pageClock.offsetUs, pageClockUncertaintyUs: this.#pageClock.uncertaintyUs, audioLatencyUs: this.#audioLatencyUs };
   }
 
   pids(): number[] {
@@ -87,7 +92,7 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
     });
     wc.setAudioMuted(false);
     await this.#load(wc, url);
-    this.#pageOffsetUs = await measurePageClockOffset(async () => Number(await wc.executeJavaScript('(performance.timeOrigin + performance.now()) * 1000')));
+    this.#pageClock = await measurePageClockOffset(async () => Number(await wc.executeJavaScript('(performance.timeOrigin + performance.now()) * 1000')));
     const errorText = (await wc.executeJavaScript(ERROR_DIV_EXPRESSION)) as string | null;
     if (typeof errorText === 'string') throw errTemplate(errorText.trim());
     if (opts.watchTemplateErrors) {
@@ -161,6 +166,7 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
       framerate: this.opts.framerate,
     });
     const result: unknown = await wc.executeJavaScriptInIsolatedWorld(ISOLATED_WORLD_ID, [{ code: `globalThis.__egressCapture.start(${args})` }], true);
+    this.#audioLatencyUs = audioLatencyUsOf(result);
     log.info(`capture started ${String(result)} [egress:${this.opts.egressId}]`);
   }
 

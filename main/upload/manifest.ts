@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { CaptureTiming } from '../contracts/timing.js';
 import type { UploadOutcome, UploadSink } from './manager.js';
 
 /** Manifest `<egress_id>.json`; fields with empty values are omitted like Go's omitempty. */
@@ -20,6 +21,8 @@ export interface ManifestInfo {
   readonly videoTrackId?: string;
   /** Paused intervals (ours; the original cannot pause), wall clock. */
   readonly paused?: readonly { readonly from: Date; readonly to: Date }[];
+  /** Timing corrections applied to the capture (ours), for auditing its A/V alignment. */
+  readonly timing?: CaptureTiming;
 }
 
 interface FileEntry {
@@ -118,6 +121,17 @@ export class Manifest {
     );
     put('images', this.images.map((m) => omitEmpty({ filename: m.filename, timestamp: m.timestamp, location: m.location })));
     put('paused', (i.paused ?? []).map((p) => ({ from: rfc3339(p.from), to: rfc3339(p.to) })));
+    if (i.timing) {
+      const t = i.timing;
+      // Always written in full: a 0 here is a figure (no latency taken off), not an absent field.
+      o['timing'] = {
+        ...(t.videoClock ? { video_clock: t.videoClock } : {}),
+        ...(t.audioClock ? { audio_clock: t.audioClock } : {}),
+        page_clock_offset_us: Math.round(t.pageClockOffsetUs),
+        page_clock_uncertainty_us: Math.round(t.pageClockUncertaintyUs),
+        audio_latency_us: Math.round(t.audioLatencyUs),
+      };
+    }
     return JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? `__ns__${v.toString()}` : v)).replace(/"__ns__(-?\d+)"/g, '$1');
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { AudioCodec, EgressStatus, EncodedFileOutput, EncodedFileType, EncodingOptions, EncodingOptionsPreset, VideoCodec } from '@livekit/protocol';
 import { audioStream, countedFps, ffprobe, videoStream } from '../support/media.js';
 import { runCli, runWebEgress, tempDir, TEMPLATES_DIR, withServer } from '../support/web-egress.js';
@@ -44,7 +45,20 @@ describe('web egress file outputs', () => {
     const duration = Number(p.format.duration);
     assert.ok(Math.abs(duration - 10) <= 0.5, `container duration ${duration} within 0.5 s of 10 s`);
     assert.ok(Math.abs(duration - reported) <= 0.5, `container duration ${duration} within 0.5 s of reported ${reported}`);
-    assert.ok(existsSync(`${tmp.path}/cli/${String(last['egressId'])}.json`), 'manifest next to the file');
+    const manifestPath = `${tmp.path}/cli/${String(last['egressId'])}.json`;
+    assert.ok(existsSync(manifestPath), 'manifest next to the file');
+    // The timing corrections behind the file's A/V alignment, for audit: tab-capture video is on the
+    // machine's monotonic clock, audio on the page's clock mapped by a measured offset, less the
+    // browser's audio output latency.
+    const timing = (JSON.parse(await readFile(manifestPath, 'utf8')) as { timing?: Record<string, unknown> }).timing;
+    assert.ok(timing, 'manifest has the timing corrections');
+    assert.equal(timing['video_clock'], 'monotonic');
+    assert.equal(timing['audio_clock'], 'page');
+    const uncertainty = Number(timing['page_clock_uncertainty_us']);
+    assert.ok(uncertainty > 0 && uncertainty < 50_000, `page clock offset known to ±${uncertainty} µs (0 < x < 50 ms)`);
+    assert.ok(Number.isInteger(timing['page_clock_offset_us']), 'page clock offset in µs');
+    const latency = Number(timing['audio_latency_us']);
+    assert.ok(latency > 0 && latency < 500_000, `audio latency taken off: ${latency} µs (0 < x < 500 ms)`);
   });
 
   it('audio_only → OGG/Opus 48 kHz stereo with no video stream', async () => {
