@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import { audioBranch, videoBranch, type AudioEncoding, type VideoEncoding } from '../gst/output-pipeline.js';
+import { ChromiumHost } from '../main/capture/chromium-host.js';
+import { newEgressId } from '../main/egress/ids.js';
+import { GroupCpuMeter } from './proc-cpu.js';
 
 /**
  * The floor every bench prints beside its figure: what the same encoder settings cost on generated
@@ -23,3 +26,34 @@ export async function floorCpu(video: VideoEncoding, audio: AudioEncoding, secon
   return secs.reduce((a, b) => a + b, 0);
 }
 
+
+/**
+ * The render floor: CPU seconds the same browser, with the same flags and the same viewport, uses
+ * showing `url` for `seconds` with no capture at all — what the page costs to render. Ours minus
+ * this minus the encoder floor is what capturing and moving the frames costs.
+ */
+export async function renderFloorCpu(
+  url: string,
+  size: { width: number; height: number; framerate: number },
+  seconds: number,
+  workDir: string,
+  extraFlags: Readonly<Record<string, string>> = {},
+): Promise<{ cpuS: number; roles: { role: string; cpuS: number }[] }> {
+  const host = new ChromiumHost({ ...size, workDir, egressId: newEgressId(), insecure: false, sandbox: false, extraFlags });
+  const meter = new GroupCpuMeter();
+  try {
+    await host.open(url);
+    for (const pid of host.pids()) meter.follow(pid);
+    meter.sample();
+    const start = meter.total();
+    const startRoles = new Map(meter.byRole().map((r) => [r.role, r.cpuS]));
+    const sampler = setInterval(() => meter.sample(), 500);
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    clearInterval(sampler);
+    meter.sample();
+    const roles = meter.byRole().map((r) => ({ role: r.role, cpuS: r.cpuS - (startRoles.get(r.role) ?? 0) }));
+    return { cpuS: meter.total() - start, roles };
+  } finally {
+    await host.close();
+  }
+}

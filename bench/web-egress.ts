@@ -10,14 +10,15 @@ import { createWebEgress } from '../main/egress/create-web-egress.js';
 import { newEgressId } from '../main/egress/ids.js';
 import { setLogLevel } from '../main/log.js';
 import { GroupCpuMeter } from './proc-cpu.js';
-import { floorCpu } from './floor.js';
+import { floorCpu, renderFloorCpu } from './floor.js';
 import { fileURLToPath } from 'node:url';
 import { dirname } from 'node:path';
 
 /**
  * bench/web-egress: CPU seconds per recorded minute of all of a web egress's processes (Chromium and
- * its helpers, gst-launch, and this Node process's share), beside a floor measured in the same run —
- * the same encoder settings on generated frames alone — plus request-to-first-frame latency.
+ * its helpers, gst-launch, and this Node process's share), beside two floors measured in the same run —
+ * the encode floor (the same encoder settings on generated frames alone) and the render floor (the
+ * same page in the same browser with the same flags, no capture) — plus request-to-first-frame latency.
  *
  *   npm run bench:web -- [--seconds 60] [--presets 720,1080] [--page demo|avsync] [--chrome-flags a=b,c]
  */
@@ -30,6 +31,8 @@ interface Figures {
   cpuS: number;
   perMinute: number;
   floorPerMinute: number;
+  renderFloorPerMinute: number;
+  renderFloorBreakdown: string;
   requestToFirstFrameMs: number;
   requestToActiveMs: number;
   framesIn: number;
@@ -101,6 +104,7 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
     seconds,
     join(dir, 'floor.mp4'),
   );
+  const render = await renderFloorCpu(`${base}${page}/`, { width: enc.width, height: enc.height, framerate: enc.framerate }, seconds, join(dir, 'render-floor'), extraFlags);
   const stats = c.transportStats();
   return {
     label,
@@ -108,6 +112,11 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
     cpuS,
     perMinute: (cpuS / recordedS) * 60,
     floorPerMinute: (floor / seconds) * 60,
+    renderFloorPerMinute: (render.cpuS / seconds) * 60,
+    renderFloorBreakdown: render.roles
+      .filter((r) => r.role.startsWith('chromium:') && r.cpuS >= 0.05)
+      .map((r) => `${r.role.slice(9)} ${r.cpuS.toFixed(1)}`)
+      .join(', '),
     requestToFirstFrameMs: firstFrameAt - t0,
     requestToActiveMs: activeAt - t0,
     framesIn: stats?.videoFramesWritten ?? 0,
@@ -130,7 +139,9 @@ async function main(): Promise<void> {
       const [preset, label] = p === '1080' ? [EncodingOptionsPreset.H264_1080P_30, '1080p30'] : [EncodingOptionsPreset.H264_720P_30, '720p30'];
       const f = await runOne(preset, label, seconds, page, base, dir);
       process.stdout.write(
-        `${f.label}: ${f.perMinute.toFixed(1)} CPU-s per recorded minute (floor: encoder alone on generated frames ${f.floorPerMinute.toFixed(1)}), ` +
+        `${f.label}: ${f.perMinute.toFixed(1)} CPU-s per recorded minute (encode floor: the encoder alone on generated frames ${f.floorPerMinute.toFixed(1)}; ` +
+          `render floor: the page in the same browser, no capture ${f.renderFloorPerMinute.toFixed(1)} [${f.renderFloorBreakdown}]; ` +
+          `ours / (render + encode) ${(f.perMinute / (f.renderFloorPerMinute + f.floorPerMinute)).toFixed(2)}), ` +
           `recorded ${f.recordedS.toFixed(2)} s using ${f.cpuS.toFixed(1)} CPU-s (${f.breakdown}); request→first frame ${Math.round(f.requestToFirstFrameMs)} ms, request→ACTIVE ${f.requestToActiveMs} ms; ` +
           `frames captured ${f.framesIn}, repeated ${f.framesRepeated}, dropped ${f.framesDropped}\n`,
       );
