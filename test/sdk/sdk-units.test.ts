@@ -48,7 +48,7 @@ test('track composite request: one of the ids required; each id enables its kind
   assert.equal(v.file?.fileType, 'mp4');
 });
 
-test('track egress request: track_id and an output required; OGG named after the track; WebSocket output runnable; media egress refused up front', () => {
+test('track egress request: track_id and an output required; OGG named after the track; WebSocket output runnable', () => {
   const track = (f: ConstructorParameters<typeof TrackEgressRequest>[0]): EgressRequest => ({ case: 'track', value: new TrackEgressRequest({ roomName: 'room', ...f }) });
   rejects(track({ output: { case: 'file', value: new DirectFileOutput({ filepath: 'x' }) } }), 'request has missing or invalid field: track_id');
   rejects(track({ trackId: 'TR_x' }), 'request has missing or invalid field: output');
@@ -63,7 +63,8 @@ test('track egress request: track_id and an output required; OGG named after the
   assert.equal(ws.stream?.protocol, 'websocket');
   assert.equal(ws.encoding.rawAudio, true);
   assert.equal(ws.file, null);
-  rejects({ case: 'egress', value: new StartEgressRequest({ roomName: 'room', source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: 'TR_v' } }) } }) }, 'media egress is not yet supported');
+  // v2 media is its own SDK source now (test/unit/media-source.test.ts); without outputs: `output`.
+  rejects({ case: 'egress', value: new StartEgressRequest({ roomName: 'room', source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: 'TR_v' } }) } }) }, 'request has missing or invalid field: output');
 });
 
 function timeline(video: boolean, audio: boolean) {
