@@ -8,9 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { EgressStatus, EncodedFileType, FileOutput, MediaSource, Output, ParticipantVideo, StartEgressRequest, type EgressInfo } from 'livekit-server-sdk';
+import { EgressStatus, EncodedFileType, FileOutput, MediaSource, Output, ParticipantVideo, SegmentedFileOutput, StartEgressRequest, type EgressInfo } from 'livekit-server-sdk';
 import { AudioChannel, AudioConfig, AudioRoute, ParticipantInfo_Kind } from '@livekit/protocol';
-import { livekitBinary } from '../harness/livekit.js';
+import { expectTwirpError, livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import type { PublisherHandle as Publisher } from '../support/publisher.js';
 import { audioStream, ffprobe, videoStream } from '../support/media.js';
@@ -114,6 +114,18 @@ describe('v2 media source (SDK source) through livekit-server', { skip }, () => 
     assert.equal(done.details, 'End reason: StopEgress API');
     return done;
   }
+
+  test('invalid media requests through livekit-server get the original\'s texts; outputs other SDK sources refuse are refused up front', async () => {
+    const bad = (m: ConstructorParameters<typeof MediaSource>[0], outputs: Output[]) => env.egress.startEgress(new StartEgressRequest({ roomName: room, source: { case: 'media', value: new MediaSource(m) }, outputs }));
+    const video = { video: { case: 'videoTrackId', value: p1.trackSids.video ?? '' } } as const;
+    const F = (field: string): RegExp => new RegExp(`request has missing or invalid field: ${field}$`);
+    await expectTwirpError(bad({}, [fileOutput(join(env.dir, 'x.mp4'))]), 'invalid_argument', 400, F('audio or video'));
+    await expectTwirpError(bad({ audio: new AudioConfig() }, [fileOutput(join(env.dir, 'x.mp4'))]), 'invalid_argument', 400, F('audio or video'));
+    await expectTwirpError(bad(video, []), 'invalid_argument', 400, F('output'));
+    await expectTwirpError(bad(video, [fileOutput(join(env.dir, 'a.mp4')), fileOutput(join(env.dir, 'b.mp4'))]), 'invalid_argument', 400, F('multiple file outputs'));
+    await expectTwirpError(bad(video, [new Output({ config: { case: 'segments', value: new SegmentedFileOutput({ filenamePrefix: join(env.dir, 'm') }) } })]), 'invalid_argument', 400, /segmented \(HLS\) output of media egress is not yet supported/);
+    assert.equal(env.worker.handlers().size, 0);
+  });
 
   test('participant_video p1 (camera unpublished and republished), routes p1 (identity) → LEFT, p2 (track id) → RIGHT: p1\'s colour, p1 on the left only, p2 on the right only, the agent not recorded; A/V', async () => {
     const source = new MediaSource({
