@@ -5,7 +5,8 @@ import { logger } from '../log.js';
 const log = logger('sdk-mixer');
 
 /**
- * Mixes the audio tracks of an audio-only room composite (reference §1.3 audio_mixing) into one
+ * Mixes the audio tracks of an audio-only room composite (reference §1.3 audio_mixing) or of a v2
+ * media source's audio routes (§1.8) into one
  * stereo stream on the egress clock. Each input's chunks are added at their sample position into a
  * ring buffer; a little behind real time (so late chunks still land) the mixed audio is handed on.
  * Routing: `both` adds each channel to its own side; `left` / `right` put the track's mono downmix
@@ -69,10 +70,13 @@ export class AudioMixer {
     const frames = chunk.data.length / 4 / chunk.channels;
     let pos = Math.round(((chunk.ptsUs - this.#startUs) * SDK_SAMPLE_RATE) / 1e6);
     if (input.nextFrame !== null && Math.abs(pos - input.nextFrame) <= CONTIGUOUS_FRAMES) pos = input.nextFrame;
-    input.nextFrame = pos + frames;
+    // An input never goes back over itself (its reader re-anchored the stamps back): the overlap
+    // is cut, as the timeline does, instead of being added on top of what that input already laid.
+    const skip = input.nextFrame !== null && pos < input.nextFrame ? Math.min(frames, input.nextFrame - pos) : 0;
+    input.nextFrame = input.nextFrame === null ? pos + frames : Math.max(input.nextFrame, pos + frames);
     const src = new Float32Array(chunk.data.buffer.slice(chunk.data.byteOffset, chunk.data.byteOffset + chunk.data.length));
     const ch = chunk.channels;
-    for (let i = 0; i < frames; i++) {
+    for (let i = skip; i < frames; i++) {
       const f = pos + i;
       // Already handed on, or too far ahead for the ring: dropped.
       if (f < this.#flushed || f >= this.#flushed + RING_FRAMES) {

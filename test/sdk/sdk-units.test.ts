@@ -148,3 +148,23 @@ test('mixer: inputs routed left / right / both, summed, handed on in order from 
   // Left: a's downmix + c's left; right: b's downmix + c's right.
   assert.ok(near(f[960], 0.25) && near(f[961], 0.21), `mixed frame ${f[960]} ${f[961]}`);
 });
+
+test('mixer: an input stamped back over itself is cut, not added on top of what it laid', () => {
+  const out: { ptsUs: number; data: Buffer }[] = [];
+  const mixer = new AudioMixer((c) => out.push(c));
+  mixer.addInput('a', 'both');
+  const t0 = 1e12;
+  const chunk = (ptsUs: number, v: number) => ({ ptsUs, sampleRate: 48000, channels: 2, data: Buffer.from(new Float32Array(480 * 2).fill(v).buffer) });
+  mixer.push('a', chunk(t0, 0.1));
+  mixer.push('a', chunk(t0 + 10_000, 0.2));
+  // re-anchored 6 ms back: its first 288 frames overlap the previous chunk
+  mixer.push('a', chunk(t0 + 14_000, 0.3));
+  mixer.flushTo(t0 + 30_000);
+  mixer.close();
+  const all = Buffer.concat(out.map((o) => o.data));
+  const f = new Float32Array(all.buffer.slice(all.byteOffset, all.byteOffset + all.length));
+  const at = (ms: number): number => f[Math.round((ms * 48000) / 1000) * 2] ?? NaN;
+  assert.ok(Math.abs(at(15) - 0.2) < 1e-6, `15 ms: ${at(15)} (the earlier chunk alone)`);
+  assert.ok(Math.abs(at(21) - 0.3) < 1e-6, `21 ms: ${at(21)}`);
+  assert.ok(Math.abs(at(25) - 0) < 1e-6, `25 ms: ${at(25)} (the cut chunk ends at 24 ms)`);
+});
