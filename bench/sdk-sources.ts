@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { DirectFileOutput, EgressStatus, EncodedFileOutput, EncodedFileType, type EgressInfo } from 'livekit-server-sdk';
+import { DirectFileOutput, EgressStatus, EncodedFileOutput, EncodedFileType, FileOutput, MediaSource, Output, ParticipantVideo, StartEgressRequest, type EgressInfo } from 'livekit-server-sdk';
+import { AudioChannel, AudioConfig, AudioRoute } from '@livekit/protocol';
 import { setLogLevel } from '../main/log.js';
 import { CLK_TCK, listProcs, processTree } from '../main/service/proc.js';
 import type { PublisherHandle as Publisher } from '../test/support/publisher.js';
@@ -12,7 +13,7 @@ import { sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '
  * for each request type, on the real path (livekit-server → Redis → worker).
  * The publishers (two 640x360 VP8 + Opus, rtc-node, in this process) are not counted.
  *
- *   npm run bench:sdk -- [--seconds 60] [--types track-audio,track-video,track-composite,room-audio,participant]
+ *   npm run bench:sdk -- [--seconds 60] [--types track-audio,track-video,track-composite,room-audio,participant,media]
  */
 
 function arg(name: string, def: string): string {
@@ -40,6 +41,23 @@ const TYPES: Record<string, Starter> = {
     env.egress.startTrackCompositeEgress(room, { file: new EncodedFileOutput({ filepath: join(env.dir, 'bench-tc.mp4') }) }, { audioTrackId: p?.trackSids.audio ?? '', videoTrackId: p?.trackSids.video ?? '' }),
   'room-audio': (env, room) => env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: join(env.dir, 'bench-room-audio.ogg'), fileType: EncodedFileType.OGG }) }, { audioOnly: true }),
   participant: (env, room) => env.egress.startParticipantEgress(room, 'p1', { file: new EncodedFileOutput({ filepath: join(env.dir, 'bench-participant.mp4'), fileType: EncodedFileType.MP4 }) }),
+  // v2 media: p1's camera, p1's audio on the left and p2's on the right (two decodes, the mixer).
+  media: (env, room) =>
+    env.egress.startEgress(
+      new StartEgressRequest({
+        roomName: room,
+        source: {
+          case: 'media',
+          value: new MediaSource({
+            video: { case: 'participantVideo', value: new ParticipantVideo({ identity: 'p1' }) },
+            audio: new AudioConfig({
+              routes: [new AudioRoute({ match: { case: 'participantIdentity', value: 'p1' }, channel: AudioChannel.LEFT }), new AudioRoute({ match: { case: 'participantIdentity', value: 'p2' }, channel: AudioChannel.RIGHT })],
+            }),
+          }),
+        },
+        outputs: [new Output({ config: { case: 'file', value: new FileOutput({ filepath: join(env.dir, 'bench-media.mp4') }) } })],
+      }),
+    ),
 };
 
 async function measure(env: RoomEnv, type: string, start: Starter, seconds: number): Promise<Figures> {

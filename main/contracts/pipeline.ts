@@ -103,7 +103,36 @@ export interface RoomAudioSourcePlan extends RoomConnectionPlan {
   readonly mixing: 'default' | 'dual_channel_agent' | 'dual_channel_alternate';
 }
 
-export type SdkSourcePlan = ParticipantSourcePlan | TrackCompositeSourcePlan | TrackSourcePlan | RoomAudioSourcePlan;
+/** Participant kinds an audio route can match (livekit.ParticipantInfo.Kind). */
+export type ParticipantKindName = 'standard' | 'ingress' | 'egress' | 'sip' | 'agent' | 'connector' | 'bridge';
+
+/** What one audio route of a media source matches (livekit.AudioRoute.match). */
+export type AudioRouteMatch =
+  | { readonly trackId: string }
+  | { readonly identity: string }
+  | { readonly participantKind: ParticipantKindName }
+  /** A match left empty (or an unknown kind): matches no track. */
+  | { readonly none: true };
+
+export interface AudioRoutePlan {
+  readonly match: AudioRouteMatch;
+  readonly channel: 'both' | 'left' | 'right';
+}
+
+/**
+ * v2 media source (reference §1.8): one video track, by id or a participant's camera / screen share,
+ * and the audio tracks the routes match, each on its channel; capture_all records every audio
+ * track on both channels (routes are then ignored, as the original does).
+ */
+export interface MediaSourcePlan extends RoomConnectionPlan {
+  readonly kind: 'media';
+  /** null = no video. */
+  readonly video: { readonly trackId: string } | { readonly identity: string; readonly screenShare: boolean } | null;
+  /** null = no audio. */
+  readonly audio: { readonly captureAll: boolean; readonly routes: readonly AudioRoutePlan[] } | null;
+}
+
+export type SdkSourcePlan = ParticipantSourcePlan | TrackCompositeSourcePlan | TrackSourcePlan | RoomAudioSourcePlan | MediaSourcePlan;
 
 export type SourcePlan = WebSourcePlan | TemplateSourcePlan | SdkSourcePlan;
 

@@ -21,6 +21,7 @@ import { RoomSource } from '../sdk/room-source.js';
 import { findTrack, ParticipantSelection, RoomAudioSelection, TrackCompositeSelection, TrackEgressSelection, trackNames, type FoundTrack, type TrackSelection } from '../sdk/track-selection.js';
 import { TrackSlots } from '../sdk/track-slots.js';
 import { AudioMixer } from '../sdk/audio-mixer.js';
+import { MediaSelection } from '../sdk/media-selection.js';
 import { WebSocketPcmSink } from '../sdk/websocket-pcm.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { initialEgressInfo } from './info.js';
@@ -31,7 +32,7 @@ import { createEgressUploads } from './uploads.js';
 import type { EndReason, WebEgressEvents } from './web-egress.js';
 
 /**
- * Runs one SDK-source egress (participant, track composite, track, audio-only room): no page. The
+ * Runs one SDK-source egress (participant, track composite, track, v2 media, audio-only room): no page. The
  * recorder joins the room itself with @livekit/rtc-node (room-source.ts), subscribes to the tracks
  * the request names (track-selection.ts) and feeds their decoded frames and PCM, stamped on the
  * egress clock and kept continuous (media-timeline.ts), into the same transport and GStreamer
@@ -222,6 +223,13 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
           const mixer = new AudioMixer((c) => timeline.pushAudio(c));
           this.#mixer = mixer;
           selection = new RoomAudioSelection(room, mixer, source);
+          break;
+        }
+        case 'media': {
+          // Routed audio goes through the same mixer as the audio-only room composite's.
+          const mixer = plan.audioEnabled ? new AudioMixer((c) => timeline.pushAudio(c)) : null;
+          this.#mixer = mixer;
+          selection = new MediaSelection(room, slots, mixer, source);
           break;
         }
       }

@@ -1,6 +1,10 @@
 import path from 'node:path';
 import {
+  AudioChannel,
   AudioMixing,
+  type AudioRoute,
+  type MediaSource,
+  ParticipantInfo_Kind,
   EncodedFileType,
   EncodingOptionsPreset,
   ImageCodec,
@@ -21,7 +25,10 @@ import {
 } from '@livekit/protocol';
 import { errInvalidField, errInvalidInput } from '../contracts/errors.js';
 import type {
+  AudioRoutePlan,
   FileOutputPlan,
+  MediaSourcePlan,
+  ParticipantKindName,
   FileType,
   ImageOutputPlan,
   ImageSuffix,
@@ -230,8 +237,8 @@ export function buildPipelinePlan(
         }
         case 'media':
           // PASSTHROUGH is the old track egress on the v2 request (reference §1.8, §10.1).
-          if (!d.enc.passthrough) throw errInvalidInput('media egress is not yet supported');
-          applyPassthrough(d, v2);
+          if (d.enc.passthrough) applyPassthrough(d, v2);
+          else applyMediaSource(d, v2.source.value);
           break;
         default:
           throw errInvalidField('source');
@@ -596,6 +603,7 @@ function applyV1Outputs(d: Draft, req: V1Outputs): void {
 function applyPassthrough(d: Draft, req: StartEgressRequest): void {
   if (req.source.case !== 'media') throw errInvalidField('passthrough source');
   const m = req.source.value;
+  if (m.video.case === 'videoTrackId' && m.video.value === '') throw errInvalidField('passthrough video_track_id');
   if (m.video.case === 'participantVideo') throw errInvalidField('passthrough participant_video');
   const audio = m.audio;
   if (audio?.captureAll) throw errInvalidField('passthrough capture_all');
@@ -625,6 +633,54 @@ function applyPassthrough(d: Draft, req: StartEgressRequest): void {
   d.ctx = { ...d.ctx, identifier: trackId, replacements: new Map([...d.ctx.replacements, ['{track_id}', trackId]]) };
   // OGG until the track turns out to be video (then WebM / MP4, see sdk-egress.ts).
   addFile(d, EncodedFileType.OGG, f.filepath, f.disableManifest, out.storage?.provider, req.storage?.provider);
+}
+
+const PARTICIPANT_KINDS: ReadonlyMap<ParticipantInfo_Kind, ParticipantKindName> = new Map([
+  [ParticipantInfo_Kind.STANDARD, 'standard'],
+  [ParticipantInfo_Kind.INGRESS, 'ingress'],
+  [ParticipantInfo_Kind.EGRESS, 'egress'],
+  [ParticipantInfo_Kind.SIP, 'sip'],
+  [ParticipantInfo_Kind.AGENT, 'agent'],
+  [ParticipantInfo_Kind.CONNECTOR, 'connector'],
+  [ParticipantInfo_Kind.BRIDGE, 'bridge'],
+]);
+
+function audioRouteOf(r: AudioRoute): AudioRoutePlan {
+  const channel = r.channel === AudioChannel.LEFT ? 'left' : r.channel === AudioChannel.RIGHT ? 'right' : 'both';
+  switch (r.match.case) {
+    case 'trackId':
+      return { match: r.match.value === '' ? { none: true } : { trackId: r.match.value }, channel };
+    case 'participantIdentity':
+      return { match: r.match.value === '' ? { none: true } : { identity: r.match.value }, channel };
+    case 'participantKind': {
+      const kind = PARTICIPANT_KINDS.get(r.match.value);
+      return { match: kind ? { participantKind: kind } : { none: true }, channel };
+    }
+    default:
+      return { match: { none: true }, channel };
+  }
+}
+
+/**
+ * v2 media source, transcoded (`applyV2Source`): video from `video_track_id` or a participant's
+ * camera / screen share; audio from capture_all (every track, both channels; the routes are then
+ * ignored, as the original does) or from the routes. Neither → `audio or video`. Named
+ * participants and tracks are waited for at run time (30 s, reference §10.3).
+ */
+function applyMediaSource(d: Draft, m: MediaSource): void {
+  d.requestType = 'media';
+  setRoom(d);
+  d.sdkSource = true;
+  let video: MediaSourcePlan['video'] = null;
+  if (m.video.case === 'videoTrackId') video = { trackId: m.video.value };
+  else if (m.video.case === 'participantVideo') video = { identity: m.video.value.identity, screenShare: m.video.value.preferScreenShare };
+  let audio: MediaSourcePlan['audio'] = null;
+  if (m.audio?.captureAll) audio = { captureAll: true, routes: [] };
+  else if (m.audio && m.audio.routes.length > 0) audio = { captureAll: false, routes: m.audio.routes.map(audioRouteOf) };
+  d.videoEnabled = video !== null;
+  d.audioEnabled = audio !== null;
+  if (!d.audioEnabled && !d.videoEnabled) throw errInvalidField('audio or video');
+  d.source = { kind: 'media', video, audio, roomName: d.roomName };
 }
 
 function applyV2Outputs(d: Draft, req: StartEgressRequest): void {

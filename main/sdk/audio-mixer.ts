@@ -1,8 +1,12 @@
 import { nowUs, type AudioChunkIn } from '../../gst/media-transport.js';
 import { SDK_CHANNELS, SDK_SAMPLE_RATE } from './room-source.js';
+import { logger } from '../log.js';
+
+const log = logger('sdk-mixer');
 
 /**
- * Mixes the audio tracks of an audio-only room composite (reference §1.3 audio_mixing) into one
+ * Mixes the audio tracks of an audio-only room composite (reference §1.3 audio_mixing) or of a v2
+ * media source's audio routes (§1.8) into one
  * stereo stream on the egress clock. Each input's chunks are added at their sample position into a
  * ring buffer; a little behind real time (so late chunks still land) the mixed audio is handed on.
  * Routing: `both` adds each channel to its own side; `left` / `right` put the track's mono downmix
@@ -27,7 +31,13 @@ const CONTIGUOUS_FRAMES = SDK_SAMPLE_RATE / 200;
 interface Input {
   readonly route: AudioRoute;
   nextFrame: number | null;
+  /** Frames that came after their place had been handed on (not yet reported). */
+  late: number;
+  lateReportedAtUs: number;
 }
+
+/** Late audio is reported at most this often per input. */
+const LATE_REPORT_US = 5_000_000;
 
 export class AudioMixer {
   readonly #ring = new Float32Array(RING_FRAMES * SDK_CHANNELS);
@@ -43,7 +53,7 @@ export class AudioMixer {
   }
 
   addInput(id: string, route: AudioRoute): void {
-    this.#inputs.set(id, { route, nextFrame: null });
+    this.#inputs.set(id, { route, nextFrame: null, late: 0, lateReportedAtUs: 0 });
   }
 
   removeInput(id: string): void {
@@ -60,13 +70,19 @@ export class AudioMixer {
     const frames = chunk.data.length / 4 / chunk.channels;
     let pos = Math.round(((chunk.ptsUs - this.#startUs) * SDK_SAMPLE_RATE) / 1e6);
     if (input.nextFrame !== null && Math.abs(pos - input.nextFrame) <= CONTIGUOUS_FRAMES) pos = input.nextFrame;
-    input.nextFrame = pos + frames;
+    // An input never goes back over itself (its reader re-anchored the stamps back): the overlap
+    // is cut, as the timeline does, instead of being added on top of what that input already laid.
+    const skip = input.nextFrame !== null && pos < input.nextFrame ? Math.min(frames, input.nextFrame - pos) : 0;
+    input.nextFrame = input.nextFrame === null ? pos + frames : Math.max(input.nextFrame, pos + frames);
     const src = new Float32Array(chunk.data.buffer.slice(chunk.data.byteOffset, chunk.data.byteOffset + chunk.data.length));
     const ch = chunk.channels;
-    for (let i = 0; i < frames; i++) {
+    for (let i = skip; i < frames; i++) {
       const f = pos + i;
       // Already handed on, or too far ahead for the ring: dropped.
-      if (f < this.#flushed || f >= this.#flushed + RING_FRAMES) continue;
+      if (f < this.#flushed || f >= this.#flushed + RING_FRAMES) {
+        input.late++;
+        continue;
+      }
       const l = src[i * ch] as number;
       const r = src[i * ch + (ch > 1 ? 1 : 0)] as number;
       const at = (f % RING_FRAMES) * 2;
@@ -77,6 +93,12 @@ export class AudioMixer {
         const side = input.route === 'left' ? at : at + 1;
         this.#ring[side] = (this.#ring[side] as number) + (l + r) / 2;
       }
+    }
+    if (input.late > 0 && chunk.ptsUs - input.lateReportedAtUs >= LATE_REPORT_US) {
+      // An input that stalled past MAX_INPUT_WAIT_US lost its place: say how much was not mixed.
+      log.warn(`audio input ${id}: ${Math.round((input.late * 1000) / SDK_SAMPLE_RATE)} ms arrived after it was mixed and was dropped`);
+      input.late = 0;
+      input.lateReportedAtUs = chunk.ptsUs;
     }
     // Hand the first audio on at once: it is the recording's start signal.
     if (this.#flushed === 0) this.flushTo(chunk.ptsUs + (frames * 1e6) / SDK_SAMPLE_RATE);

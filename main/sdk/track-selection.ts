@@ -37,7 +37,7 @@ export interface TrackSelection {
   close(): void;
 }
 
-function waitFor<T>(find: () => T | undefined, subscribe: (check: () => void) => () => void, timeoutMs: number): Promise<T | undefined> {
+export function waitFor<T>(find: () => T | undefined, subscribe: (check: () => void) => () => void, timeoutMs: number): Promise<T | undefined> {
   const now = find();
   if (now !== undefined) return Promise.resolve(now);
   return new Promise((resolve) => {
@@ -433,7 +433,7 @@ export class RoomAudioSelection implements TrackSelection {
 }
 
 /** Calls `check` whenever a track is published or a participant joins; returns the unsubscribe. */
-function onTrackOrParticipant(room: Room, check: () => void): () => void {
+export function onTrackOrParticipant(room: Room, check: () => void): () => void {
   room.on(RoomEvent.TrackPublished, check);
   room.on(RoomEvent.ParticipantConnected, check);
   return () => {

@@ -48,7 +48,7 @@ test('track composite request: one of the ids required; each id enables its kind
   assert.equal(v.file?.fileType, 'mp4');
 });
 
-test('track egress request: track_id and an output required; OGG named after the track; WebSocket output runnable; media egress refused up front', () => {
+test('track egress request: track_id and an output required; OGG named after the track; WebSocket output runnable', () => {
   const track = (f: ConstructorParameters<typeof TrackEgressRequest>[0]): EgressRequest => ({ case: 'track', value: new TrackEgressRequest({ roomName: 'room', ...f }) });
   rejects(track({ output: { case: 'file', value: new DirectFileOutput({ filepath: 'x' }) } }), 'request has missing or invalid field: track_id');
   rejects(track({ trackId: 'TR_x' }), 'request has missing or invalid field: output');
@@ -63,7 +63,8 @@ test('track egress request: track_id and an output required; OGG named after the
   assert.equal(ws.stream?.protocol, 'websocket');
   assert.equal(ws.encoding.rawAudio, true);
   assert.equal(ws.file, null);
-  rejects({ case: 'egress', value: new StartEgressRequest({ roomName: 'room', source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: 'TR_v' } }) } }) }, 'media egress is not yet supported');
+  // v2 media is its own SDK source now (test/unit/media-source.test.ts); without outputs: `output`.
+  rejects({ case: 'egress', value: new StartEgressRequest({ roomName: 'room', source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: 'TR_v' } }) } }) }, 'request has missing or invalid field: output');
 });
 
 function timeline(video: boolean, audio: boolean) {
@@ -146,4 +147,24 @@ test('mixer: inputs routed left / right / both, summed, handed on in order from 
   assert.ok(near(f[0], 0.2) && near(f[1], 0), `first frame ${f[0]} ${f[1]}`);
   // Left: a's downmix + c's left; right: b's downmix + c's right.
   assert.ok(near(f[960], 0.25) && near(f[961], 0.21), `mixed frame ${f[960]} ${f[961]}`);
+});
+
+test('mixer: an input stamped back over itself is cut, not added on top of what it laid', () => {
+  const out: { ptsUs: number; data: Buffer }[] = [];
+  const mixer = new AudioMixer((c) => out.push(c));
+  mixer.addInput('a', 'both');
+  const t0 = 1e12;
+  const chunk = (ptsUs: number, v: number) => ({ ptsUs, sampleRate: 48000, channels: 2, data: Buffer.from(new Float32Array(480 * 2).fill(v).buffer) });
+  mixer.push('a', chunk(t0, 0.1));
+  mixer.push('a', chunk(t0 + 10_000, 0.2));
+  // re-anchored 6 ms back: its first 288 frames overlap the previous chunk
+  mixer.push('a', chunk(t0 + 14_000, 0.3));
+  mixer.flushTo(t0 + 30_000);
+  mixer.close();
+  const all = Buffer.concat(out.map((o) => o.data));
+  const f = new Float32Array(all.buffer.slice(all.byteOffset, all.byteOffset + all.length));
+  const at = (ms: number): number => f[Math.round((ms * 48000) / 1000) * 2] ?? NaN;
+  assert.ok(Math.abs(at(15) - 0.2) < 1e-6, `15 ms: ${at(15)} (the earlier chunk alone)`);
+  assert.ok(Math.abs(at(21) - 0.3) < 1e-6, `21 ms: ${at(21)}`);
+  assert.ok(Math.abs(at(25) - 0) < 1e-6, `25 ms: ${at(25)} (the cut chunk ends at 24 ms)`);
 });

@@ -45,6 +45,8 @@ export interface PublisherVideoOptions {
   height?: number;
   fps?: number;
   codec?: 'vp8' | 'vp9' | 'h264';
+  /** Track source of the video (default camera). */
+  source?: 'camera' | 'screen_share';
   /** Simulcast layers (LiveKit's default is on; off here by default to keep 4 publishers real-time on 2 cores). */
   simulcast?: boolean;
   maxBitrate?: number;
@@ -308,7 +310,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     const pub = await lp.publishTrack(
       vTrack,
       new TrackPublishOptions({
-        source: TrackSource.SOURCE_CAMERA,
+        source: video.source === 'screen_share' ? TrackSource.SOURCE_SCREENSHARE : TrackSource.SOURCE_CAMERA,
         videoCodec: video.codec === 'h264' ? VideoCodec.H264 : video.codec === 'vp9' ? VideoCodec.VP9 : VideoCodec.VP8,
         simulcast: video.simulcast,
         ...(opts.stream ? { stream: opts.stream } : {}),

@@ -480,6 +480,7 @@ test('v2 PASSTHROUGH (validatePassthrough): every rule has its text; a valid one
   });
   const route = (match: AudioRoute['match']): AudioRoute => new AudioRoute({ match, channel: AudioChannel.BOTH });
   const extra = { token: 'TOKEN', wsUrl: 'ws://lk' };
+  rejects(media({ video: { case: 'videoTrackId', value: '' } }), F('passthrough video_track_id'), extra);
   rejects(media({ video: { case: 'participantVideo', value: new ParticipantVideo({ identity: 'p' }) } }), F('passthrough participant_video'), extra);
   rejects(media({ audio: new AudioConfig({ captureAll: true }) }), F('passthrough capture_all'), extra);
   rejects(media({ audio: new AudioConfig({ routes: [route({ case: 'trackId', value: 'TR_a' }), route({ case: 'trackId', value: 'TR_b' })] }) }), F('passthrough audio routes'), extra);
