@@ -40,7 +40,7 @@ import type { EndReason, WebEgressEvents } from './web-egress.js';
  * it is written without transcoding from the track's encoded frames, which rtc-node does not hand
  * out, so a headless page reads them (encoded-track.ts, passthrough-writer.ts).
  *
- * Status (reference §5.2, §10.3): STARTING until the first media arrives and reaches the file, then
+ * Status: STARTING until the first media arrives and reaches the file, then
  * ACTIVE; the source ending (participant left, tracks gone, room deleted) completes it; a source
  * that never published ends ABORTED; a lost room connection fails it with the partial file
  * delivered; another participant taking the recorder's identity exits silently.
@@ -255,7 +255,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
   }
 
   /**
-   * A video track, written as published (reference §10.1): rtc-node found it, then hands the room
+   * A video track, written as published: rtc-node found it, then hands the room
    * over to a headless page that posts the track's encoded frames (encoded-track.ts); they go,
    * keyframe-gated, into WebM (VP8 / VP9) or MP4 (H264) without a decode or an encode.
    */
@@ -351,7 +351,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     return transport;
   }
 
-  /** `{publisher_identity}`, `{track_type}`, `{track_source}` are known once the tracks are (reference §8). */
+  /** `{publisher_identity}`, `{track_type}`, `{track_source}` are known once the tracks are. */
   #resolveNames(names: ReadonlyMap<string, string>): void {
     let path = this.#storagePath;
     for (const [k, v] of names) path = path.split(k).join(v);

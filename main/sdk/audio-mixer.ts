@@ -5,8 +5,8 @@ import { logger } from '../log.js';
 const log = logger('sdk-mixer');
 
 /**
- * Mixes the audio tracks of an audio-only room composite (reference §1.3 audio_mixing) or of a v2
- * media source's audio routes (§1.8) into one
+ * Mixes the audio tracks of an audio-only room composite or of a v2
+ * media source's audio routes into one
  * stereo stream on the egress clock. Each input's chunks are added at their sample position into a
  * ring buffer; a little behind real time (so late chunks still land) the mixed audio is handed on.
  * Routing: `both` adds each channel to its own side; `left` / `right` put the track's mono downmix

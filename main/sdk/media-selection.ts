@@ -8,7 +8,7 @@ import type { TrackSlots } from './track-slots.js';
 import { onTrackOrParticipant, REQUIRED_WAIT_MS, waitFor, type TrackSelection } from './track-selection.js';
 
 /**
- * What a v2 media source records (reference §1.8, §10.3), for the whole session:
+ * What a v2 media source records, for the whole session:
  * - video: the track `video_track_id`, or the camera (prefer_screen_share: the screen share, with
  *   no fallback) of `participant_video.identity`, followed through unpublish / republish; black
  *   while there is none;
@@ -62,7 +62,7 @@ export class MediaSelection implements TrackSelection {
   readonly #audio = new Map<string, TrackReader>();
   #ready = false;
   #closed = false;
-  /** A media source names no single publisher: `{publisher_identity}` stays as written (reference §8). */
+  /** A media source names no single publisher: `{publisher_identity}` stays as written. */
   readonly publisherIdentity = null;
 
   constructor(

@@ -3,7 +3,7 @@ import { SDK_CHANNELS, SDK_SAMPLE_RATE } from './room-source.js';
 import { blackI420, silenceF32 } from './pcm.js';
 
 /**
- * Keeps an SDK source's media continuous on the way into the transport (reference §10.3):
+ * Keeps an SDK source's media continuous on the way into the transport:
  * - the recording starts at the first media of any subscribed track (the original's "first packet"
  *   start signal), stamped at that media's time;
  * - audio never goes backwards: a chunk overlapping what was already written loses the overlap

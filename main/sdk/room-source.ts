@@ -7,7 +7,7 @@ import { s16ToF32 } from './pcm.js';
 
 /**
  * The room side of an SDK source (no page): the recorder's @livekit/rtc-node connection, with
- * auto-subscribe off so the egress subscribes to exactly the tracks it records (reference §10.3),
+ * auto-subscribe off so the egress subscribes to exactly the tracks it records,
  * and readers that turn a subscribed track into decoded media stamped on the egress clock:
  * - video: rtc-node's `VideoFrameEvent.timestampUs` is libwebrtc's render time on CLOCK_MONOTONIC
  *   (jitter-buffered, and lip-synced to the participant's audio when both share a stream), mapped

@@ -7,7 +7,7 @@ import type { RoomSource, TrackReader } from './room-source.js';
 import type { TrackSlots } from './track-slots.js';
 
 /**
- * Which tracks an SDK egress subscribes to and when it ends (reference §1.5, §1.6, §10.3):
+ * Which tracks an SDK egress subscribes to and when it ends:
  * - participant: the identity's camera + microphone (or, with screen_share, every other source),
  *   followed through unpublish / republish for the whole session; ends when the participant leaves;
  * - track composite: the given track ids, each required within 30 s; later tracks are ignored; ends
@@ -242,7 +242,7 @@ export async function findTrack(source: RoomSource, sid: string): Promise<FoundT
   return hit;
 }
 
-/** `{track_type}`, `{track_source}`, `{publisher_identity}` of a found track (reference §8). */
+/** `{track_type}`, `{track_source}`, `{publisher_identity}` of a found track. */
 export function trackNames(hit: FoundTrack): Map<string, string> {
   return new Map([
     ['{track_type}', hit.pub.kind === TrackKind.KIND_VIDEO ? 'video' : 'audio'],
@@ -251,7 +251,7 @@ export function trackNames(hit: FoundTrack): Map<string, string> {
   ]);
 }
 
-/** `{track_source}` names (reference §8). */
+/** `{track_source}` names. */
 function sourceName(s: TrackSource | undefined): string {
   switch (s) {
     case TrackSource.SOURCE_CAMERA:
@@ -269,7 +269,7 @@ function sourceName(s: TrackSource | undefined): string {
 
 /**
  * Track egress of an AUDIO track: one track by id, required within 30 s; ends when it is
- * unpublished. A video track is written without transcoding (reference §10.1) from its encoded
+ * unpublished. A video track is written without transcoding from its encoded
  * frames, which rtc-node does not hand out: the controller takes that path (encoded-track.ts)
  * before this selection; a video track to a WebSocket gets the original's
  * `format websocket incompatible with codec …`.
@@ -358,7 +358,7 @@ export class TrackEgressSelection implements TrackSelection {
 
 /**
  * Audio-only room composite on the SDK source: every audio track of the room, added and removed
- * for the whole session, mixed by `audio_mixing` (reference §1.3): DEFAULT_MIXING → both channels;
+ * for the whole session, mixed by `audio_mixing`: DEFAULT_MIXING → both channels;
  * DUAL_CHANNEL_AGENT → agents left, everyone else right; DUAL_CHANNEL_ALTERNATE → each newly added
  * track on the next side, L, R, L… The room closing ends it (the controller sees the disconnect).
  */

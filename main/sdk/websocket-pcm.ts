@@ -5,7 +5,7 @@ import { EgressError } from '../contracts/errors.js';
 import { logger } from '../log.js';
 
 /**
- * The WebSocket output of a track egress (reference §10.2): the egress is the client. It dials the
+ * The WebSocket output of a track egress: the egress is the client. It dials the
  * URL with `Content-Type: audio/x-raw`, sends the track's audio as binary frames of raw PCM (s16le,
  * 48 kHz, 2 channels, one frame per chunk, silence included), `{"muted":true|false}` text frames when
  * the track is muted / unmuted, a `ping` every 30 s (and answers the server's pings), and a Close

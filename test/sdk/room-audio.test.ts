@@ -46,7 +46,7 @@ describe('audio-only room composite on the SDK source through livekit-server', {
     const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_COMPLETE);
     const f = done.fileResults[0];
     assert.ok(f && f.size > 0n);
-    // A late track must not inflate the duration (reference §11.9 RoomCompositeLateTrackDuration).
+    // A late track must not inflate the duration.
     const reported = Number(f.duration) / 1e9;
     assert.ok(reported <= (stopAt - activeAt) / 1000 + 3, `reported ${reported} s for ${(stopAt - activeAt) / 1000} s of wall clock`);
     const probe = await ffprobe(f.location);
