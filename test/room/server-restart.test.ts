@@ -101,16 +101,19 @@ describe('livekit-server restart during a room composite', { skip }, () => {
     const to = Math.floor((stopAt - fileStartMs) / 1000) - 1;
     const p = report.publishers[0];
     t.diagnostic(`kill at ${((killedAt - fileStartMs) / 1000).toFixed(1)} s, rejoined at ${((rejoinedAt - fileStartMs) / 1000).toFixed(1)} s; colour ${p?.colourSeconds.map(Number).join('')}; tone ${p?.toneSeconds.map(Number).join('')}`);
-    assert.ok(p && to - from >= 3, `seconds after the rejoin: ${from}..${to}`);
-    const seen = p.colourSeconds.slice(from, to);
-    assert.ok(seen.filter(Boolean).length >= seen.length - 2, `p1 seen after the rejoin: ${seen.map(Number).join('')}`);
-    // The rejoined page hears the publisher again only once livekit-server has settled its
-    // subscriptions (measured 10–15 s after the rejoin; a fresh subscriber hears it at once): the
-    // last seconds before the stop must have the tone.
-    const firstToneAfter = p.toneSeconds.findIndex((x, i) => i >= from && x);
-    t.diagnostic(`tone back ${firstToneAfter < 0 ? 'never' : `${firstToneAfter - from + 2} s`} after the rejoin`);
-    const lastHeard = p.toneSeconds.slice(to - 4, to);
-    assert.ok(lastHeard.filter(Boolean).length >= 3, `p1 heard before the stop: ${lastHeard.map(Number).join('')}`);
+    assert.ok(p && to - from >= 10, `seconds after the rejoin: ${from}..${to}`);
+    // The rejoined page gets the publisher's media again only once livekit-server has settled its
+    // subscriptions (measured 5–10 s after the rejoin for video and audio; a fresh subscriber gets it
+    // at once): it is back in the picture and audible in the last seconds before the stop.
+    const backAfter = (xs: boolean[]): string => {
+      const i = xs.findIndex((x, k) => k >= from && x && xs.slice(k, to).every(Boolean));
+      return i < 0 ? 'never' : `${i - from + 2} s`;
+    };
+    t.diagnostic(`after the rejoin: picture back after ${backAfter(p.colourSeconds)}, sound after ${backAfter(p.toneSeconds)}`);
+    const lastSeen = p.colourSeconds.slice(to - 5, to);
+    const lastHeard = p.toneSeconds.slice(to - 5, to);
+    assert.ok(lastSeen.filter(Boolean).length >= 4, `p1 seen before the stop: ${lastSeen.map(Number).join('')}`);
+    assert.ok(lastHeard.filter(Boolean).length >= 4, `p1 heard before the stop: ${lastHeard.map(Number).join('')}`);
     await p1.stop();
   });
 
