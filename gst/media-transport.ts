@@ -329,6 +329,12 @@ export class MediaTransport {
     if (this.#timer) clearInterval(this.#timer);
     if (this.#startUs !== null && this.#lastFrame && this.opts.video) {
       const stopNs = this.#toNs(this.#stopUs ?? stopAtUs ?? this.#now());
+      // videorate fills a gap with the earlier frame up to its midpoint and the later one after it,
+      // but at EOS it does not repeat the last frame to fill its half: a final frame alone, after a
+      // gap (frames dropped while GStreamer fell behind, on a loaded machine), would end the video
+      // track half a gap early. A copy one frame before the stop closes the gap to one frame.
+      const beforeStopNs = stopNs - this.#frameNs;
+      if (beforeStopNs > this.#lastVideoPtsNs + this.#frameNs) this.#writeVideo(this.#lastFrame, beforeStopNs, true);
       if (stopNs > this.#lastVideoPtsNs) this.#writeVideo(this.#lastFrame, stopNs, true);
     }
     this.#ended = true;

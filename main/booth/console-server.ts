@@ -25,6 +25,8 @@ const log = logger('console');
 
 export const COOKIE_NAME = 'egress_console';
 const MAX_BODY_BYTES = 64 * 1024;
+/** An oversized body is read to its end (up to this) so that its sender sees the 413. */
+const MAX_DRAIN_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -177,7 +179,8 @@ export class ConsoleServer {
     const type = req.headers['content-type'] ?? '';
     const raw = await readBody(req);
     // JSON only: a cross-site form cannot send it without a CORS preflight we never answer.
-    if (raw.length > 0 && !/^application\/json\b/.test(type)) throw new HttpError(415, 'the body must be application/json');
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    if (raw.length > 0 && !/^application\/json\s*(;|$)/i.test(type)) throw new HttpError(415, 'the body must be application/json');
     let json: unknown = {};
     if (raw.length > 0) {
       try {
@@ -250,10 +253,25 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) {
+        // Read (and drop) the rest before answering, so the client, still sending, gets the 413
+        // rather than a reset connection; a body beyond any reason is cut off instead.
+        if (size > MAX_DRAIN_BYTES) {
+          req.destroy();
+          break;
+        }
+        continue;
+      }
+      chunks.push(chunk as Buffer);
+    }
     if (size > MAX_BODY_BYTES) throw new HttpError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    // The client went away mid-body (`aborted`): its request, not a fault of the console.
+    throw new HttpError(400, `the request body was cut off: ${(err as Error).message}`);
   }
   return Buffer.concat(chunks);
 }

@@ -30,7 +30,17 @@ export interface CaptureStartOptions {
   readonly audio: boolean;
 }
 
-export type PageSignal = 'START_RECORDING' | 'END_RECORDING';
+/**
+ * What a page says through its console: START_RECORDING / END_RECORDING (the original's protocol),
+ * and, from the built-in room template, ROOM_RECONNECTING / ROOM_RECONNECTED around a lost room
+ * connection its client is trying to get back (the instant the room was lost, should it not come back).
+ */
+export const PAGE_SIGNALS = ['START_RECORDING', 'END_RECORDING', 'ROOM_RECONNECTING', 'ROOM_RECONNECTED'] as const;
+export type PageSignal = (typeof PAGE_SIGNALS)[number];
+
+export function isPageSignal(v: unknown): v is PageSignal {
+  return typeof v === 'string' && (PAGE_SIGNALS as readonly string[]).includes(v);
+}
 
 export interface OpenOptions {
   /**

@@ -10,7 +10,7 @@ import { findChrome } from '../config/index.js';
 import { logger } from '../log.js';
 import { nowUs } from '../../gst/media-transport.js';
 import { CdpConnection, type CdpEvent } from './cdp-connection.js';
-import { ERROR_DIV_EXPRESSION, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type HostTiming, type OpenOptions, audioLatencyUsOf } from './capture-host.js';
+import { ERROR_DIV_EXPRESSION, isPageSignal, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type HostTiming, type OpenOptions, audioLatencyUsOf } from './capture-host.js';
 import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock, type PageClockOffset } from './clock.js';
 
 /**
@@ -292,7 +292,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
       // The call's time, in ms on the page's clock (its timeOrigin + performance.now()).
       const ts = typeof ev.params['timestamp'] === 'number' ? this.toEgressClock((ev.params['timestamp'] as number) * 1000, 'page') : nowUs();
       for (const a of args) {
-        if (a.value === 'START_RECORDING' || a.value === 'END_RECORDING') this.emit('signal', a.value, ts);
+        if (isPageSignal(a.value)) this.emit('signal', a.value, ts);
       }
     } else if (ev.method === 'Inspector.targetCrashed') {
       this.#die(errChrome('page renderer crashed'));

@@ -12,6 +12,8 @@ import type { RecorderCredentials } from './template-source.js';
  *   original exits silently (no further status, nothing uploaded);
  * - the room is still there without the recorder → `connection_lost`: the recording ended early,
  *   FAILED `connection to room failed`, with the partial file delivered.
+ * - the server cannot be reached (it died: the page's client gave up reconnecting to it) →
+ *   `connection_lost` too: nothing says the room ended, the recorder lost it.
  * Without API credentials nothing can be asked and the end is taken as `room_closed` (what the
  * original does for every template).
  */
@@ -47,7 +49,22 @@ export async function classifyRoomEnd(wsUrl: string, creds: RecorderCredentials,
   } catch (err) {
     const msg = (err as Error).message ?? String(err);
     if (/not.?found|does not exist/i.test(msg)) return 'room_closed';
+    if (unreachable(err)) {
+      log.warn(`livekit-server unreachable when the room connection ended: ${causeText(err)} [egress:${egressId}]`);
+      return 'connection_lost';
+    }
     log.warn(`could not ask the server why the room connection ended: ${msg} [egress:${egressId}]`);
     return 'room_closed';
   }
+}
+
+/** Network-level failure of the API call (no HTTP answer at all): the server is down or unreachable. */
+function unreachable(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|UND_ERR_SOCKET)$/.test(code);
+}
+
+function causeText(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  return `${(err as Error).message}${cause?.code ? ` (${String(cause.code)})` : ''}`;
 }

@@ -3,7 +3,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
-import { fragmentedMp4DurationNs, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
+import { fragmentedMp4DurationNs, truncateFragmentsAfter, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
 import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import type { AudioLevel } from '../../gst/audio-level.js';
@@ -87,6 +87,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #failure: EgressError | null = null;
   #failureReason: EndReason = 'Failure';
   #failedAtUs: number | null = null;
+  /** When the template's room connection was lost while its client is getting it back (else null). */
+  #roomLostAtUs: number | null = null;
+  /** Where the file ends when the room was lost for good: the instant it was lost (file time cut). */
+  #cutAtUs: number | null = null;
   /** The muxer did not finish the file (pipeline died or froze): its duration is read from the file. */
   #fileUnfinished = false;
   /** Killed by the worker (CPU, memory, shutdown): the pipeline gets KILL_EOS_MS to finish, not 30 s. */
@@ -377,6 +381,12 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     } else if (signal === 'END_RECORDING') {
       if (this.plan.source.kind === 'template') void this.#onRoomEnded(this.plan.source, atUs);
       else this.stop('Source closed');
+    } else if (signal === 'ROOM_RECONNECTING' && this.plan.source.kind === 'template') {
+      this.#roomLostAtUs ??= atUs;
+      log.info(`room connection lost; the page is reconnecting [egress:${this.plan.egressId}]`);
+    } else if (signal === 'ROOM_RECONNECTED' && this.plan.source.kind === 'template') {
+      if (this.#roomLostAtUs !== null) log.info(`room connection back after ${((atUs - this.#roomLostAtUs) / 1e6).toFixed(1)} s [egress:${this.plan.egressId}]`);
+      this.#roomLostAtUs = null;
     }
   }
 
@@ -394,6 +404,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       this.#silentExit = true;
       this.#fail(errDuplicateIdentity());
     } else if (cause === 'connection_lost') {
+      // Its client tried to get the room back and gave up: what the page showed meanwhile (the
+      // last pictures, frozen; silence) is not part of the recording.
+      if (this.#roomLostAtUs !== null && this.#roomLostAtUs < atUs) this.#cutAtUs = this.#roomLostAtUs;
       this.#fail(errRoomConnectionFailed());
     } else if (this.info.status === EgressStatus.EGRESS_ACTIVE) {
       this.#setStatus(EgressStatus.EGRESS_ENDING, { details: 'End reason: Source closed' });
@@ -527,6 +540,18 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     // Paused time is not in the file.
     const pausedNs = BigInt(Math.round((this.#transport?.pausedUsBefore(Number(endedAtNs) / 1000) ?? 0) * 1000));
     result.duration = endedAtNs - startNs > pausedNs ? endedAtNs - startNs - pausedNs : 0n;
+    if (this.#cutAtUs !== null && !this.#fileUnfinished && file.fileType === 'mp4' && this.#cutAtUs > (this.#recordingStartUs as number)) {
+      // The room was lost for good at #cutAtUs: the file ends there (to the sample).
+      const cutNs = BigInt(Math.round(this.#cutAtUs * 1000)) - startNs - pausedNs;
+      const cut = await truncateFragmentsAfter(file.localFilepath, cutNs).catch(() => 0);
+      const onDisk = cut > 0 ? await fragmentedMp4DurationNs(file.localFilepath).catch(() => null) : null;
+      if (onDisk !== null && onDisk < result.duration) {
+        log.info(`file ended where the room was lost: ${(Number(onDisk) / 1e9).toFixed(2)} s kept, ${cut} bytes of the reconnect attempts cut [egress:${this.info.egressId}]`);
+        result.duration = onDisk;
+        result.endedAt = startNs + onDisk;
+        size = (await stat(file.localFilepath)).size;
+      }
+    }
     if (this.#fileUnfinished && file.fileType === 'mp4') {
       // What players will play is what reached the disk: up to the last complete fragment.
       const onDisk = await fragmentedMp4DurationNs(file.localFilepath).catch(() => null);

@@ -4,7 +4,7 @@ import { BrowserWindow, session as electronSession, type WebContents } from 'ele
 import WebSocket from 'ws';
 import { errChrome, errPageLoad, errTemplate } from '../contracts/errors.js';
 import { loadCaptureScript } from '../capture/chromium-host.js';
-import { ERROR_DIV_EXPRESSION, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type HostTiming, type OpenOptions, audioLatencyUsOf } from '../capture/capture-host.js';
+import { ERROR_DIV_EXPRESSION, isPageSignal, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type HostTiming, type OpenOptions, audioLatencyUsOf } from '../capture/capture-host.js';
 import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock, type PageClockOffset } from '../capture/clock.js';
 import { nowUs } from '../../gst/media-transport.js';
 import { logger } from '../log.js';
@@ -88,7 +88,7 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
     wc.on('render-process-gone', (_e, d) => this.#die(errChrome(`page renderer gone: ${d.reason}`)));
     wc.on('console-message', (e) => {
       const msg = e.message;
-      if (msg === 'START_RECORDING' || msg === 'END_RECORDING') this.emit('signal', msg, nowUs());
+      if (isPageSignal(msg)) this.emit('signal', msg, nowUs());
     });
     wc.setAudioMuted(false);
     await this.#load(wc, url);

@@ -13,6 +13,8 @@ import { isTerminal } from '../egress/status.js';
 import { EgressError, toEgressError, type PsrpcCode } from '../contracts/errors.js';
 import { StartEgressRequest } from '../rpc/messages.js';
 import { logger, setLogLevel, type LogLevel } from '../log.js';
+import { Registry } from 'prom-client';
+import { observeUploadMetrics } from '../upload/metrics.js';
 import { encodeInfo, parseWorkerMessage, type HandlerToWorker, type StopReason, type WorkerToHandler } from './ipc.js';
 import { dirSize, OUTPUT_SIZE_CHECK_MS, sessionLimitMs } from './limits.js';
 import { envelopeOf } from './envelope.js';
@@ -63,7 +65,11 @@ class Handler {
     try {
       // Relative local storage paths resolve against the worker's working directory (the original
       // uses `/`, its handler's cwd).
-      const { plan, controller } = await createEgress(envelope, config, { now, localBaseDir: process.cwd() });
+      // Uploads are counted on a registry of this process and each count is forwarded to the
+      // worker, whose /metrics outlives this process (the original merges ended handlers' metrics).
+      const registry = new Registry();
+      observeUploadMetrics(registry, (observation) => void send({ type: 'uploadMetric', observation }));
+      const { plan, controller } = await createEgress(envelope, config, { now, localBaseDir: process.cwd(), registry });
       this.controller = controller;
       controller.on('update', (i) => {
         if (isTerminal(i.status)) return; // the final info goes out as `finished`

@@ -13,6 +13,7 @@ import { EgressError } from '../contracts/errors.js';
 import { canTransition, isTerminal } from '../egress/status.js';
 import { logger } from '../log.js';
 import type { StartEgressRequest } from '../rpc/messages.js';
+import type { UploadObservation } from '../upload/metrics.js';
 import { decodeInfo, HANDLER_READY_TIMEOUT_MS, parseHandlerMessage, type StopReason, type WorkerToHandler } from './ipc.js';
 
 const log = logger('service');
@@ -46,6 +47,8 @@ export function exitText(code: number | null, signal: NodeJS.Signals | null): st
 
 export interface HandlerProcessEvents {
   update: [EgressInfo];
+  /** An upload the handler counted (its worker's /metrics shows it). */
+  uploadMetric: [UploadObservation];
 }
 
 export interface HandlerProcessOptions {
@@ -180,6 +183,9 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
     switch (m.type) {
       case 'ready':
         if (m.egressId === this.egressId) this.readyResolve?.();
+        break;
+      case 'uploadMetric':
+        this.emit('uploadMetric', m.observation);
         break;
       case 'update': {
         if (this.final) return;

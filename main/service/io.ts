@@ -3,8 +3,9 @@
  * once (io_create_timeout), then IOInfo.UpdateEgress for every change (io_update_timeout), through
  * `io_workers` workers chosen by a hash of the egress id. Per egress, updates go out one at a time and
  * in order; a newer snapshot replaces one not yet sent (latest-snapshot coalescing). Timeouts and "no
- * response" are retried with backoff 250 ms doubling to 1 min; while that happens the client is
- * unhealthy (affinity −1) and after 10 min of continuous unhealthiness the watchdog fires.
+ * response" are retried with backoff 250 ms doubling to 2 s (the original doubles to 1 min); while
+ * that happens the client is unhealthy (affinity −1) and after 10 min of continuous unhealthiness the
+ * watchdog fires.
  */
 import { createHash } from 'node:crypto';
 import type { EgressInfo } from '@livekit/protocol';
@@ -15,7 +16,12 @@ import { logger } from '../log.js';
 const log = logger('io');
 
 export const IO_BACKOFF_START_MS = 250;
-export const IO_BACKOFF_MAX_MS = 60_000;
+/**
+ * Retry cap. A retried update is one small message; with livekit-server down (restarted, crashed) a
+ * 1 min cap would hold a final status back for up to a minute after the server is back, where 2 s
+ * gets it there within seconds.
+ */
+export const IO_BACKOFF_MAX_MS = 2_000;
 export const IO_WATCHDOG_MS = 10 * 60_000;
 export const IO_QUEUE_SIZE = 500;
 

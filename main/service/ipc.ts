@@ -8,6 +8,8 @@
  */
 import { z } from 'zod';
 import { EgressInfo } from '@livekit/protocol';
+import { OUTPUT_TYPES } from '../upload/types.js';
+import { UPLOAD_STATUSES } from '../upload/metrics.js';
 
 /** The original's handler-ready deadline (reference §0, §13). */
 export const HANDLER_READY_TIMEOUT_MS = 10_000;
@@ -89,6 +91,24 @@ export const handlerToWorkerSchema = z.discriminatedUnion('type', [
    * another participant — the worker sends no further status (reference §5.2, §11.9).
    */
   z.object({ type: z.literal('finished'), info: b64, silent: z.boolean().optional() }).strict(),
+  /** One upload the handler's metrics counted; the worker counts it on its /metrics (reference §6.5). */
+  z
+    .object({
+      type: z.literal('uploadMetric'),
+      observation: z.discriminatedUnion('kind', [
+        z
+          .object({
+            kind: z.literal('upload'),
+            outputType: z.enum(OUTPUT_TYPES),
+            status: z.enum(UPLOAD_STATUSES),
+            customEndpoint: z.boolean(),
+            elapsedMs: z.number().finite().nonnegative().max(7 * 24 * 3600 * 1000),
+          })
+          .strict(),
+        z.object({ kind: z.literal('backupWrite'), outputType: z.enum(OUTPUT_TYPES) }).strict(),
+      ]),
+    })
+    .strict(),
 ]);
 export type HandlerToWorker = z.infer<typeof handlerToWorkerSchema>;
 

@@ -28,6 +28,7 @@ import { configBodyOf } from './config-body.js';
 import { refreshTwitchIngests } from '../request/twitch-ingest.js';
 import { envelopeOf } from './envelope.js';
 import { abortedReply, HandlerProcess } from './handler-process.js';
+import { recordUploadObservation } from '../upload/metrics.js';
 import { IoReporter } from './io.js';
 import { ServiceMetrics, type HandlerResult } from './metrics.js';
 import { Monitor } from './monitor.js';
@@ -288,6 +289,7 @@ export class EgressService {
       a.handler = handler;
       this.active.set(id, a);
       handler.on('update', (i) => this.onHandlerUpdate(a, i));
+      handler.on('uploadMetric', (o) => recordUploadObservation(this.metrics.registry, o));
       const created = this.io.create(info);
       const launched = handler.start(req, now.getTime(), this.configYaml).then(() => {
         if (handler.pid !== undefined) this.monitor.setPid(id, handler.pid);

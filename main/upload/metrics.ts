@@ -8,8 +8,30 @@ export interface UploadMetrics {
 }
 
 export type UploadStatus = 'success' | '4xx' | '5xx' | 'internal';
+export const UPLOAD_STATUSES = ['success', '4xx', '5xx', 'internal'] as const satisfies readonly UploadStatus[];
+
+/** One thing the upload metrics counted, as a handler forwards it to its worker (whose /metrics shows it). */
+export type UploadObservation =
+  | { readonly kind: 'upload'; readonly outputType: OutputType; readonly status: UploadStatus; readonly customEndpoint: boolean; readonly elapsedMs: number }
+  | { readonly kind: 'backupWrite'; readonly outputType: OutputType };
 
 const cache = new WeakMap<Registry, UploadMetrics>();
+const observers = new WeakMap<Registry, (o: UploadObservation) => void>();
+
+/**
+ * Calls `observer` with every upload counted on `registry` (after it is counted there). A handler
+ * process counts on its own registry and forwards each observation to the worker over IPC.
+ */
+export function observeUploadMetrics(registry: Registry, observer: (o: UploadObservation) => void): void {
+  observers.set(registry, observer);
+}
+
+/** Counts a forwarded observation on `registry` (the worker's). */
+export function recordUploadObservation(registry: Registry, o: UploadObservation): void {
+  const m = uploadMetrics(registry);
+  if (o.kind === 'upload') m.observeUpload(o.outputType, o.status, o.customEndpoint, o.elapsedMs);
+  else m.backupWrite(o.outputType);
+}
 
 export function uploadMetrics(registry: Registry): UploadMetrics {
   const existing = cache.get(registry);
@@ -51,9 +73,11 @@ export function uploadMetrics(registry: Registry): UploadMetrics {
       const labels = { type: outputType, status, custom_endpoint: String(customEndpoint) };
       uploads.inc(labels);
       responseTime.observe(labels, elapsedMs);
+      observers.get(registry)?.({ kind: 'upload', outputType, status, customEndpoint, elapsedMs });
     },
     backupWrite(outputType) {
       backupWrites.inc({ output_type: outputType });
+      observers.get(registry)?.({ kind: 'backupWrite', outputType });
     },
   };
   cache.set(registry, m);

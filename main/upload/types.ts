@@ -4,7 +4,8 @@
 export type ProviderLabel = 'S3' | 'GCP' | 'Azure' | 'AliOSS' | 'Local';
 
 /** What is uploaded: drives the content type and the metric `type` label. */
-export type OutputType = 'mp4' | 'ogg' | 'mp3' | 'webm' | 'ts' | 'm3u8' | 'jpeg' | 'json' | 'txt' | 'dot' | 'other';
+export const OUTPUT_TYPES = ['mp4', 'ogg', 'mp3', 'webm', 'ts', 'm3u8', 'jpeg', 'json', 'txt', 'dot', 'other'] as const;
+export type OutputType = (typeof OUTPUT_TYPES)[number];
 
 export interface ObjectUpload {
   /** Absolute path of the local file. */

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { fragmentedMp4DurationNs, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
+import { fragmentedMp4DurationNs, truncateFragmentsAfter, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
 import { ffprobe } from '../support/media.js';
 import { decodeErrors } from '../support/fault-checks.js';
 
@@ -38,6 +38,45 @@ test('fragmented MP4 cut mid-fragment: truncated to the last complete fragment, 
     const size = (await stat(whole)).size;
     assert.equal(await truncateToCompleteFragments(whole), 0);
     assert.equal((await stat(whole)).size, size);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a finished fragmented MP4 ended at an instant: every track keeps the samples before it, the rest is cut, the header duration (mehd) follows, 0 decode errors', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fmp4-cut-at-'));
+  try {
+    const path = join(dir, 'whole.mp4');
+    // Video and audio, as an egress writes them.
+    await run('gst-launch-1.0', [
+      '-q', '-e', 'mp4mux', 'name=mux', 'fragment-duration=1000', '!', 'filesink', `location=${path}`,
+      'videotestsrc', 'num-buffers=300', 'pattern=ball', '!', 'video/x-raw,width=320,height=240,framerate=30/1', '!', 'x264enc', 'speed-preset=ultrafast', 'key-int-max=30', '!', 'mux.',
+      'audiotestsrc', 'num-buffers=470', '!', 'audio/x-raw,rate=48000,channels=2', '!', 'avenc_aac', '!', 'mux.',
+    ]);
+    const whole = Number((await ffprobe(path)).format.duration);
+    assert.ok(whole >= 9.9, `${whole} s written`);
+    const removed = await truncateFragmentsAfter(path, 4_300_000_000n);
+    assert.ok(removed > 0);
+    const onDisk = Number(await fragmentedMp4DurationNs(path)) / 1e9;
+    const probe = await ffprobe(path);
+    assert.ok(onDisk >= 4.3 && onDisk <= 4.34, `ends with the sample holding 4.3 s: ${onDisk} s`);
+    const [v, a] = [probe.streams.find((x) => x.codec_type === 'video'), probe.streams.find((x) => x.codec_type === 'audio')];
+    assert.ok(Math.abs(Number(v?.duration) - 4.3) <= 0.034 && Math.abs(Number(a?.duration) - 4.3) <= 0.022, `video ${v?.duration} s, audio ${a?.duration} s`);
+    assert.ok(Math.abs(Number(probe.format.duration) - onDisk) <= 0.1, `container ${probe.format.duration} s vs boxes ${onDisk} s`);
+    assert.equal(await decodeErrors(path), 0);
+    // The movie-extends header says the new length (players show it).
+    const bytes = await readFile(path);
+    const at = bytes.indexOf('mehd');
+    assert.ok(at > 0, 'mehd present');
+    const version = bytes.readUInt8(at + 4);
+    const movieScale = (() => {
+      const m = bytes.indexOf('mvhd');
+      return bytes.readUInt8(m + 4) === 1 ? bytes.readUInt32BE(m + 24) : bytes.readUInt32BE(m + 16);
+    })();
+    const mehd = version === 1 ? Number(bytes.readBigUInt64BE(at + 8)) : bytes.readUInt32BE(at + 8);
+    assert.ok(Math.abs(mehd / movieScale - onDisk) <= 0.05, `mehd ${mehd / movieScale} s vs ${onDisk} s`);
+    // Nothing after the cut: nothing more to remove.
+    assert.equal(await truncateFragmentsAfter(path, 4_300_000_000n), 0);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

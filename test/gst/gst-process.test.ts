@@ -90,6 +90,34 @@ describe('GDP transport into a real pipeline', () => {
     }
   });
 
+  it('frames that stop arriving long before the stop (a loaded machine): the video track still lasts until the stop', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gst-test-'));
+    try {
+      const location = join(dir, 'gap.mp4');
+      const args = buildLaunchArgs({
+        video: { width: 320, height: 240, framerate: 30, bitrateKbps: 500, profile: 'main', keyFrameIntervalS: 0, threads: 1 },
+        audio: null,
+        file: { container: 'mp4', location },
+      });
+      const gst = await GstProcess.start({ args, video: true, audio: false });
+      const transport = new MediaTransport({ video: gst.videoInput, audio: null, framerate: 30, now: () => 0 });
+      const t0 = 1_000_000_000;
+      transport.start(t0);
+      const frame = Buffer.alloc(320 * 240 * 1.5, 128);
+      // 1 s of frames, then none (dropped while the pipeline fell behind) until the stop at 4 s.
+      for (let t = 0; t < 1_000_000; t += 33_333) transport.pushVideo({ ptsUs: t0 + t, format: 'I420', width: 320, height: 240, data: frame });
+      transport.setStop(t0 + 4_000_000);
+      transport.end();
+      const exit = await gst.stop(30_000);
+      assert.equal(exit.code, 0, exit.lastLines.join('\n'));
+      const v = videoStream(await ffprobe(location));
+      // Without the copy one frame before the stop, videorate ended the track at the gap's midpoint (2.5 s).
+      assert.ok(Math.abs(Number(v?.duration) - 4) <= 0.07, `video track ${v?.duration} s for a stop at 4 s`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('gdp packets have the 62-byte header layout gdpdepay reads', () => {
     const h = gdpBufferHeader(10, 123_456_789n, 33_333_333n);
     assert.equal(h.length, 62);

@@ -71,6 +71,15 @@ export interface LivekitInstance {
   waitForLog(text: string | RegExp, timeoutMs?: number): Promise<void>;
   /** SIGTERM the process group, SIGKILL after a grace period, remove temp files. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Kills the server (SIGKILL by default: a crash), waits `downMs`, and starts it again on the same
+   * ports with the same config and Redis (what it kept in Redis survives). Resolves once healthy.
+   */
+  restart(opts?: { downMs?: number; signal?: NodeJS.Signals }): Promise<void>;
+  /** Kills the server (SIGKILL by default) and leaves it down; `startAgain()` brings it back. */
+  crash(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a crashed server again on the same ports and config; resolves once healthy. */
+  startAgain(): Promise<void>;
 }
 
 async function healthy(url: string): Promise<boolean> {
@@ -111,18 +120,36 @@ export async function startLivekit(opts: StartLivekitOptions): Promise<LivekitIn
   writeFileSync(configPath, stringify(config));
 
   const args = [...((opts.dev ?? true) ? ['--dev'] : []), '--config', configPath];
-  const child: ChildProcess = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   let out = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer): void => {
     out = (out + d.toString()).slice(-200_000);
     for (const l of [...listeners]) l();
   };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
+  const spawnServer = (): ChildProcess => {
+    const c = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+    c.stdout?.on('data', onData);
+    c.stderr?.on('data', onData);
+    return c;
+  };
+  let child = spawnServer();
   let stopped = false;
 
   const url = `http://${LOOPBACK}:${port}`;
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  const waitHealthy = async (c: ChildProcess): Promise<void> => {
+    const spawnError = new Promise<never>((_, reject) => c.once('error', reject));
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+    const ready = (async () => {
+      while (Date.now() < deadline) {
+        if (!running()) throw new Error(`livekit-server exited (${c.exitCode ?? c.signalCode}):\n${out.slice(-5000)}`);
+        if (await healthy(url)) return;
+        await sleep(100);
+      }
+      throw new Error(`livekit-server not healthy at ${url}:\n${out.slice(-5000)}`);
+    })();
+    await Promise.race([ready, spawnError]);
+  };
   const inst: LivekitInstance = {
     url,
     wsUrl: `ws://${LOOPBACK}:${port}`,
@@ -130,9 +157,11 @@ export async function startLivekit(opts: StartLivekitOptions): Promise<LivekitIn
     apiKey,
     apiSecret,
     configPath,
-    pid: child.pid,
+    get pid() {
+      return child.pid;
+    },
     get running() {
-      return child.exitCode === null && child.signalCode === null;
+      return running();
     },
     logs: () => out,
     waitForLog: (text, timeoutMs = 10_000) =>
@@ -158,20 +187,25 @@ export async function startLivekit(opts: StartLivekitOptions): Promise<LivekitIn
       await stopProcessGroup(child, 'SIGTERM', 5000);
       rmSync(dir, { recursive: true, force: true });
     },
+    restart: async ({ downMs = 0, signal = 'SIGKILL' } = {}) => {
+      await inst.crash(signal);
+      if (downMs > 0) await sleep(downMs);
+      await inst.startAgain();
+    },
+    crash: async (signal = 'SIGKILL') => {
+      if (stopped) throw new Error('livekit-server was stopped');
+      await stopProcessGroup(child, signal, 5000);
+    },
+    startAgain: async () => {
+      if (stopped) throw new Error('livekit-server was stopped');
+      if (running()) return;
+      child = spawnServer();
+      await waitHealthy(child);
+    },
   };
 
-  const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
-  const ready = (async () => {
-    while (Date.now() < deadline) {
-      if (!inst.running) throw new Error(`livekit-server exited (${child.exitCode ?? child.signalCode}):\n${out.slice(-5000)}`);
-      if (await healthy(url)) return;
-      await sleep(100);
-    }
-    throw new Error(`livekit-server not healthy at ${url}:\n${out.slice(-5000)}`);
-  })();
   try {
-    await Promise.race([ready, spawnError]);
+    await waitHealthy(child);
   } catch (err) {
     await inst.stop();
     throw err;

@@ -161,8 +161,20 @@ describe('egress serve: output faults', { skip: binary ? false : 'livekit-server
       const local = join(env.dir, 'from-backup.mp4');
       await download(backup, obj.key, local);
       await assertFaultedFile(local, f.duration, 'from backup');
-      // (The handler's upload metrics — livekit_egress_backup_storage_writes — are not merged into the
-      // worker's scrape yet, so the count is checked in the storage, above.)
+      // The handler's upload metrics reach the worker's scrape (it outlives the handler): the failed
+      // primary attempts, the one successful upload (to the backup) and the backup write.
+      const metrics = await w.metrics();
+      const sample = (name: string, labels: Record<string, string>): number[] =>
+        metrics
+          .split('\n')
+          .filter((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
+          .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+      t.diagnostic(`worker /metrics: ${metrics.split('\n').filter((l) => /^livekit_egress_(pipeline_uploads|backup_storage_writes)\{/.test(l)).join(' | ')}`);
+      assert.deepEqual(sample('livekit_egress_backup_storage_writes', { output_type: 'mp4' }), [1], 'one backup write of the mp4');
+      assert.deepEqual(sample('livekit_egress_pipeline_uploads', { type: 'mp4', status: 'success' }), [1], 'one successful mp4 upload');
+      const failedAttempts = [...sample('livekit_egress_pipeline_uploads', { type: 'mp4', status: '5xx' }), ...sample('livekit_egress_pipeline_uploads', { type: 'mp4', status: 'internal' })];
+      assert.ok(failedAttempts.reduce((a, b) => a + b, 0) >= 1, 'the failed primary attempts are counted');
+      assert.deepEqual(sample('livekit_egress_pipline_upload_response_time_ms_count', { type: 'mp4', status: 'success' }), [1], 'upload time observed');
     } finally {
       await w.kill();
       await proxy.stop();

@@ -110,6 +110,14 @@ test('IPC messages are validated on both sides', () => {
   assert.equal(parseHandlerMessage({ type: 'update', info: '<not base64>' }), null);
   assert.equal(parseHandlerMessage({ type: 'finished' }), null);
   assert.equal(parseHandlerMessage(null), null);
+  // Upload metrics forwarded by the handler: only known output types / statuses, finite times.
+  const upload = { kind: 'upload', outputType: 'mp4', status: 'success', customEndpoint: false, elapsedMs: 12.5 };
+  assert.equal(parseHandlerMessage({ type: 'uploadMetric', observation: upload })?.type, 'uploadMetric');
+  assert.equal(parseHandlerMessage({ type: 'uploadMetric', observation: { kind: 'backupWrite', outputType: 'm3u8' } })?.type, 'uploadMetric');
+  assert.equal(parseHandlerMessage({ type: 'uploadMetric', observation: { ...upload, outputType: 'exe' } }), null);
+  assert.equal(parseHandlerMessage({ type: 'uploadMetric', observation: { ...upload, status: 'teapot' } }), null);
+  assert.equal(parseHandlerMessage({ type: 'uploadMetric', observation: { ...upload, elapsedMs: -1 } }), null);
+  assert.equal(parseHandlerMessage({ type: 'uploadMetric', observation: { ...upload, extra: 1 } }), null);
 });
 
 test('handler exit text and StopEgress reply while STARTING', () => {

@@ -1,0 +1,155 @@
+/**
+ * livekit-server SIGKILLed while a room composite records (fault matrix of issue 12), with Redis and
+ * the worker left running:
+ * - back within the page's reconnect window (livekit-client retries for ~40 s): the page's client
+ *   rejoins the restarted server, the recording goes on and stays ACTIVE (what the original does: its
+ *   template page reconnects the same way); StopEgress → COMPLETE.
+ * - gone for longer: the page gives up, the recorder cannot ask the server why → FAILED `recording
+ *   ended early: connection to room failed` (503), reported as soon as the server is back (the
+ *   worker's IOInfo updates over Redis are retried every ≤ 2 s meanwhile). The file ends where the
+ *   room was lost (the original keeps the ~40 s of retries: a frozen picture and silence).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { EgressStatus, EncodedFileOutput, type EgressInfo } from 'livekit-server-sdk';
+import { livekitBinary } from '../harness/livekit.js';
+import { setLogLevel } from '../../main/log.js';
+import { gridRects } from '../../templates/room/src/geometry.js';
+import type { PublisherHandle } from '../support/publisher.js';
+import { assertFaultedFile } from '../support/fault-checks.js';
+import { waitFor } from '../service/worker-harness.js';
+import { analyse, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from './common.js';
+
+setLogLevel('error');
+const skip = livekitBinary() ? false : 'livekit-server not built: bash scripts/setup.sh --test';
+const W = 1280;
+const H = 720;
+
+/** Polls livekit-server until the egress has `status`; returns it and when it was first seen (ms). */
+async function seenWith(env: RoomEnv, id: string, status: EgressStatus, timeoutMs: number): Promise<{ info: EgressInfo; atMs: number }> {
+  const info = await waitFor(
+    `${id} ${EgressStatus[status]}`,
+    async () => {
+      const i = await infoOf(env, id).catch(() => undefined);
+      return i?.status === status ? i : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+  return { info, atMs: Date.now() };
+}
+
+/** Files in the output's folder named like it (a second copy would show as another name). */
+function copiesOf(path: string): string[] {
+  const stem = basename(path).replace(/\.[^.]+$/, '');
+  return readdirSync(dirname(path)).filter((n) => n.startsWith(stem));
+}
+
+describe('livekit-server restart during a room composite', { skip }, () => {
+  let env: RoomEnv;
+  const pubs: PublisherHandle[] = [];
+  before(async () => {
+    env = await startRoomEnv();
+  });
+  after(async () => {
+    await Promise.all(pubs.map((p) => p.stop()));
+    await env?.close();
+  });
+
+  test('SIGKILL, back after 3 s: the page rejoins, the egress stays ACTIVE, the publisher is recorded again; StopEgress → COMPLETE with one intact file', async (t) => {
+    const room = 'restart-back';
+    const [p1] = await startPublishers(env, room, 1, { video: { codec: 'vp8' } });
+    assert.ok(p1);
+    pubs.push(p1);
+    const out = join(env.dir, 'restart-back.mp4');
+    const info = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: out }) });
+    await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE);
+    await sleep(5000);
+    const killedAt = Date.now();
+    await env.lk.restart({ downMs: 3000 });
+    // The page's client and the publisher rejoin the new server process.
+    await waitFor(
+      'recorder and publisher back in the room',
+      async () => {
+        const ids = (await env.rooms.listParticipants(room).catch(() => [])).map((p) => p.identity);
+        return ids.includes(info.egressId) && ids.includes('p1') ? true : undefined;
+      },
+      45_000,
+      500,
+    );
+    const rejoinedAt = Date.now();
+    await sleep(Number(process.env['AFTER_REJOIN_MS'] ?? 20_000));
+    const tracks = (await env.rooms.listParticipants(room)).map((x) => `${x.identity}: ${x.tracks.map((tr) => `${tr.type}/${tr.muted ? 'muted' : 'on'}`).join(',')}`);
+    t.diagnostic(`after the rejoin: ${tracks.join('; ')}`);
+    const stopAt = Date.now();
+    await env.egress.stopEgress(info.egressId);
+    const { info: done, atMs } = await seenWith(env, info.egressId, EgressStatus.EGRESS_COMPLETE, 20_000);
+    t.diagnostic(`StopEgress → COMPLETE seen after ${atMs - stopAt} ms`);
+    assert.ok(atMs - stopAt <= 3000, `COMPLETE ${atMs - stopAt} ms after StopEgress`);
+    assert.equal(done.error, '');
+    const f = done.fileResults[0];
+    assert.equal(f?.location, out);
+    assert.deepEqual(copiesOf(out), ['restart-back.mp4'], 'delivered once');
+    const checked = await assertFaultedFile(out, f?.duration ?? 0n, 'server restart (back)', { minS: 15 });
+    t.diagnostic(`container ${checked.containerS.toFixed(2)} s, reported ${checked.reportedS.toFixed(2)} s`);
+    // The publisher is in the picture and audible again after the rejoin (its last seconds).
+    const report = await analyse('server restart', out, regionsOf([p1], gridRects(1, W, H)));
+    const fileStartMs = Number(f?.startedAt ?? 0n) / 1e6;
+    const from = Math.ceil((rejoinedAt - fileStartMs) / 1000) + 2;
+    const to = Math.floor((stopAt - fileStartMs) / 1000) - 1;
+    const p = report.publishers[0];
+    t.diagnostic(`kill at ${((killedAt - fileStartMs) / 1000).toFixed(1)} s, rejoined at ${((rejoinedAt - fileStartMs) / 1000).toFixed(1)} s; colour ${p?.colourSeconds.map(Number).join('')}; tone ${p?.toneSeconds.map(Number).join('')}`);
+    assert.ok(p && to - from >= 10, `seconds after the rejoin: ${from}..${to}`);
+    // The rejoined page gets the publisher's media again only once livekit-server has settled its
+    // subscriptions (measured 5–10 s after the rejoin for video and audio; a fresh subscriber gets it
+    // at once): it is back in the picture and audible in the last seconds before the stop.
+    const backAfter = (xs: boolean[]): string => {
+      const i = xs.findIndex((x, k) => k >= from && x && xs.slice(k, to).every(Boolean));
+      return i < 0 ? 'never' : `${i - from + 2} s`;
+    };
+    t.diagnostic(`after the rejoin: picture back after ${backAfter(p.colourSeconds)}, sound after ${backAfter(p.toneSeconds)}`);
+    const lastSeen = p.colourSeconds.slice(to - 5, to);
+    const lastHeard = p.toneSeconds.slice(to - 5, to);
+    assert.ok(lastSeen.filter(Boolean).length >= 4, `p1 seen before the stop: ${lastSeen.map(Number).join('')}`);
+    assert.ok(lastHeard.filter(Boolean).length >= 4, `p1 heard before the stop: ${lastHeard.map(Number).join('')}`);
+    await p1.stop();
+  });
+
+  test('SIGKILL, down past the page reconnect window: FAILED `connection to room failed` (503) reported ≤ 5 s after the server is back, the file ends at the fault, intact and delivered once', async (t) => {
+    const room = 'restart-gone';
+    const [p1] = await startPublishers(env, room, 1, { video: { codec: 'vp8' } });
+    assert.ok(p1);
+    pubs.push(p1);
+    const out = join(env.dir, 'restart-gone.mp4');
+    const info = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: out }) });
+    await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE);
+    await sleep(5000);
+    const killedAt = Date.now();
+    // livekit-client gives up after ~40 s of attempts; the page then says END_RECORDING.
+    await env.lk.crash();
+    await env.worker.waitForLog(new RegExp(`room connection ended: connection_lost \\[egress:${info.egressId}\\]`), 90_000);
+    const decidedAt = Date.now();
+    t.diagnostic(`the page gave up ${((decidedAt - killedAt) / 1000).toFixed(1)} s after the kill`);
+    await env.worker.waitForLog(new RegExp(`service\\) egress ended EGRESS_FAILED[^\\n]*\\[egress:${info.egressId}\\]`), 30_000);
+    await env.lk.startAgain();
+    const backAt = Date.now();
+    const { info: failed, atMs } = await seenWith(env, info.egressId, EgressStatus.EGRESS_FAILED, 30_000);
+    t.diagnostic(`FAILED seen on livekit-server ${atMs - backAt} ms after it was healthy again`);
+    assert.ok(atMs - backAt <= 5000, `FAILED reported ${atMs - backAt} ms after the server was back`);
+    assert.equal(failed.error, 'recording ended early: connection to room failed');
+    assert.equal(failed.errorCode, 503);
+    const f = failed.fileResults[0];
+    assert.equal(f?.location, out);
+    assert.deepEqual(copiesOf(out), ['restart-gone.mp4'], 'delivered once');
+    // The file ends where the room was lost (the page's client said so when it began retrying): the
+    // ~40 s of retries the page showed (a frozen picture, silence) are not in it.
+    const checked = await assertFaultedFile(out, f?.duration ?? 0n, 'server gone', { minS: 3 });
+    const killedInFileS = (killedAt - Number(f?.startedAt ?? 0n) / 1e6) / 1000;
+    t.diagnostic(`container ${checked.containerS.toFixed(2)} s, reported ${checked.reportedS.toFixed(2)} s, server killed at ${killedInFileS.toFixed(2)} s of the file`);
+    assert.ok(checked.containerS >= killedInFileS - 0.5 && checked.containerS <= killedInFileS + 1.5, `the file ends at the fault: ${checked.containerS.toFixed(2)} s vs killed at ${killedInFileS.toFixed(2)} s`);
+    await p1.stop();
+  });
+});
+
