@@ -49,15 +49,17 @@ export interface RunOptions {
   readonly v2?: boolean;
   /** Do not add the default file output when the request has none. */
   readonly noDefaultFile?: boolean;
+  /** v2 only: these outputs instead of the request's file (no default file is added). */
+  readonly outputs?: Output[];
 }
 
 /** The v2 (unified) form of a v1 web request: web source, one file output, same encoding. */
-function toV2(r: WebEgressRequest): StartEgressRequest {
+function toV2(r: WebEgressRequest, outputs?: Output[]): StartEgressRequest {
   const file = r.fileOutputs[0];
   return new StartEgressRequest({
     source: { case: 'web', value: new WebSource({ url: r.url, audioOnly: r.audioOnly, videoOnly: r.videoOnly, awaitStartSignal: r.awaitStartSignal }) },
     encoding: r.options.case === 'advanced' ? { case: 'advanced', value: r.options.value } : r.options.case === 'preset' ? { case: 'preset', value: r.options.value } : { case: undefined },
-    outputs: file ? [new Output({ config: { case: 'file', value: new FileOutput({ fileType: file.fileType, filepath: file.filepath }) } })] : [],
+    outputs: outputs ?? (file ? [new Output({ config: { case: 'file', value: new FileOutput({ fileType: file.fileType, filepath: file.filepath }) } })] : []),
   });
 }
 
@@ -71,8 +73,8 @@ export interface RunResult {
 export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
   const config = parseConfig(`tmp_dir: ${opts.tmpDir}\n`);
   const request = new WebEgressRequest(opts.request);
-  if (request.fileOutputs.length === 0 && !opts.noDefaultFile) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
-  const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: opts.v2 ? { case: 'egress', value: toV2(request) } : { case: 'web', value: request } };
+  if (request.fileOutputs.length === 0 && !opts.noDefaultFile && !opts.outputs) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
+  const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: opts.v2 || opts.outputs ? { case: 'egress', value: toV2(request, opts.outputs) } : { case: 'web', value: request } };
   const { controller } = createWebEgress(envelope, config, { localBaseDir: opts.tmpDir });
   const updates: EgressInfo[] = [];
   let timer: NodeJS.Timeout | undefined;
