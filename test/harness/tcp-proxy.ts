@@ -4,7 +4,8 @@ import net from 'node:net';
  * A loopback TCP proxy in front of a test server, to play a misbehaving network: `blackhole()`
  * stops reading from the clients (and forwarding) while keeping every connection open — a server
  * that silently stops reading —, `cut()` drops the current connections (a server that went away
- * and came back). Counts connections and client bytes forwarded.
+ * and came back). Counts connections and client bytes forwarded. With `bytesPerSecond` it is a
+ * slow link: client bytes are taken no faster than that (a healthy server behind a thin pipe).
  */
 export interface TcpProxy {
   readonly port: number;
@@ -17,7 +18,7 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1', opts: { bytesPerSecond?: number } = {}): Promise<TcpProxy> {
   const pairs = new Set<{ client: net.Socket; server: net.Socket }>();
   let connections = 0;
   let bytesForwarded = 0;
@@ -34,9 +35,26 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     };
     client.on('error', drop).on('close', drop);
     server.on('error', drop).on('close', drop);
+    const rate = opts.bytesPerSecond;
+    let budgetFrom = Date.now();
+    let taken = 0;
     client.on('data', (chunk: Buffer) => {
       bytesForwarded += chunk.length;
       server.write(chunk);
+      if (rate === undefined) return;
+      // Reading pauses until the bytes taken so far fit the rate (the sender's TCP then backs off).
+      taken += chunk.length;
+      const aheadMs = (taken / rate) * 1000 - (Date.now() - budgetFrom);
+      if (aheadMs > 0) {
+        client.pause();
+        setTimeout(() => {
+          if (!blackholed) client.resume();
+        }, aheadMs);
+      } else if (aheadMs < -1000) {
+        // idle for a while: no credit for the past
+        budgetFrom = Date.now();
+        taken = 0;
+      }
     });
     server.on('data', (chunk: Buffer) => client.write(chunk));
     if (blackholed) client.pause();

@@ -62,10 +62,16 @@ after(async () => {
 });
 
 describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libnginx-mod-rtmp not installed (scripts/setup.sh)' }, () => {
-  it('a server that stops reading: that URL FAILED within 60 s (the sink I/O timeout, retries, or the liveness check); the file and the other URL go on', async () => {
+  // The liveness check fails a URL 30 s after its last progress (dated from the pace it moved at,
+  // with a probe due when the window ends). Bound: 30 s + 1 s — after the stop the server's kernel
+  // still takes what fits its receive window (a fraction of a second at this bitrate), and on a
+  // loaded machine the `ss` probe and this test's 100 ms polling run late.
+  it('a server that stops reading: that URL FAILED within 30 s (+ 1 s) by the liveness check, also across the publisher\'s reconnections; the file and a URL behind a slow link go on', async () => {
     const proxy = await startTcpProxy(rtmp.port);
-    // the healthy URL goes through a proxy too, that only counts what reaches the server
-    const healthy = await startTcpProxy(rtmp.port);
+    // The other URL is healthy but behind a link slower than the stream (300 kB/s for ~390 kB/s):
+    // its socket buffers fill and drain all along, and it must not be taken for a wedge.
+    const SLOW_LINK = 300_000;
+    const healthy = await startTcpProxy(rtmp.port, '127.0.0.1', { bytesPerSecond: SLOW_LINK });
     const wedged = `rtmp://127.0.0.1:${proxy.port}/live/wedgedkey1`;
     const good = `rtmp://127.0.0.1:${healthy.port}/live/healthykey1`;
     let afterFailure = 0;
@@ -106,7 +112,9 @@ describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libng
       const w = byUrl(info, `rtmp://127.0.0.1:${proxy.port}/live/{wed...ey1}`);
       assert.equal(w.status, StreamInfo_Status.FAILED);
       assert.notEqual(w.error, '');
-      assert.ok(failedAfterS <= 60, `FAILED ${failedAfterS} s after the server stopped reading`);
+      assert.ok(failedAfterS <= 31, `FAILED ${failedAfterS} s after the server stopped reading`);
+      assert.ok(failedAfterS >= 29, `FAILED ${failedAfterS} s after the server stopped reading: not before the 30 s window`);
+      assert.equal(w.error, 'no outbound progress for 30s');
       const g = byUrl(info, `rtmp://127.0.0.1:${healthy.port}/live/{hea...ey1}`);
       assert.equal(g.status, StreamInfo_Status.FINISHED);
       assert.equal(g.error, '');
@@ -118,9 +126,12 @@ describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libng
       await until('healthykey1.flv', () => existsSync(rec), 10_000);
       const recDur = Number((await ffprobe(rec)).format.duration);
       assert.ok(afterFailure > 100_000, `${afterFailure} bytes reached the server on the other URL in the 4 s after the failure`);
-      // (under load a publisher starts late and its tail may be cut at the stop: not the whole wall clock)
-      assert.ok(recDur >= failedAfterS, `the other URL received ${recDur} s`);
-      console.log(`# wedge: FAILED ${failedAfterS.toFixed(1)} s after the blackhole (${w.error}, ${w.retries} retries); file ${fileDur.toFixed(2)} s; other URL ${recDur.toFixed(2)} s`);
+      // The slow link was the bottleneck all along (its publisher backlogged), yet never failed.
+      const slowRate = healthy.bytesForwarded / ((stoppedAt - activeAt) / 1000);
+      assert.ok(slowRate <= SLOW_LINK * 1.1, `${Math.round(slowRate)} B/s through the slow link`);
+      // (it carries ~3/4 of the stream; under load a publisher starts late and its tail is cut at the stop)
+      assert.ok(recDur >= failedAfterS / 2, `the other URL received ${recDur} s`);
+      console.log(`# wedge: FAILED ${failedAfterS.toFixed(1)} s after the blackhole (${w.error}, ${w.retries} retries); file ${fileDur.toFixed(2)} s; slow link ${Math.round(slowRate / 1000)} kB/s, ${recDur.toFixed(2)} s received`);
     } finally {
       await proxy.close();
       await healthy.close();
