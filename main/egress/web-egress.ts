@@ -99,6 +99,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #done: Promise<EgressInfo> | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
   #silentExit = false;
+  #pipelinePlaying = false;
   #segments: SegmentOutput | null = null;
   #images: ImageOutput[] = [];
   #stream: StreamOutput | null = null;
@@ -366,7 +367,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       } else log.debug(`gst: ${line}`);
     });
     gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
-    gst.on('playing', () => this.#onPlaying());
+    gst.on('playing', () => {
+      this.#pipelinePlaying = true;
+      this.#maybeActive();
+    });
     return new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
   }
 
@@ -421,14 +425,22 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     for (const i of this.#images) i.setStart(atUs);
     this.#transport.start(atUs);
     log.info(`recording started [egress:${this.plan.egressId}]`);
-    // Without a pipeline there is nothing to preroll: the WebSocket is live from the recording start.
-    if (!this.#gst) this.#onPlaying();
+    this.#maybeActive();
   }
 
-  #onPlaying(): void {
+  /**
+   * ACTIVE once the pipeline plays (a WebSocket output has none to preroll) and the recording has
+   * started — whichever comes last; a page waiting for its start signal stays STARTING, as in the
+   * original. The update carries the recording start as every output's started_at (the original's
+   * start-time update), so a client timing the recording counts from the instant it began.
+   */
+  #maybeActive(): void {
     if (this.info.status !== EgressStatus.EGRESS_STARTING || this.#stopRequested) return;
-    const startedAt = BigInt(Math.round((this.#recordingStartUs ?? nowUs()) * 1000));
+    if (this.#recordingStartUs === null || !(this.#pipelinePlaying || (this.#websocket && !this.#gst))) return;
+    const startedAt = BigInt(Math.round(this.#recordingStartUs * 1000));
     for (const f of this.info.fileResults) f.startedAt = startedAt;
+    for (const r of this.info.segmentResults) r.startedAt = startedAt;
+    for (const r of this.info.imageResults) r.startedAt = startedAt;
     this.#websocket?.markStarted(startedAt);
     this.#setStatus(EgressStatus.EGRESS_ACTIVE);
     const t0 = Date.now();

@@ -5,7 +5,8 @@
  * received bytes as that format, and the page's once-a-second beeps are found in it exactly 1 s
  * apart (a wrong rate or channel count would space them differently) — and a Close frame at the
  * end. The server closing first fails the egress (destination error); a URL nobody listens on
- * fails it with the dial error.
+ * fails it with the dial error. A room template (v2 StartEgressRequest through livekit-server and
+ * the worker) sends its room's audio the same way.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -13,11 +14,14 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { EgressStatus, Output, StreamInfo_Status, StreamOutput, StreamProtocol } from '@livekit/protocol';
+import { EgressStatus, Output, StartEgressRequest, StreamInfo_Status, StreamOutput, StreamProtocol, TemplateSource } from '@livekit/protocol';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { beepOnsets } from '../support/media.js';
 import { runWebEgress, tempDir, TEMPLATES_DIR, withServer } from '../support/web-egress.js';
 import { freePort } from '../harness/storage.js';
+import { livekitBinary } from '../harness/livekit.js';
+import type { PublisherHandle } from '../support/publisher.js';
+import { sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '../room/common.js';
 
 const run = promisify(execFile);
 
@@ -64,6 +68,36 @@ async function startPcmServer(): Promise<PcmServer> {
   return s;
 }
 
+/**
+ * Probes what the server received as s16le 48 kHz stereo and finds the once-a-second beeps in it, in
+ * both channels; returns the PCM's duration, the beep count and their median spacing.
+ */
+async function checkPcm(server: PcmServer, name: string): Promise<{ bytes: number; seconds: number; beeps: number; spacing: number }> {
+  const raw = join(tmp.path, `${name}.raw`);
+  await writeFile(raw, Buffer.concat(server.binary));
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-f', 's16le', '-ar', '48000', '-ac', '2', '-show_streams', '-show_format', '-of', 'json', raw]);
+  const probe = JSON.parse(stdout) as { streams: { codec_name: string; sample_rate: string; channels: number }[]; format: { duration: string } };
+  const a = probe.streams[0];
+  assert.ok(a);
+  assert.deepEqual([a.codec_name, a.sample_rate, a.channels], ['pcm_s16le', '48000', 2]);
+  const seconds = Number(probe.format.duration);
+  const wav = join(tmp.path, `${name}.wav`);
+  await run('ffmpeg', ['-v', 'error', '-y', '-f', 's16le', '-ar', '48000', '-ac', '2', '-i', raw, wav]);
+  const onsets = await beepOnsets(wav);
+  assert.ok(onsets.length >= Math.floor(seconds) - 3, `${onsets.length} beeps in ${seconds} s`);
+  const gaps = onsets.slice(1).map((t, i) => t - (onsets[i] as number));
+  const spacing = [...gaps].sort((x, y) => x - y)[Math.floor(gaps.length / 2)] as number;
+  // a wrong rate or channel count would space them differently
+  assert.ok(Math.abs(spacing - 1) <= 0.005, `beeps ${spacing.toFixed(4)} s apart`);
+  for (const ch of ['FL', 'FR']) {
+    const mono = join(tmp.path, `${name}-${ch}.wav`);
+    await run('ffmpeg', ['-v', 'error', '-y', '-i', wav, '-af', `pan=mono|c0=${ch}`, mono]);
+    const n = (await beepOnsets(mono)).length;
+    assert.ok(Math.abs(n - onsets.length) <= 1, `${n} beeps in ${ch}, ${onsets.length} in the mix`);
+  }
+  return { bytes: server.bytes(), seconds, beeps: onsets.length, spacing };
+}
+
 const wsOutput = (url: string): Output => new Output({ config: { case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls: [url] }) } });
 
 /** The echoed StreamInfo URL: the query values redacted only in the echoed request, not here (§10.2). */
@@ -102,35 +136,12 @@ describe('WebSocket output of a web page (v2)', () => {
       const streamS = Number(st.duration) / 1e9;
       assert.ok(Math.abs(streamS - RECORD_MS / 1000) < 1, `StreamInfo duration ${streamS} s`);
 
-      const raw = join(tmp.path, 'received.raw');
-      await writeFile(raw, Buffer.concat(server.binary));
       const bytes = server.bytes();
       assert.ok(bytes > 6_300_000, `${bytes} bytes received`);
-      const { stdout } = await run('ffprobe', ['-v', 'error', '-f', 's16le', '-ar', '48000', '-ac', '2', '-show_streams', '-show_format', '-of', 'json', raw]);
-      const probe = JSON.parse(stdout) as { streams: { codec_name: string; sample_rate: string; channels: number }[]; format: { duration: string } };
-      const a = probe.streams[0];
-      assert.ok(a);
-      assert.deepEqual([a.codec_name, a.sample_rate, a.channels], ['pcm_s16le', '48000', 2]);
-      const pcmS = Number(probe.format.duration);
+      const pcm = await checkPcm(server, 'web');
       // Nothing lost and nothing added: the PCM lasts as long as the recording (the original allows 4.1 s).
-      assert.ok(Math.abs(pcmS - streamS) < 0.5, `PCM ${pcmS} s, StreamInfo ${streamS} s`);
-
-      // Content: the beeps, once a second, in both channels.
-      const wav = join(tmp.path, 'received.wav');
-      await run('ffmpeg', ['-v', 'error', '-y', '-f', 's16le', '-ar', '48000', '-ac', '2', '-i', raw, wav]);
-      const onsets = await beepOnsets(wav);
-      assert.ok(onsets.length >= Math.floor(pcmS) - 2, `${onsets.length} beeps in ${pcmS} s`);
-      const gaps = onsets.slice(1).map((t, i) => t - (onsets[i] as number));
-      const sorted = [...gaps].sort((x, y) => x - y);
-      const median = sorted[Math.floor(sorted.length / 2)] as number;
-      assert.ok(Math.abs(median - 1) <= 0.005, `beeps ${median.toFixed(4)} s apart`);
-      for (const ch of ['FL', 'FR']) {
-        const mono = join(tmp.path, `received-${ch}.wav`);
-        await run('ffmpeg', ['-v', 'error', '-y', '-i', wav, '-af', `pan=mono|c0=${ch}`, mono]);
-        const n = (await beepOnsets(mono)).length;
-        assert.ok(Math.abs(n - onsets.length) <= 1, `${n} beeps in ${ch}, ${onsets.length} in the mix`);
-      }
-      console.log(`# websocket: ${bytes} bytes, ${pcmS.toFixed(2)} s of PCM, StreamInfo ${streamS.toFixed(2)} s, ${onsets.length} beeps ${median.toFixed(4)} s apart`);
+      assert.ok(Math.abs(pcm.seconds - streamS) < 0.5, `PCM ${pcm.seconds} s, StreamInfo ${streamS} s`);
+      console.log(`# websocket: ${bytes} bytes, ${pcm.seconds.toFixed(2)} s of PCM, StreamInfo ${streamS.toFixed(2)} s, ${pcm.beeps} beeps ${pcm.spacing.toFixed(4)} s apart`);
     } finally {
       await server.close();
     }
@@ -166,5 +177,45 @@ describe('WebSocket output of a web page (v2)', () => {
     assert.equal(info.status, EgressStatus.EGRESS_FAILED);
     assert.equal(info.errorCode, 400);
     assert.match(info.error, /^websocket dial failed: .*ECONNREFUSED/);
+  });
+});
+
+describe('WebSocket output of a room template (v2, through livekit-server and the worker)', { skip: livekitBinary() ? false : 'livekit-server not built: bash scripts/setup.sh --test' }, () => {
+  let env: RoomEnv;
+  const pubs: PublisherHandle[] = [];
+  before(async () => {
+    env = await startRoomEnv();
+  });
+  after(async () => {
+    await Promise.all(pubs.map((p) => p.stop()));
+    await env?.close();
+  });
+
+  it('grid template, one publisher beeping once a second: its audio as raw PCM; StopEgress → COMPLETE, Close frame', async () => {
+    const server = await startPcmServer();
+    try {
+      const room = 'ws-room';
+      await env.rooms.createRoom({ name: room });
+      pubs.push(...(await startPublishers(env, room, 1, { video: false })));
+      const info = await env.egress.startEgress(
+        new StartEgressRequest({ roomName: room, source: { case: 'template', value: new TemplateSource({ layout: 'grid' }) }, outputs: [wsOutput(server.url)] }),
+      );
+      const active = await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE, 60_000);
+      assert.equal(active.streamResults[0]?.status, StreamInfo_Status.ACTIVE);
+      await sleep(15_000);
+      await env.egress.stopEgress(info.egressId);
+      const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_COMPLETE, 60_000);
+      assert.equal(server.contentType, 'audio/x-raw');
+      assert.equal(server.closeCode, 1005);
+      const st = done.streamResults[0];
+      assert.equal(st?.status, StreamInfo_Status.FINISHED);
+      const streamS = Number(st?.duration ?? 0n) / 1e9;
+      const pcm = await checkPcm(server, 'room');
+      assert.ok(pcm.seconds >= 14, `${pcm.seconds} s of PCM`);
+      assert.ok(Math.abs(pcm.seconds - streamS) < 0.5, `PCM ${pcm.seconds} s, StreamInfo ${streamS} s`);
+      console.log(`# websocket (template): ${pcm.bytes} bytes, ${pcm.seconds.toFixed(2)} s, ${pcm.beeps} beeps ${pcm.spacing.toFixed(4)} s apart`);
+    } finally {
+      await server.close();
+    }
   });
 });
