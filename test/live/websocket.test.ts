@@ -218,4 +218,28 @@ describe('WebSocket output of a room template (v2, through livekit-server and th
       await server.close();
     }
   });
+
+  it('audio-only template (the room mix, no page): the same PCM from the mixer; StopEgress → COMPLETE', async () => {
+    const server = await startPcmServer();
+    try {
+      const info = await env.egress.startEgress(
+        new StartEgressRequest({ roomName: 'ws-room', source: { case: 'template', value: new TemplateSource({ audioOnly: true }) }, outputs: [wsOutput(server.url)] }),
+      );
+      await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE, 60_000);
+      await sleep(15_000);
+      await env.egress.stopEgress(info.egressId);
+      const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_COMPLETE, 60_000);
+      assert.equal(server.contentType, 'audio/x-raw');
+      assert.equal(server.closeCode, 1005);
+      const st = done.streamResults[0];
+      assert.equal(st?.status, StreamInfo_Status.FINISHED);
+      const streamS = Number(st?.duration ?? 0n) / 1e9;
+      const pcm = await checkPcm(server, 'room-mix');
+      assert.ok(pcm.seconds >= 14, `${pcm.seconds} s of PCM`);
+      assert.ok(Math.abs(pcm.seconds - streamS) < 0.5, `PCM ${pcm.seconds} s, StreamInfo ${streamS} s`);
+      console.log(`# websocket (audio-only template): ${pcm.bytes} bytes, ${pcm.seconds.toFixed(2)} s, ${pcm.beeps} beeps ${pcm.spacing.toFixed(4)} s apart`);
+    } finally {
+      await server.close();
+    }
+  });
 });

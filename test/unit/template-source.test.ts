@@ -64,7 +64,7 @@ test('outputs this build cannot run are refused up front (never accepted and hal
       (e: unknown) => e instanceof EgressError && e.psrpcCode === 'invalid_argument' && e.httpStatus === 400 && text.test(e.message),
     );
   };
-  // WebSocket (v2 only): pages (web, room template) and track egress send raw PCM; images next to
+  // WebSocket (v2 only): pages (web, room template), the room mix and track egress send raw PCM; images next to
   // it are refused (validation made the request audio-only), and so are sources not built for it.
   const wsOut = (urls: string[]): Output => new Output({ config: { case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls }) } });
   const v2ws = (source: StartEgressRequest['source'], extra: Output[] = []): EgressRequest => ({
@@ -73,6 +73,10 @@ test('outputs this build cannot run are refused up front (never accepted and hal
   });
   assertRunnable(plan(v2ws({ case: 'web', value: new WebSource({ url: 'https://example.com/' }) })));
   assertRunnable(plan(v2ws({ case: 'template', value: new TemplateSource({ layout: 'grid' }) })));
+  // an audio-only template without a layout records the room's mix without a page (room audio)
+  const mix = plan(v2ws({ case: 'template', value: new TemplateSource({ audioOnly: true }) }));
+  assert.equal(mix.source.kind, 'room_audio');
+  assertRunnable(mix);
   refused(
     v2ws({ case: 'web', value: new WebSource({ url: 'https://example.com/' }) }, [new Output({ config: { case: 'images', value: new ImageOutput({ captureInterval: 5 }) } })]),
     /^image output next to a websocket stream output is not yet supported by this egress$/,
