@@ -24,11 +24,12 @@ const CONNECT_TIMEOUT_MS = 15_000;
  * data, has made no more than 4 KiB of progress (bytes the server's application took, see
  * tcpReadProgress) for 30 s — whether its publisher is still writing into a full socket, was
  * restarted, or is waiting to retry. The original polls every 5 s and counts bytes written to the
- * socket, which go on growing while the socket buffers fill (tens of seconds at stream bitrates),
- * and the retries of its sink's I/O timeouts pushed its failure to ~40 s. Here the probe runs every
- * 2 s, the last progress is dated from the pace the URL was moving at (not at the probe that saw
- * it), and a probe is due exactly when a URL's idle window ends: a server that stopped reading is
- * FAILED about 30 s after its last read.
+ * socket, which go on growing while both socket buffers fill, and the retries after its sink's I/O
+ * timeouts pushed the failure later still (~40 s here before). Here the probe runs every 2 s, the
+ * last progress is dated from the pace the URL was moving at (not at the probe that saw it), and a
+ * probe is due exactly when a URL's idle window ends: a URL is FAILED 30 s after the server's kernel
+ * took its last byte (its receive buffer filling after the application stopped reading comes
+ * before that: from a fraction of a second to ~17 s measured on loopback at 3 Mbps).
  */
 export interface StreamRobustness {
   readonly reconnectWindowMs: number;
@@ -50,11 +51,11 @@ export type ProgressProbe = (pids: readonly number[]) => Promise<Map<number, num
 /**
  * `ss -tinp`: for every established TCP socket, bytes acknowledged by the server plus the window it
  * still offers (bytes_acked + snd_wnd: the right edge of its receive window), summed per owning
- * process. The edge advances only when the server's application reads: a server that stops
- * reading still acknowledges what its receive buffer takes, but its window shrinks by as much, so
- * the edge stands still from the moment it stops — not only once its buffer is full (seconds at
- * stream bitrates), and whatever the publisher still buffers on its side. A healthy but slow link
- * keeps it moving at the link's rate. Works for RTMPS alike.
+ * process. A server that stops reading still acknowledges what its kernel takes into the receive
+ * buffer, but the edge stops at the latest when the buffer's free space no longer covers the window
+ * (at once when the window was already at its largest), never later than bytes_acked alone; what
+ * the kernel buffers after the application stopped reading cannot be told apart from reading by any
+ * sender. A healthy but slow link keeps the edge moving at the link's rate. Works for RTMPS alike.
  */
 export const tcpReadProgress: ProgressProbe = async (pids) => {
   const out = new Map<number, number>();

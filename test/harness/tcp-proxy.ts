@@ -1,4 +1,8 @@
 import net from 'node:net';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /**
  * A loopback TCP proxy in front of a test server, to play a misbehaving network: `blackhole()`
@@ -14,6 +18,11 @@ export interface TcpProxy {
   /** Bytes forwarded from clients to the server so far. */
   readonly bytesForwarded: number;
   blackhole(): void;
+  /**
+   * Bytes waiting unread in the kernel's receive buffer of each client connection, by the client's
+   * port (`ss`): after blackhole() they grow for as long as the kernel still takes data.
+   */
+  receiveQueues(): Promise<Map<number, number>>;
   cut(): void;
   close(): Promise<void>;
 }
@@ -78,6 +87,15 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
         client.pause();
         server.pause();
       }
+    },
+    async receiveQueues() {
+      const out = new Map<number, number>();
+      const { stdout } = await run('ss', ['-tnH', 'state', 'established', `( sport = :${port} )`]);
+      for (const line of stdout.split('\n')) {
+        const m = /^(\d+)\s+\d+\s+\S+:\d+\s+\S+:(\d+)/.exec(line.trim());
+        if (m) out.set(Number(m[2]), Number(m[1]));
+      }
+      return out;
     },
     cut() {
       for (const { client, server } of [...pairs]) {

@@ -83,8 +83,9 @@ export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
     if (i.status === EgressStatus.EGRESS_ACTIVE) {
       opts.onActive?.(controller);
       if (opts.stopAfterMs !== undefined) {
-        // ACTIVE carries the recording start in every output's result (file, segments, images, streams)
-        const startedNs = [i.fileResults[0], i.segmentResults[0], i.imageResults[0], i.streamResults[0]].find((r) => r && r.startedAt > 0n)?.startedAt ?? 0n;
+        // ACTIVE carries the recording start in the file, segments and images results (an RTMP URL's
+        // started_at is when it was added); without any of them, ACTIVE itself (never before the start)
+        const startedNs = [i.fileResults[0], i.segmentResults[0], i.imageResults[0]].find((r) => r && r.startedAt > 0n)?.startedAt ?? 0n;
         const startedMs = Number(startedNs) / 1e6 || Date.now();
         timer = setTimeout(() => controller.stop(), Math.max(0, startedMs + opts.stopAfterMs - Date.now()));
       }
