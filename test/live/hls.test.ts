@@ -79,7 +79,8 @@ describe('HLS segments', () => {
       let stoppedAt = 0;
       const { info } = await runWebEgress({
         request: { url: base, segmentOutputs: [segments] },
-        stopAfterMs: 13_000,
+        // (timed from the recording start: ≥ 10 flash/beep pairs of the page's file need 16 s)
+        stopAfterMs: 16_000,
         tmpDir: join(tmp.path, 'work'),
         onActive: (c) => c.once('update', () => (stoppedAt = Date.now())),
       });
