@@ -6,8 +6,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EgressStatus, EncodedFileOutput, ImageOutput, SegmentedFileOutput, StreamOutput, StreamProtocol } from 'livekit-server-sdk';
 import { StreamInfo_Status } from '@livekit/protocol';
@@ -19,6 +17,7 @@ import { setLogLevel } from '../../main/log.js';
 import { ffprobe } from '../support/media.js';
 import { checkHls } from '../support/hls.js';
 import { infoOf, startEnv, waitStatus, type Env } from '../service/common.js';
+import { waitEnd } from '../support/worker-log.js';
 import { startWorker, waitFor, type WorkerProc } from '../service/worker-harness.js';
 
 setLogLevel('error');
@@ -92,18 +91,6 @@ describe('RTMP via egress serve', { skip }, () => {
   });
 });
 
-/**
- * A failed worker case keeps the worker's log (it goes with the test's temp dir otherwise): written
- * next to the temp dirs, with its status lines printed. Rethrows `err`.
- */
-async function keepWorkerLog(w: WorkerProc, name: string, err: unknown): Promise<never> {
-  const path = join(tmpdir(), `egress-${name}-worker-${Date.now()}.log`);
-  await writeFile(path, w.logs());
-  const lines = w.logs().split('\n').filter((l) => /loading|capture started|recording started|status |stopping|limit|failed/i.test(l));
-  process.stdout.write(`# worker log kept at ${path}\n${lines.slice(-40).map((l) => `# ${l}`).join('\n')}\n`);
-  throw err;
-}
-
 describe('session limit with every live output (file + HLS + RTMP + images) via egress serve', { skip }, () => {
   let env: Env;
   let w: WorkerProc;
@@ -128,16 +115,7 @@ describe('session limit with every live output (file + HLS + RTMP + images) via 
       images: new ImageOutput({ captureInterval: 2, filenamePrefix: join(dir, 'img/thumb') }),
     });
     // Any end, not just the one expected: an egress that ended otherwise fails here at once, saying how.
-    const done = await waitFor(
-      `${info.egressId} ended`,
-      async () => {
-        const i = await infoOf(env.api, info.egressId);
-        return i && i.status >= EgressStatus.EGRESS_COMPLETE ? i : undefined;
-      },
-      90_000,
-      250,
-    ).catch((err: unknown) => keepWorkerLog(w, 'limits', err));
-    if (done.status !== EgressStatus.EGRESS_LIMIT_REACHED) await keepWorkerLog(w, 'limits', new Error(`ended ${EgressStatus[done.status]}: ${done.error}`));
+    const done = await waitEnd(env.api, w, 'limits', info.egressId, EgressStatus.EGRESS_LIMIT_REACHED, 90_000);
     assert.equal(done.error, 'Session limit reached');
     assert.equal(done.errorCode, 413);
     const file = done.fileResults[0];
