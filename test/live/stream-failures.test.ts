@@ -69,11 +69,13 @@ describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libng
   // that apart from reading, so the 30 s count from the last byte the server's kernel took (measured
   // here from the proxy's receive queue). Bound: 30 s + 1 s (the `ss` probe and this test's 100 ms
   // polling run late on a loaded machine); both figures are printed.
-  it('a server that stops reading: that URL FAILED 30 s (+ 1 s) after the server took its last byte, by the liveness check, also across the publisher\'s reconnections; the file and a URL behind a slow link go on', async () => {
+  it('a server that stops reading: that URL FAILED 30 s (+ 1 s) after the server took its last byte, by the liveness check, also across the publisher\'s reconnections; the file and a URL behind a thin link go on', async () => {
     const proxy = await startTcpProxy(rtmp.port);
-    // The other URL is healthy but behind a link slower than the stream (300 kB/s for ~390 kB/s):
-    // its socket buffers fill and drain all along, and it must not be taken for a wedge.
-    const SLOW_LINK = 300_000;
+    // The other URL is healthy behind a thin link: 450 kB/s for a ~390 kB/s stream, so the stream's
+    // bursts back up in its socket buffers all along; it must not be taken for a wedge. (A link
+    // slower than the stream cannot carry it: the backlog grows until rtmp2sink's 5 s write
+    // timeout drops the connection — a reconnect, as in the original, not a liveness failure.)
+    const SLOW_LINK = 450_000;
     const healthy = await startTcpProxy(rtmp.port, '127.0.0.1', { bytesPerSecond: SLOW_LINK });
     const wedged = `rtmp://127.0.0.1:${proxy.port}/live/wedgedkey1`;
     const good = `rtmp://127.0.0.1:${healthy.port}/live/healthykey1`;
@@ -141,6 +143,7 @@ describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libng
       const g = byUrl(info, `rtmp://127.0.0.1:${healthy.port}/live/{hea...ey1}`);
       assert.equal(g.status, StreamInfo_Status.FINISHED);
       assert.equal(g.error, '');
+      assert.equal(g.retries, 0, 'the thin link never dropped');
       const file = info.fileResults[0];
       assert.ok(file);
       const fileDur = Number((await ffprobe(file.location)).format.duration);
@@ -149,12 +152,10 @@ describe('RTMP failures', { skip: rtmpServerAvailable() ? false : 'nginx + libng
       await until('healthykey1.flv', () => existsSync(rec), 10_000);
       const recDur = Number((await ffprobe(rec)).format.duration);
       assert.ok(afterFailure > 100_000, `${afterFailure} bytes reached the server on the other URL in the 4 s after the failure`);
-      // The slow link was the bottleneck all along (its publisher backlogged), yet never failed.
       const slowRate = healthy.bytesForwarded / ((stoppedAt - activeAt) / 1000);
-      assert.ok(slowRate <= SLOW_LINK * 1.1, `${Math.round(slowRate)} B/s through the slow link`);
-      // (it carries ~3/4 of the stream; under load a publisher starts late and its tail is cut at the stop)
-      assert.ok(recDur >= failedAfterS / 2, `the other URL received ${recDur} s`);
-      console.log(`# wedge: FAILED ${failedAfterLastByteS.toFixed(1)} s after the server took its last byte, ${failedAfterS.toFixed(1)} s after it stopped reading (${w.error}, ${w.retries} retries); file ${fileDur.toFixed(2)} s; slow link ${Math.round(slowRate / 1000)} kB/s, ${recDur.toFixed(2)} s received`);
+      // (under load a publisher starts late and its tail may be cut at the stop: not the whole wall clock)
+      assert.ok(recDur >= failedAfterS, `the other URL received ${recDur} s`);
+      console.log(`# wedge: FAILED ${failedAfterLastByteS.toFixed(1)} s after the server took its last byte, ${failedAfterS.toFixed(1)} s after it stopped reading (${w.error}, ${w.retries} retries); file ${fileDur.toFixed(2)} s; thin link ${Math.round(slowRate / 1000)} kB/s, ${recDur.toFixed(2)} s received`);
     } finally {
       await proxy.close();
       await healthy.close();
