@@ -48,9 +48,19 @@ export interface TransportStats {
   firstAudioPtsUs: number | null;
 }
 
+/** Audio as it leaves the transport: trimmed to the recording, running time from its start. */
+export interface AudioChunkOut {
+  readonly ptsNs: bigint;
+  readonly sampleRate: number;
+  readonly channels: number;
+  /** Interleaved float32 little-endian samples. */
+  readonly data: Buffer;
+}
+
 export interface MediaTransportOptions {
   readonly video: Writable | null;
-  readonly audio: Writable | null;
+  /** GStreamer's audio input, or a function taking the audio when no pipeline encodes it (raw PCM out). */
+  readonly audio: Writable | ((chunk: AudioChunkOut) => void) | null;
   readonly framerate: number;
   /** Repeat the last frame when no new one came for this long. */
   readonly repeatAfterMs?: number;
@@ -119,12 +129,8 @@ export class MediaTransport {
     this.#now = opts.now ?? nowUs;
     this.#frameNs = BigInt(Math.round(1e9 / opts.framerate));
     this.#maxQueued = opts.maxQueuedVideoBytes ?? 24 * 1024 * 1024;
-    for (const [w, id] of [
-      [opts.video, 'video'],
-      [opts.audio, 'audio'],
-    ] as const) {
-      w?.write(gdpStreamStart(`egress-${id}`));
-    }
+    opts.video?.write(gdpStreamStart('egress-video'));
+    if (opts.audio && typeof opts.audio !== 'function') opts.audio.write(gdpStreamStart('egress-audio'));
     const repeatMs = opts.repeatAfterMs ?? 200;
     this.#timer = opts.video ? setInterval(() => this.#repeatIfIdle(repeatMs), Math.max(20, repeatMs / 4)) : null;
   }
@@ -207,17 +213,20 @@ export class MediaTransport {
       pts = 0n;
       if (data.length === 0) return;
     }
-    const caps = `audio/x-raw, format=(string)F32LE, layout=(string)interleaved, rate=(int)${chunk.sampleRate}, channels=(int)${chunk.channels}, channel-mask=(bitmask)0x0000000000000003`;
-    if (caps !== this.#audioCaps) {
-      w.write(gdpCaps(caps));
-      w.write(gdpTimeSegment());
-      this.#audioCaps = caps;
-    }
     const outFrames = data.length / 4 / chunk.channels;
     const outDur = BigInt(Math.round((outFrames * 1e9) / chunk.sampleRate));
     this.stats.firstAudioPtsUs ??= chunk.ptsUs;
-    w.write(gdpBufferHeader(data.length, pts, outDur));
-    w.write(data);
+    if (typeof w === 'function') w({ ptsNs: pts, sampleRate: chunk.sampleRate, channels: chunk.channels, data });
+    else {
+      const caps = `audio/x-raw, format=(string)F32LE, layout=(string)interleaved, rate=(int)${chunk.sampleRate}, channels=(int)${chunk.channels}, channel-mask=(bitmask)0x0000000000000003`;
+      if (caps !== this.#audioCaps) {
+        w.write(gdpCaps(caps));
+        w.write(gdpTimeSegment());
+        this.#audioCaps = caps;
+      }
+      w.write(gdpBufferHeader(data.length, pts, outDur));
+      w.write(data);
+    }
     this.#audioNextPtsNs = pts + outDur;
     this.stats.audioChunksWritten++;
     this.stats.audioSamplesWritten += outFrames;
@@ -339,7 +348,7 @@ export class MediaTransport {
     }
     this.#ended = true;
     this.opts.video?.end();
-    this.opts.audio?.end();
+    if (this.opts.audio && typeof this.opts.audio !== 'function') this.opts.audio.end();
   }
 
   /** Stops writing without EOS (the pipeline is gone). */

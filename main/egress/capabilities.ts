@@ -8,10 +8,13 @@ import type { PipelinePlan } from '../contracts/pipeline.js';
  */
 export function assertRunnable(plan: PipelinePlan): void {
   const page = plan.source.kind === 'web' || plan.source.kind === 'template';
-  // Track egress sends raw PCM over a WebSocket itself (reference §10.2); no other source does yet.
-  const trackWebsocket = plan.stream?.protocol === 'websocket' && plan.source.kind === 'track';
-  if (plan.stream?.protocol === 'websocket' && !trackWebsocket) throw errUnsupported('websocket stream output');
+  // Track egress, pages and the audio-only room template (its mix) send raw PCM over a WebSocket
+  // (reference §2.1, §10.2); no other source does yet.
+  const trackWebsocket = plan.stream?.protocol === 'websocket' && (plan.source.kind === 'track' || plan.source.kind === 'room_audio');
+  if (plan.stream?.protocol === 'websocket' && !trackWebsocket && !page) throw errUnsupported(`websocket stream output of ${plan.source.kind.replace('_', ' ')} egress`);
   if (page) {
+    // Validation made a WebSocket request audio-only; images (video) next to it would get no picture.
+    if (plan.stream?.protocol === 'websocket' && plan.images?.length) throw errUnsupported('image output next to a websocket stream output');
     // Pages (web, room templates) run every other output, several at once from one encode.
     if (!plan.file && !plan.segments && !plan.images?.length && !plan.stream) throw errUnsupported('a request without an output');
     return;

@@ -21,6 +21,7 @@ import { applyStatus, containerOf, describeExit, type StatusFields } from './con
 import { SegmentOutput } from '../output/segment-output.js';
 import { ImageOutput } from '../output/image-output.js';
 import { StreamOutput } from '../output/stream-output.js';
+import { WebSocketAudioOutput } from '../output/websocket-output.js';
 import { validateStreamUrl } from '../request/urls.js';
 import { StreamInfo_Status } from '@livekit/protocol';
 
@@ -106,9 +107,12 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   #done: Promise<EgressInfo> | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
   #silentExit = false;
+  #pipelinePlaying = false;
   #segments: SegmentOutput | null = null;
   #images: ImageOutput[] = [];
   #stream: StreamOutput | null = null;
+  /** WebSocket output (raw PCM, no GStreamer pipeline at all). */
+  #websocket: WebSocketAudioOutput | null = null;
   #fileDelivered = false;
 
   constructor(
@@ -265,6 +269,13 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         stream.on('changed', () => this.#onStreamChanged());
         this.#stream = stream;
       }
+      const wsUrl = plan.stream?.protocol === 'websocket' ? plan.stream.urls[0] : undefined;
+      if (wsUrl) {
+        // The egress dials before the page loads (the original dials while building the pipeline).
+        const ws = new WebSocketAudioOutput(wsUrl, this.info.streamResults, (err) => this.#fail(err));
+        this.#websocket = ws;
+        await ws.connect();
+      }
       for (const img of plan.images ?? []) {
         const out = new ImageOutput(img, (this.deps.imageUploads?.get(img.id) ?? this.deps.uploads).sink(img.id), {
           maxUploadQueueMin: this.deps.maxUploadQueueMin ?? 60,
@@ -281,49 +292,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       await host.open(pageUrl, { watchTemplateErrors: plan.source.kind === 'template' });
       if (this.#stopRequested || this.#failure) return await this.#finish();
 
-      const gstPlan: OutputPipelinePlan = {
-        video: plan.videoEnabled
-          ? {
-              width: plan.encoding.width,
-              height: plan.encoding.height,
-              framerate: plan.encoding.framerate,
-              bitrateKbps: plan.encoding.videoBitrateKbps,
-              profile: plan.encoding.videoProfile,
-              // HLS: a GOP of exactly one segment (no scene cuts), so every segment starts on a
-              // keyframe at its boundary; splitmuxsink also requests the keyframe there.
-              keyFrameIntervalS: plan.encoding.keyFrameIntervalS || (plan.segments?.segmentDurationS ?? 0),
-              threads: this.deps.encoderThreads,
-              ...(plan.segments ? { vbvBufferMs: Math.min(plan.segments.segmentDurationS * 1000, 10_000) } : {}),
-              cbr: plan.stream?.protocol === 'rtmp',
-            }
-          : null,
-        audio: plan.audioEnabled
-          ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency }
-          : null,
-        file: file ? { container: containerOf(file.fileType), location: file.localFilepath } : null,
-        segments: this.#segments ? { locationPattern: this.#segments.locationPattern, segmentDurationS: plan.segments?.segmentDurationS ?? 4 } : null,
-        stream: this.#stream ? { format: this.#stream.format } : null,
-        images: this.#images.map((i) => ({ name: i.sinkName, locationPattern: i.locationPattern, intervalS: i.plan.captureIntervalS, width: i.plan.width, height: i.plan.height })),
-      };
-      const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled, streamOut: this.#stream !== null });
-      this.#gst = gst;
-      if (this.#stream && gst.streamOutput) {
-        this.#stream.attach(gst.streamOutput);
-        this.#stream.start();
-      }
-      gst.on('log', (line) => {
-        if (line.startsWith('@')) return;
-        if (line.startsWith('Got message')) {
-          const fragment = this.#segments ? parseFragmentMessage(line) : null;
-          if (fragment) this.#segments?.onFragment(fragment);
-          const image = this.#images.length > 0 ? parseImageMessage(line) : null;
-          if (image) this.#images.find((i) => i.sinkName === image.sink)?.onImage(image);
-        } else log.debug(`gst: ${line}`);
-      });
-      gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
-      gst.on('playing', () => this.#onPlaying());
-
-      const transport = new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
+      const transport = this.#websocket
+        ? new MediaTransport({ video: null, audio: this.#websocket.write, framerate: plan.encoding.framerate })
+        : await this.#startPipeline();
       this.#transport = transport;
       // Every buffer moves onto the egress clock here; the transport sees one clock only.
       this.#ingest.on('video', (f) => {
@@ -364,6 +335,57 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       this.#fail(err);
       return await this.#finish();
     }
+  }
+
+  /** Starts the GStreamer child that encodes every output but the WebSocket; returns the transport into it. */
+  async #startPipeline(): Promise<MediaTransport> {
+    const { plan } = this;
+    const file = plan.file;
+    const gstPlan: OutputPipelinePlan = {
+      video: plan.videoEnabled
+        ? {
+            width: plan.encoding.width,
+            height: plan.encoding.height,
+            framerate: plan.encoding.framerate,
+            bitrateKbps: plan.encoding.videoBitrateKbps,
+            profile: plan.encoding.videoProfile,
+            // HLS: a GOP of exactly one segment (no scene cuts), so every segment starts on a
+            // keyframe at its boundary; splitmuxsink also requests the keyframe there.
+            keyFrameIntervalS: plan.encoding.keyFrameIntervalS || (plan.segments?.segmentDurationS ?? 0),
+            threads: this.deps.encoderThreads,
+            ...(plan.segments ? { vbvBufferMs: Math.min(plan.segments.segmentDurationS * 1000, 10_000) } : {}),
+            cbr: plan.stream?.protocol === 'rtmp',
+          }
+        : null,
+      audio: plan.audioEnabled
+        ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency }
+        : null,
+      file: file ? { container: containerOf(file.fileType), location: file.localFilepath } : null,
+      segments: this.#segments ? { locationPattern: this.#segments.locationPattern, segmentDurationS: plan.segments?.segmentDurationS ?? 4 } : null,
+      stream: this.#stream ? { format: this.#stream.format } : null,
+      images: this.#images.map((i) => ({ name: i.sinkName, locationPattern: i.locationPattern, intervalS: i.plan.captureIntervalS, width: i.plan.width, height: i.plan.height })),
+    };
+    const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled, streamOut: this.#stream !== null });
+    this.#gst = gst;
+    if (this.#stream && gst.streamOutput) {
+      this.#stream.attach(gst.streamOutput);
+      this.#stream.start();
+    }
+    gst.on('log', (line) => {
+      if (line.startsWith('@')) return;
+      if (line.startsWith('Got message')) {
+        const fragment = this.#segments ? parseFragmentMessage(line) : null;
+        if (fragment) this.#segments?.onFragment(fragment);
+        const image = this.#images.length > 0 ? parseImageMessage(line) : null;
+        if (image) this.#images.find((i) => i.sinkName === image.sink)?.onImage(image);
+      } else log.debug(`gst: ${line}`);
+    });
+    gst.on('died', (info) => this.#fail(errGstDied(describeExit(info))));
+    gst.on('playing', () => {
+      this.#pipelinePlaying = true;
+      this.#maybeActive();
+    });
+    return new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
   }
 
   /** Web pages start at once unless asked to wait; templates always wait. */
@@ -426,12 +448,23 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     for (const i of this.#images) i.setStart(atUs);
     this.#transport.start(atUs);
     log.info(`recording started [egress:${this.plan.egressId}]`);
+    this.#maybeActive();
   }
 
-  #onPlaying(): void {
+  /**
+   * ACTIVE once the pipeline plays (a WebSocket output has none to preroll) and the recording has
+   * started — whichever comes last; a page waiting for its start signal stays STARTING, as in the
+   * original. The update carries the recording start as every output's started_at (the original's
+   * start-time update), so a client timing the recording counts from the instant it began.
+   */
+  #maybeActive(): void {
     if (this.info.status !== EgressStatus.EGRESS_STARTING || this.#stopRequested) return;
-    const startedAt = BigInt(Math.round((this.#recordingStartUs ?? nowUs()) * 1000));
+    if (this.#recordingStartUs === null || !(this.#pipelinePlaying || (this.#websocket && !this.#gst))) return;
+    const startedAt = BigInt(Math.round(this.#recordingStartUs * 1000));
     for (const f of this.info.fileResults) f.startedAt = startedAt;
+    for (const r of this.info.segmentResults) r.startedAt = startedAt;
+    for (const r of this.info.imageResults) r.startedAt = startedAt;
+    this.#websocket?.markStarted(startedAt);
     this.#setStatus(EgressStatus.EGRESS_ACTIVE);
     const t0 = Date.now();
     const local = this.plan.file?.localFilepath;
@@ -489,6 +522,8 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     if (this.#segments && wasRecording && !this.#silentExit) await this.#deliverSegments(stopAtUs);
     if (wasRecording && !this.#silentExit) await this.#deliverImages(endedAtNs);
     await this.#stream?.finish();
+    // After the transport ended: everything up to the stop went out before the Close frame.
+    await this.#websocket?.finish(endedAtNs, this.#failure);
     if (wasRecording && !this.#silentExit) await this.#uploadManifests(endedAtNs);
 
     const failure = this.#failure;

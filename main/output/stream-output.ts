@@ -20,9 +20,16 @@ const CONNECT_TIMEOUT_MS = 15_000;
  * Reconnect and liveness rules of the original (reference §5.5, §13): an RTMP publisher that errors
  * is restarted unless it never made progress on its first attempt (bad URL or key: fail fast), or
  * the outage has lasted more than 30 s (counted from the last progress seen before the first
- * error), or the liveness check failed. The liveness check
- * polls every 5 s and fails a URL whose publisher, after having sent data, has had no more than
- * 4 KiB acknowledged by the server for 30 s (a server that stopped reading).
+ * error), or the liveness check failed. The liveness check fails a URL that, after having sent
+ * data, has made no more than 4 KiB of progress (bytes the server's application took, see
+ * tcpReadProgress) for 30 s — whether its publisher is still writing into a full socket, was
+ * restarted, or is waiting to retry. The original polls every 5 s and counts bytes written to the
+ * socket, which go on growing while both socket buffers fill, and the retries after its sink's I/O
+ * timeouts pushed the failure later still (~40 s here before). Here the probe runs every 2 s, the
+ * last progress is dated from the pace the URL was moving at (not at the probe that saw it), and a
+ * probe is due exactly when a URL's idle window ends: a URL is FAILED 30 s after the server's kernel
+ * took its last byte (its receive buffer filling after the application stopped reading comes
+ * before that: from a fraction of a second to ~17 s measured on loopback at 3 Mbps).
  */
 export interface StreamRobustness {
   readonly reconnectWindowMs: number;
@@ -38,15 +45,19 @@ export interface StreamRobustness {
 /** The process that publishes one URL: reads the muxed stream on stdin, prints gst-launch's lines. */
 export type PublisherCommand = (protocol: 'rtmp' | 'srt', url: string) => { command: string; args: string[] };
 
-/** Outbound progress of each publisher process: bytes its TCP connections had acknowledged by the server. */
+/** Outbound progress of each publisher process (see tcpReadProgress); a counter that only grows while the server takes data. */
 export type ProgressProbe = (pids: readonly number[]) => Promise<Map<number, number>>;
 
 /**
- * `ss -tinp`: bytes_acked of every established TCP socket, summed per owning process. Bytes the
- * server's TCP stack acknowledged stop growing as soon as the server stops reading (its receive
- * window closes), whatever the publisher still buffers; works for RTMPS alike.
+ * `ss -tinp`: for every established TCP socket, bytes acknowledged by the server plus the window it
+ * still offers (bytes_acked + snd_wnd: the right edge of its receive window), summed per owning
+ * process. A server that stops reading still acknowledges what its kernel takes into the receive
+ * buffer, but the edge stops at the latest when the buffer's free space no longer covers the window
+ * (at once when the window was already at its largest), never later than bytes_acked alone; what
+ * the kernel buffers after the application stopped reading cannot be told apart from reading by any
+ * sender. A healthy but slow link keeps the edge moving at the link's rate. Works for RTMPS alike.
  */
-export const tcpBytesAcked: ProgressProbe = async (pids) => {
+export const tcpReadProgress: ProgressProbe = async (pids) => {
   const out = new Map<number, number>();
   if (pids.length === 0) return out;
   const wanted = new Set(pids);
@@ -63,7 +74,9 @@ export const tcpBytesAcked: ProgressProbe = async (pids) => {
       continue;
     }
     const acked = /\bbytes_acked:(\d+)/.exec(line);
-    if (acked && owners.length > 0) for (const p of owners) out.set(p, (out.get(p) ?? 0) + Number(acked[1]));
+    // ss leaves snd_wnd out when it is 0 (a full receive buffer)
+    const wnd = Number(/\bsnd_wnd:(\d+)/.exec(line)?.[1] ?? 0);
+    if (acked && owners.length > 0) for (const p of owners) out.set(p, (out.get(p) ?? 0) + Number(acked[1]) + wnd);
     owners = [];
   }
   return out;
@@ -76,7 +89,7 @@ const gstPublisher: PublisherCommand = (protocol, url) => ({
 
 export const STREAM_ROBUSTNESS: StreamRobustness = {
   reconnectWindowMs: 30_000,
-  livenessPollMs: 5_000,
+  livenessPollMs: 2_000,
   livenessIdleMs: 30_000,
   progressBytes: 4096,
   retryDelayMs: 1_000,
@@ -100,11 +113,20 @@ interface Destination {
   firstDisconnectAt: number | null;
   /** The URL has ever made outbound progress (then an error is retried, not failed at once). */
   everProgressed: boolean;
-  /** Bytes the current publisher had written at the last progress, and when (ms). */
-  progressBytes: number;
+  /**
+   * Progress counter of the current publisher at its last progress (null until its first probe,
+   * which is only a baseline: a fresh connection's first bytes fill the server's receive window
+   * even when the server never reads them), and when the URL last made progress (ms).
+   */
+  progressBytes: number | null;
   lastProgressAt: number;
-  /** The current attempt has written more than the progress threshold. */
-  attemptProgressed: boolean;
+  /** The current publisher's progress counter at its last probe, and when (ms). */
+  probedBytes: number;
+  probedAt: number;
+  /** The last probe saw progress. */
+  flowing: boolean;
+  /** Pace of the progress while it flows (bytes/ms; 0 = not known yet). */
+  rate: number;
   retryTimer: NodeJS.Timeout | null;
   lastRetryUpdateAt: number;
 }
@@ -123,7 +145,6 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   readonly #dests: Destination[] = [];
   #ended = false;
   #liveness: NodeJS.Timeout | null = null;
-  #probing = false;
 
   constructor(
     readonly plan: StreamOutputPlan,
@@ -132,7 +153,7 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     private readonly results: StreamInfo[],
     private readonly rules: StreamRobustness = STREAM_ROBUSTNESS,
     private readonly publisher: PublisherCommand = gstPublisher,
-    private readonly progressOf: ProgressProbe = tcpBytesAcked,
+    private readonly progressOf: ProgressProbe = tcpReadProgress,
   ) {
     super();
     this.#fanout = plan.protocol === 'srt' ? new TsFanout() : new FlvFanout();
@@ -161,8 +182,7 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   start(): void {
     for (const url of this.plan.urls) this.add(url);
     if (this.plan.protocol === 'rtmp') {
-      this.#liveness = setInterval(() => this.#checkLiveness(), this.rules.livenessPollMs);
-      this.#liveness.unref();
+      this.#scheduleLiveness();
     }
   }
 
@@ -196,9 +216,12 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
       stopping: false,
       firstDisconnectAt: null,
       everProgressed: false,
-      progressBytes: 0,
+      progressBytes: null,
       lastProgressAt: Date.now(),
-      attemptProgressed: false,
+      probedBytes: 0,
+      probedAt: 0,
+      flowing: false,
+      rate: 0,
       retryTimer: null,
       lastRetryUpdateAt: 0,
     };
@@ -218,7 +241,7 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   async finish(): Promise<void> {
     this.#ended = true;
     this.setPaused(false);
-    if (this.#liveness) clearInterval(this.#liveness);
+    if (this.#liveness) clearTimeout(this.#liveness);
     const waits = this.#dests.filter((d) => d.info.status === StreamInfo_Status.ACTIVE).map((d) => this.#finishDest(d));
     await Promise.all(waits);
   }
@@ -266,8 +289,8 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     child.stdin.on('error', () => undefined);
     let error = '';
     let playing = false;
-    dest.attemptProgressed = false;
-    dest.progressBytes = 0;
+    dest.progressBytes = null;
+    dest.flowing = false;
     const connectTimer = setTimeout(() => {
       if (playing) return;
       error ||= 'stream connection timed out';
@@ -341,36 +364,67 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
   }
 
   /**
-   * Outbound progress of each RTMP publisher (bytes the server acknowledged, see tcpBytesAcked). A
-   * publisher that sent data and then made no progress for the idle window fails its URL.
+   * Outbound progress of each RTMP URL (see tcpReadProgress). A URL that made progress once and has
+   * made none for the idle window fails, also while its publisher is restarting or waiting to
+   * retry (each new connection starts from a fresh baseline, so reconnecting to a server that does
+   * not read is no progress).
    */
   #checkLiveness(): void {
-    if (this.#probing) return;
-    const live = this.#dests.filter((d) => !d.stopping && d.info.status === StreamInfo_Status.ACTIVE && d.child?.pid !== undefined && d.child.exitCode === null);
-    if (live.length === 0) return;
-    this.#probing = true;
-    void this.progressOf(live.map((d) => d.child?.pid as number))
+    const watched = this.#dests.filter((d) => !d.stopping && d.info.status === StreamInfo_Status.ACTIVE);
+    const running = (d: Destination): boolean => d.child?.pid !== undefined && d.child.exitCode === null && d.child.signalCode === null;
+    void this.progressOf(watched.filter(running).map((d) => d.child?.pid as number))
       .then((progress) => {
         const now = Date.now();
-        for (const dest of live) {
+        for (const dest of watched) {
+          if (dest.stopping || dest.info.status !== StreamInfo_Status.ACTIVE) continue;
           const pid = dest.child?.pid;
-          if (dest.stopping || pid === undefined || dest.child?.exitCode !== null) continue;
-          const sent = progress.get(pid) ?? 0;
-          if (sent - dest.progressBytes > this.rules.progressBytes) {
-            dest.progressBytes = sent;
-            dest.lastProgressAt = now;
-            dest.everProgressed = true;
-            // A reconnection that carries media again ends the outage.
-            if (dest.attemptProgressed) dest.firstDisconnectAt = null;
-            dest.attemptProgressed = true;
-          } else if (dest.attemptProgressed && now - dest.lastProgressAt >= this.rules.livenessIdleMs) {
+          const value = running(dest) && pid !== undefined ? progress.get(pid) : undefined;
+          if (value !== undefined) this.#onProbe(dest, value, now);
+          else dest.flowing = false;
+          if (dest.everProgressed && !dest.flowing && now - dest.lastProgressAt >= this.rules.livenessIdleMs) {
             this.#failDest(dest, `no outbound progress for ${Math.round(this.rules.livenessIdleMs / 1000)}s`);
           }
         }
       })
-      .finally(() => {
-        this.#probing = false;
-      });
+      .catch(() => undefined)
+      .finally(() => this.#scheduleLiveness());
+  }
+
+  /**
+   * One probe of a URL's publisher. Progress sets when the URL last moved: a probe only tells that it
+   * moved since the previous one, so the moment is estimated from the pace it had been moving at —
+   * the last bytes before a server stopped reading are then dated near the stop, not at the probe.
+   */
+  #onProbe(dest: Destination, value: number, now: number): void {
+    if (dest.progressBytes === null) {
+      dest.progressBytes = value;
+    } else if (value - dest.progressBytes > this.rules.progressBytes) {
+      const delta = value - dest.probedBytes;
+      const dt = now - dest.probedAt;
+      dest.lastProgressAt = dest.flowing && dest.rate > 0 ? Math.min(now, dest.probedAt + delta / dest.rate) : now;
+      // the pace follows a faster stream at once and a slowing one gradually
+      if (dest.flowing && dt > 0) dest.rate = Math.max(delta / dt, dest.rate * 0.8);
+      dest.progressBytes = value;
+      dest.everProgressed = true;
+      dest.flowing = true;
+      // Media flows again: any outage is over.
+      dest.firstDisconnectAt = null;
+    } else dest.flowing = false;
+    dest.probedBytes = value;
+    dest.probedAt = now;
+  }
+
+  /** Next probe: one poll period on, or sooner when a URL's idle window ends before that. */
+  #scheduleLiveness(): void {
+    if (this.#ended) return;
+    const now = Date.now();
+    let next = this.rules.livenessPollMs;
+    for (const d of this.#dests) {
+      if (d.stopping || d.info.status !== StreamInfo_Status.ACTIVE || !d.everProgressed || d.flowing) continue;
+      next = Math.min(next, d.lastProgressAt + this.rules.livenessIdleMs - now);
+    }
+    this.#liveness = setTimeout(() => this.#checkLiveness(), Math.max(50, next));
+    this.#liveness.unref();
   }
 
   #failDest(dest: Destination, error: string): void {

@@ -13,6 +13,7 @@ import { setLogLevel } from '../../main/log.js';
 import { checkHls } from '../support/hls.js';
 import { ffprobe } from '../support/media.js';
 import { startEnv, waitStatus, type Env } from '../service/common.js';
+import { waitEnd } from '../support/worker-log.js';
 import { startWorker, waitFor, type WorkerProc } from '../service/worker-harness.js';
 
 setLogLevel('error');
@@ -47,7 +48,7 @@ describe('HLS via egress serve', { skip: binary ? false : 'livekit-server not bu
     assert.equal(active.segmentResults.length, 1);
     await sleep(10_000);
     await env.api.stopEgress(info.egressId);
-    const done = await waitStatus(env.api, info.egressId, EgressStatus.EGRESS_COMPLETE, 60_000);
+    const done = await waitEnd(env.api, w, 'hls', info.egressId, EgressStatus.EGRESS_COMPLETE, 60_000);
     const seg = done.segmentResults[0];
     assert.ok(seg);
     assert.equal(seg.playlistName, join(dir, 'web.m3u8'));

@@ -17,6 +17,7 @@ import { setLogLevel } from '../../main/log.js';
 import { ffprobe } from '../support/media.js';
 import { checkHls } from '../support/hls.js';
 import { infoOf, startEnv, waitStatus, type Env } from '../service/common.js';
+import { waitEnd } from '../support/worker-log.js';
 import { startWorker, waitFor, type WorkerProc } from '../service/worker-harness.js';
 
 setLogLevel('error');
@@ -113,7 +114,8 @@ describe('session limit with every live output (file + HLS + RTMP + images) via 
       segments: new SegmentedFileOutput({ filenamePrefix: join(dir, 'seg'), playlistName: 'all.m3u8', segmentDuration: 2 }),
       images: new ImageOutput({ captureInterval: 2, filenamePrefix: join(dir, 'img/thumb') }),
     });
-    const done = await waitStatus(env.api, info.egressId, EgressStatus.EGRESS_LIMIT_REACHED, 90_000);
+    // Any end, not just the one expected: an egress that ended otherwise fails here at once, saying how.
+    const done = await waitEnd(env.api, w, 'limits', info.egressId, EgressStatus.EGRESS_LIMIT_REACHED, 90_000);
     assert.equal(done.error, 'Session limit reached');
     assert.equal(done.errorCode, 413);
     const file = done.fileResults[0];

@@ -49,15 +49,17 @@ export interface RunOptions {
   readonly v2?: boolean;
   /** Do not add the default file output when the request has none. */
   readonly noDefaultFile?: boolean;
+  /** v2 only: these outputs instead of the request's file (no default file is added). */
+  readonly outputs?: Output[];
 }
 
 /** The v2 (unified) form of a v1 web request: web source, one file output, same encoding. */
-function toV2(r: WebEgressRequest): StartEgressRequest {
+function toV2(r: WebEgressRequest, outputs?: Output[]): StartEgressRequest {
   const file = r.fileOutputs[0];
   return new StartEgressRequest({
     source: { case: 'web', value: new WebSource({ url: r.url, audioOnly: r.audioOnly, videoOnly: r.videoOnly, awaitStartSignal: r.awaitStartSignal }) },
     encoding: r.options.case === 'advanced' ? { case: 'advanced', value: r.options.value } : r.options.case === 'preset' ? { case: 'preset', value: r.options.value } : { case: undefined },
-    outputs: file ? [new Output({ config: { case: 'file', value: new FileOutput({ fileType: file.fileType, filepath: file.filepath }) } })] : [],
+    outputs: outputs ?? (file ? [new Output({ config: { case: 'file', value: new FileOutput({ fileType: file.fileType, filepath: file.filepath }) } })] : []),
   });
 }
 
@@ -71,8 +73,8 @@ export interface RunResult {
 export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
   const config = parseConfig(`tmp_dir: ${opts.tmpDir}\n`);
   const request = new WebEgressRequest(opts.request);
-  if (request.fileOutputs.length === 0 && !opts.noDefaultFile) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
-  const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: opts.v2 ? { case: 'egress', value: toV2(request) } : { case: 'web', value: request } };
+  if (request.fileOutputs.length === 0 && !opts.noDefaultFile && !opts.outputs) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
+  const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: opts.v2 || opts.outputs ? { case: 'egress', value: toV2(request, opts.outputs) } : { case: 'web', value: request } };
   const { controller } = createWebEgress(envelope, config, { localBaseDir: opts.tmpDir });
   const updates: EgressInfo[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -81,7 +83,10 @@ export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
     if (i.status === EgressStatus.EGRESS_ACTIVE) {
       opts.onActive?.(controller);
       if (opts.stopAfterMs !== undefined) {
-        const startedMs = Number(i.fileResults[0]?.startedAt ?? 0n) / 1e6 || Date.now();
+        // ACTIVE carries the recording start in the file, segments and images results (an RTMP URL's
+        // started_at is when it was added); without any of them, ACTIVE itself (never before the start)
+        const startedNs = [i.fileResults[0], i.segmentResults[0], i.imageResults[0]].find((r) => r && r.startedAt > 0n)?.startedAt ?? 0n;
+        const startedMs = Number(startedNs) / 1e6 || Date.now();
         timer = setTimeout(() => controller.stop(), Math.max(0, startedMs + opts.stopAfterMs - Date.now()));
       }
     }

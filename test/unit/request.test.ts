@@ -362,6 +362,14 @@ test('v2 websocket output: audio-only raw PCM', () => {
     v2({ outputs: [fileOut('', EncodedFileType.MP4), out({ case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls: ['ws://x/y'] }) })] }),
     'format video/mp4 incompatible with codec audio/x-raw',
   );
+  // video-only: nothing for a raw-audio output to carry (the original's codec negotiation texts)
+  const wsOut = out({ case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls: ['ws://x/y'] }) });
+  const videoOnly = (encoding?: StartEgressRequest['encoding']): EgressRequest => ({
+    case: 'egress',
+    value: new StartEgressRequest({ source: { case: 'web', value: new WebSource({ url: 'https://example.com/page', videoOnly: true }) }, outputs: [wsOut], ...(encoding ? { encoding } : {}) }),
+  });
+  rejects(videoOnly(), 'no supported codec is compatible with all outputs');
+  rejects(videoOnly(advanced({ videoCodec: VideoCodec.H264_MAIN })), 'format audio/x-raw incompatible with codec video/h264');
 });
 
 test('images: images-only is video-only; sizes default to the encoding; names', () => {

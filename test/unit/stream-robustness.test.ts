@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StreamInfo, StreamInfo_Status } from '@livekit/protocol';
 import { readFileSync } from 'node:fs';
-import { StreamOutput, tcpBytesAcked, type ProgressProbe, type PublisherCommand, type StreamRobustness } from '../../main/output/stream-output.js';
+import { StreamOutput, tcpReadProgress, type ProgressProbe, type PublisherCommand, type StreamRobustness } from '../../main/output/stream-output.js';
 import { validateStreamUrl } from '../../main/request/urls.js';
 
 const RULES: StreamRobustness = { reconnectWindowMs: 3000, livenessPollMs: 200, livenessIdleMs: 2000, progressBytes: 4096, retryDelayMs: 200, retryUpdateIntervalMs: 60_000 };
@@ -53,11 +53,11 @@ const t = setInterval(() => {
   return { command: process.execPath, args: ['-e', script] };
 }
 
-function run(behaviours: Behaviour[]): { out: StreamOutput; results: StreamInfo[]; attempts: () => number; changes: () => number } {
+function run(behaviours: Behaviour[], rules: StreamRobustness = RULES): { out: StreamOutput; results: StreamInfo[]; attempts: () => number; changes: () => number } {
   let n = 0;
   const publisher: PublisherCommand = () => fake(behaviours[Math.min(n++, behaviours.length - 1)] ?? 'healthy');
   const results: StreamInfo[] = [];
-  const out = new StreamOutput({ protocol: 'rtmp', urls: [validateStreamUrl('rtmp://127.0.0.1:1/live/robustkey', 'rtmp')] }, 'EG_unit', results, RULES, publisher, written);
+  const out = new StreamOutput({ protocol: 'rtmp', urls: [validateStreamUrl('rtmp://127.0.0.1:1/live/robustkey', 'rtmp')] }, 'EG_unit', results, rules, publisher, written);
   let changes = 0;
   out.on('changed', () => changes++);
   out.start();
@@ -95,7 +95,8 @@ describe('stream output reconnect and liveness rules', () => {
   });
 
   it('a drop after progress is retried (retries, last_retry_at, one update per interval); refusals go on until the reconnect window is over → FAILED', async () => {
-    const { out, results, attempts, changes } = run(['drop', 'refuse']);
+    // (the liveness window made longer than the reconnect window, which is what this case is about)
+    const { out, results, attempts, changes } = run(['drop', 'refuse'], { ...RULES, livenessIdleMs: 10_000 });
     await until('a retry', () => (results[0]?.retries ?? 0) >= 1, 5000);
     const firstRetryAt = Date.now();
     assert.equal(results[0]?.status, StreamInfo_Status.ACTIVE);
@@ -111,6 +112,16 @@ describe('stream output reconnect and liveness rules', () => {
     await out.finish();
   });
 
+  it('the liveness window also runs while the URL reconnects: no progress for it since the last → FAILED, whatever the retries', async () => {
+    const { out, results, attempts } = run(['drop', 'refuse'], { ...RULES, reconnectWindowMs: 60_000 });
+    await until('a retry', () => (results[0]?.retries ?? 0) >= 1, 5000);
+    const ms = await until('FAILED', () => results[0]?.status === StreamInfo_Status.FAILED, 10_000);
+    assert.equal(results[0]?.error, 'no outbound progress for 2s');
+    assert.ok(ms <= 2500, `FAILED ${ms} ms after the first retry`);
+    assert.ok(attempts() >= 2);
+    await out.finish();
+  });
+
   it('a reconnection that carries media again ends the outage: a later drop is retried anew', async () => {
     const { out, results, attempts } = run(['drop', 'drop-late', 'healthy']);
     await until('third attempt', () => attempts() >= 3, 15_000);
@@ -122,19 +133,35 @@ describe('stream output reconnect and liveness rules', () => {
   });
 });
 
-describe('tcpBytesAcked (ss)', () => {
-  it('counts the bytes a loopback server acknowledged for this process, and nothing for an unknown pid', async () => {
+describe('tcpReadProgress (ss)', () => {
+  it('grows with what a loopback server reads; stands still once it stopped reading while the client goes on writing; nothing for an unknown pid', async () => {
     const net = await import('node:net');
-    const srv = net.createServer((s) => s.resume());
+    let server: import('node:net').Socket | null = null;
+    const srv = net.createServer((s) => {
+      server = s;
+      s.resume();
+    });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
     const sock = net.connect((srv.address() as { port: number }).port, '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
     await new Promise<void>((r) => sock.write(Buffer.alloc(300_000), () => r()));
-    await new Promise((r) => setTimeout(r, 200));
-    const m = await tcpBytesAcked([process.pid, 999_999_999]);
+    await sleep(200);
+    const m = await tcpReadProgress([process.pid, 999_999_999]);
+    const read = m.get(process.pid) ?? 0;
+    assert.ok(read >= 300_000, `progress ${read}`);
+    assert.equal(m.get(999_999_999), undefined);
+    // The server stops reading (its window may still open a little, once, as data arrives); then
+    // the client writes 2 MB more, which waits in the client's send buffer.
+    (server as unknown as import('node:net').Socket).pause();
+    sock.write(Buffer.alloc(300_000));
+    await sleep(500);
+    const stopped = (await tcpReadProgress([process.pid])).get(process.pid) ?? 0;
+    for (let i = 0; i < 20; i++) sock.write(Buffer.alloc(100_000));
+    await sleep(500);
+    const later = (await tcpReadProgress([process.pid])).get(process.pid) ?? 0;
     sock.destroy();
     srv.close();
-    assert.ok((m.get(process.pid) ?? 0) >= 300_000, `acked ${m.get(process.pid)}`);
-    assert.equal(m.get(999_999_999), undefined);
+    assert.ok(later - stopped <= 4096, `progress ${later - stopped} bytes after the server stopped reading`);
   });
 });

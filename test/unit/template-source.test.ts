@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EncodedFileOutput, ImageOutput, Output, RoomCompositeEgressRequest, SegmentedFileOutput, StartEgressRequest, StreamOutput, StreamProtocol, WebEgressRequest, WebSource } from '@livekit/protocol';
+import { EncodedFileOutput, ImageOutput, Output, RoomCompositeEgressRequest, SegmentedFileOutput, StartEgressRequest, StreamOutput, StreamProtocol, TemplateSource, WebEgressRequest, WebSource } from '@livekit/protocol';
 import { TokenVerifier } from 'livekit-server-sdk';
 import { parseConfig } from '../../main/config/index.js';
 import { EgressError } from '../../main/contracts/errors.js';
@@ -64,15 +64,23 @@ test('outputs this build cannot run are refused up front (never accepted and hal
       (e: unknown) => e instanceof EgressError && e.psrpcCode === 'invalid_argument' && e.httpStatus === 400 && text.test(e.message),
     );
   };
-  // WebSocket (v2 only) is the one output kind that does not exist yet.
-  const v2ws = (urls: string[]): EgressRequest => ({
+  // WebSocket (v2 only): pages (web, room template), the room mix and track egress send raw PCM; images next to
+  // it are refused (validation made the request audio-only), and so are sources not built for it.
+  const wsOut = (urls: string[]): Output => new Output({ config: { case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls }) } });
+  const v2ws = (source: StartEgressRequest['source'], extra: Output[] = []): EgressRequest => ({
     case: 'egress',
-    value: new StartEgressRequest({
-      source: { case: 'web', value: new WebSource({ url: 'https://example.com/' }) },
-      outputs: [new Output({ config: { case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls }) } })],
-    }),
+    value: new StartEgressRequest({ roomName: 'r', source, outputs: [...extra, wsOut(['ws://127.0.0.1:9000/pcm'])] }),
   });
-  refused(v2ws(['ws://127.0.0.1:9000/pcm']), /^websocket stream output is not yet supported by this egress$/);
+  assertRunnable(plan(v2ws({ case: 'web', value: new WebSource({ url: 'https://example.com/' }) })));
+  assertRunnable(plan(v2ws({ case: 'template', value: new TemplateSource({ layout: 'grid' }) })));
+  // an audio-only template without a layout records the room's mix without a page (room audio)
+  const mix = plan(v2ws({ case: 'template', value: new TemplateSource({ audioOnly: true }) }));
+  assert.equal(mix.source.kind, 'room_audio');
+  assertRunnable(mix);
+  refused(
+    v2ws({ case: 'web', value: new WebSource({ url: 'https://example.com/' }) }, [new Output({ config: { case: 'images', value: new ImageOutput({ captureInterval: 5 }) } })]),
+    /^image output next to a websocket stream output is not yet supported by this egress$/,
+  );
   assertRunnable(plan(webReq({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.SRT, urls: ['srt://127.0.0.1:9000'] })] })));
   // what it can run passes
   assertRunnable(plan(webReq({})));
