@@ -251,6 +251,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     this.#room = room;
     room.room.on(RoomEvent.Disconnected, (reason) => this.#onDisconnected(reason));
     await room.connect();
+    this.emit('sourceReady');
     return room;
   }
 

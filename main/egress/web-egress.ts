@@ -70,6 +70,11 @@ export interface WebEgressDeps {
 
 export interface WebEgressEvents {
   update: [EgressInfo];
+  /**
+   * The source is up: the page loaded, or the room joined. Session limits count from here, as the
+   * original's handler runs its timer only once its source exists.
+   */
+  sourceReady: [];
   /** Once a second while recording: time since ACTIVE and bytes written to the output file so far. */
   progress: [{ elapsedMs: number; bytes: number }];
   /** While the finished file is stored: bytes taken by the storage so far (local storage: at the end). */
@@ -290,6 +295,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       host.on('templateError', (err) => this.#fail(err));
       host.on('signal', (signal, atUs) => this.#onSignal(signal, atUs));
       await host.open(pageUrl, { watchTemplateErrors: plan.source.kind === 'template' });
+      this.emit('sourceReady');
       if (this.#stopRequested || this.#failure) return await this.#finish();
 
       const transport = this.#websocket

@@ -77,7 +77,16 @@ class Handler {
       });
       await send({ type: 'ready', egressId: req.egressId });
       const limit = sessionLimitMs(plan, config);
-      if (limit > 0) this.timers.push(setTimeout(() => this.stop('Session limit reached'), limit));
+      // Counted once the page loaded or the room was joined, like the original (its handler starts
+      // the timer after building its source): a slow page load does not eat the recording's time.
+      let limitArmed = false;
+      if (limit > 0) {
+        controller.on('sourceReady', () => {
+          if (limitArmed) return;
+          limitArmed = true;
+          this.timers.push(setTimeout(() => this.stop('Session limit reached'), limit));
+        });
+      }
       const maxSize = config.session_limits.file_output_max_size;
       if (maxSize > 0) {
         this.timers.push(

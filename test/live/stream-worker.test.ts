@@ -121,7 +121,8 @@ describe('session limit with every live output (file + HLS + RTMP + images) via 
     const file = done.fileResults[0];
     assert.ok(file && file.size > 0n);
     const fileDur = Number((await ffprobe(join(dir, 'all.mp4'))).format.duration);
-    // the limit counts from the handler's start (page load included, like the original)
+    // the limit counts from the page's load, like the original (its handler starts the timer once its
+    // source exists): the capture's own start comes out of it
     assert.ok(fileDur > 3 && fileDur < 10, `file ${fileDur} s`);
     const seg = done.segmentResults[0];
     assert.ok(seg);
