@@ -120,7 +120,7 @@ export interface AudioRoutePlan {
 }
 
 /**
- * v2 media source (reference §1.8): one video track, by id or a participant's camera / screen share,
+ * v2 media source: one video track, by id or a participant's camera / screen share,
  * and the audio tracks the routes match, each on its channel; capture_all records every audio
  * track on both channels (routes are then ignored, as the original does).
  */

@@ -8,8 +8,8 @@ import type { PipelinePlan } from '../contracts/pipeline.js';
  */
 export function assertRunnable(plan: PipelinePlan): void {
   const page = plan.source.kind === 'web' || plan.source.kind === 'template';
-  // Track egress, pages and the audio-only room template (its mix) send raw PCM over a WebSocket
-  // (reference §2.1, §10.2); no other source does yet.
+  // Track egress, pages and the audio-only room template (its mix) send raw PCM over a WebSocket;
+  // no other source does yet.
   const trackWebsocket = plan.stream?.protocol === 'websocket' && (plan.source.kind === 'track' || plan.source.kind === 'room_audio');
   if (plan.stream?.protocol === 'websocket' && !trackWebsocket && !page) throw errUnsupported(`websocket stream output of ${plan.source.kind.replace('_', ' ')} egress`);
   if (page) {

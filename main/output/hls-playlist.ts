@@ -1,5 +1,5 @@
 /**
- * HLS media playlists in the original's format (reference §2.5): an EVENT playlist that lists every
+ * HLS media playlists in the original's format: an EVENT playlist that lists every
  * segment, and an optional rolling live playlist of the newest segments. Pure text, no I/O.
  */
 

@@ -8,14 +8,14 @@ import { imageQueueCapacity, type UploadQueue, type UploadSink } from '../upload
 import type { ImageMessage } from '../../gst/output-pipeline.js';
 
 export interface ImageOutputOptions {
-  /** Config max_upload_queue (minutes): bounds the images waiting for upload (§2.6). */
+  /** Config max_upload_queue (minutes): bounds the images waiting for upload. */
   readonly maxUploadQueueMin: number;
   /** The first failure (upload failed, queue full): the egress fails. */
   readonly onError: (err: EgressError) => void;
 }
 
 /**
- * One image output (reference §2.6): multifilesink writes a JPEG per capture interval and reports
+ * One image output: multifilesink writes a JPEG per capture interval and reports
  * it with its running time; each is stored under its INDEX / TIMESTAMP / NONE_OVERWRITE name and
  * uploaded at once (NONE_OVERWRITE: every capture replaces the stored `<prefix>.jpeg`).
  */

@@ -17,7 +17,7 @@ const LOCAL_PATTERN = 'seg_%05d.ts';
 
 export interface SegmentOutputOptions {
   readonly egressId: string;
-  /** Config max_upload_queue (minutes): bounds the segments waiting for upload (§2.5). */
+  /** Config max_upload_queue (minutes): bounds the segments waiting for upload. */
   readonly maxUploadQueueMin: number;
   /** The first failure (segment upload failed, queue full): the egress fails. */
   readonly onError: (err: EgressError) => void;
@@ -34,7 +34,7 @@ interface Segment {
 }
 
 /**
- * The HLS output of one egress (reference §2.5). splitmuxsink reports each fragment's open/close
+ * The HLS output of one egress. splitmuxsink reports each fragment's open/close
  * with its running time; a closed fragment gets its stored name (INDEX or TIMESTAMP), is uploaded at
  * once, and enters the playlists only after its upload, strictly in order. The live playlist is
  * uploaded after every segment, the main playlist on the original's schedule and always at the end.
@@ -130,7 +130,7 @@ export class SegmentOutput {
     this.#live?.append(entry);
     this.#segmentsSinceMainUpload++;
     if (this.#live) await this.#uploadPlaylist(this.#live, this.plan.livePlaylistFilename, false);
-    // Main playlist: first time, every (hours since start + 1) segments, or after a minute (§2.5).
+    // Main playlist: first time, every (hours since start + 1) segments, or after a minute.
     const hours = this.#firstPdt ? Math.floor((Date.now() - this.#firstPdt.getTime()) / 3_600_000) : 0;
     if (this.#lastMainUploadMs === 0 || this.#segmentsSinceMainUpload >= hours + 1 || Date.now() - this.#lastMainUploadMs > 60_000) {
       await this.#uploadPlaylist(this.#event, this.plan.playlistFilename, false);
@@ -190,7 +190,7 @@ export class SegmentOutput {
     if (failure) throw failure;
   }
 
-  /** Fills SegmentsInfo (reference §2.5) with what was uploaded. */
+  /** Fills SegmentsInfo with what was uploaded. */
   fillInfo(info: SegmentsInfo): void {
     const uploaded = this.#queue.uploaded;
     info.segmentCount = BigInt(uploaded.count);

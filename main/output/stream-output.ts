@@ -17,7 +17,7 @@ const execFileAsync = promisify(execFile);
 const CONNECT_TIMEOUT_MS = 15_000;
 
 /**
- * Reconnect and liveness rules of the original (reference §5.5, §13): an RTMP publisher that errors
+ * Reconnect and liveness rules of the original: an RTMP publisher that errors
  * is restarted unless it never made progress on its first attempt (bad URL or key: fail fast), or
  * the outage has lasted more than 30 s (counted from the last progress seen before the first
  * error), or the liveness check failed. The liveness check fails a URL that, after having sent
@@ -134,7 +134,7 @@ interface Destination {
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /**
- * The RTMP stream output of one egress (reference §2.4, §5.4, §5.5): the pipeline's FLV stream is
+ * The RTMP stream output of one egress: the pipeline's FLV stream is
  * copied to one publisher process per URL (gst-launch, remux only, rtmp2sink), so a URL added by
  * UpdateStream joins at the next keyframe without touching the encoder, a removed one ends alone,
  * and a URL that fails (refused, rejected, dropped) is FAILED without affecting the recording or

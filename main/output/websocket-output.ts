@@ -6,7 +6,7 @@ import { WebSocketPcmSink } from '../sdk/websocket-pcm.js';
 import { PcmResampler } from './pcm-resampler.js';
 
 /**
- * The WebSocket output of a page egress (v2 web or template source, reference §2.1, §10.2): the
+ * The WebSocket output of a page egress (v2 web or template source): the
  * page's audio leaves as raw PCM over the same writer track egress uses (WebSocketPcmSink), fed by
  * the media transport instead of GStreamer — nothing is encoded. Audio only: validation already
  * dropped the video (or refused a video-only request). A page has no track to mute, so no

@@ -70,7 +70,7 @@ import { protocolFromUrl, validateStreamUrl } from './urls.js';
 import { twitchTemplateOf } from './twitch-ingest.js';
 
 /**
- * Request validation (reference §1, §2, §3, §8): turns a StartEgress request plus the service
+ * Request validation: turns a StartEgress request plus the service
  * config into an immutable PipelinePlan, or throws an EgressError with the original's text.
  * Runs before anything is spawned.
  */
@@ -78,7 +78,7 @@ import { twitchTemplateOf } from './twitch-ingest.js';
 /** The request oneof of rpc.StartEgressRequest, shaped like EgressInfo.request. */
 export type EgressRequest = EgressInfo['request'];
 
-/** What the service receives (rpc.StartEgressRequest, reference §1.2). */
+/** What the service receives (rpc.StartEgressRequest). */
 export interface StartEgressEnvelope {
   readonly egressId: string;
   readonly request: EgressRequest;
@@ -236,7 +236,7 @@ export function buildPipelinePlan(
           break;
         }
         case 'media':
-          // PASSTHROUGH is the old track egress on the v2 request (reference §1.8, §10.1).
+          // PASSTHROUGH is the old track egress on the v2 request.
           if (d.enc.passthrough) applyPassthrough(d, v2);
           else applyMediaSource(d, v2.source.value);
           break;
@@ -252,7 +252,7 @@ export function buildPipelinePlan(
       d.roomName = p.roomName;
       setRoom(d);
       if (p.identity === '') throw errInvalidField('identity');
-      // Always audio + video: a participant without a camera still gets black video (reference §1.5).
+      // Always audio + video: a participant without a camera still gets black video.
       d.audioEnabled = true;
       d.videoEnabled = true;
       d.sdkSource = true;
@@ -286,7 +286,7 @@ export function buildPipelinePlan(
       // Known only once the track is: kind (audio here; video is refused when found), source, publisher.
       d.audioEnabled = true;
       d.videoEnabled = false;
-      // The default name is `<track id>-<time>` (reference §8).
+      // The default name is `<track id>-<time>`.
       d.ctx = { ...d.ctx, identifier: t.trackId, replacements: new Map([...d.ctx.replacements, ['{track_id}', t.trackId]]) };
       if (t.output.case === 'file') {
         const f = t.output.value;
@@ -318,7 +318,7 @@ export function buildPipelinePlan(
   }
 
 
-  // codec negotiation over file, segments, stream, websocket (§3.4)
+  // codec negotiation over file, segments, stream, websocket
   const encoded: EncodedOutputType[] = [];
   if (d.file) encoded.push(d.file.fileType === null ? '' : EXT_TYPES[d.file.fileType]);
   if (d.segments) encoded.push('application/x-mpegurl');
@@ -389,7 +389,7 @@ function setRoom(d: Draft): void {
 }
 
 function applyWebSource(d: Draft, url: string, audioOnly: boolean, videoOnly: boolean, awaitStartSignal: boolean): void {
-  // web egress has no room (reference §9, §14.14)
+  // web egress has no room
   d.roomName = '';
   d.roomId = '';
   setRoom(d);
@@ -409,7 +409,7 @@ function applyTemplateSource(d: Draft, layout: string, customBaseUrl: string, au
   d.videoEnabled = !audioOnly;
   if (!d.audioEnabled && !d.videoEnabled) throw errInvalidField('audio_only and video_only');
   d.source = { kind: 'template', baseUrl, layout, roomName: d.roomName };
-  // Audio only without a layout or custom page: the SDK source mixes the room's audio (§1.3).
+  // Audio only without a layout or custom page: the SDK source mixes the room's audio.
   if (d.sdkSource) {
     const m = mixing === AudioMixing.DUAL_CHANNEL_AGENT ? 'dual_channel_agent' : mixing === AudioMixing.DUAL_CHANNEL_ALTERNATE ? 'dual_channel_alternate' : 'default';
     d.source = { kind: 'room_audio', mixing: m, roomName: d.roomName };
@@ -548,7 +548,7 @@ function addImage(d: Draft, img: ImageOutput, perOutput: StorageProviderLike, pe
   d.outputCount++;
 }
 
-/** Segment duration vs keyframe interval (§2.5, §3.2). */
+/** Segment duration vs keyframe interval. */
 function adjustKeyframes(d: Draft, hasStream: boolean): void {
   if (d.segments) {
     const kfi = Math.floor(d.enc.keyFrameIntervalS);
@@ -597,7 +597,7 @@ function applyV1Outputs(d: Draft, req: V1Outputs): void {
 
 /**
  * v2 PASSTHROUGH (`validatePassthrough`): one track by id — `video_track_id`, or a single audio
- * route matching a track id — written as track egress is (reference §10.1), to exactly one file
+ * route matching a track id — written as track egress is, to exactly one file
  * output of the default file type.
  */
 function applyPassthrough(d: Draft, req: StartEgressRequest): void {
@@ -665,7 +665,7 @@ function audioRouteOf(r: AudioRoute): AudioRoutePlan {
  * v2 media source, transcoded (`applyV2Source`): video from `video_track_id` or a participant's
  * camera / screen share; audio from capture_all (every track, both channels; the routes are then
  * ignored, as the original does) or from the routes. Neither → `audio or video`. Named
- * participants and tracks are waited for at run time (30 s, reference §10.3).
+ * participants and tracks are waited for at run time (30 s, as the original waits).
  */
 function applyMediaSource(d: Draft, m: MediaSource): void {
   d.requestType = 'media';

@@ -1,7 +1,7 @@
 import type { StartEgressRequest } from '../rpc/messages.js';
 import type { EgressRequest, StartEgressEnvelope } from '../request/index.js';
 
-/** rpc.StartEgressRequest → the envelope buildPipelinePlan validates (reference §1.2). */
+/** rpc.StartEgressRequest → the envelope buildPipelinePlan validates. */
 export function envelopeOf(req: StartEgressRequest): StartEgressEnvelope {
   return {
     egressId: req.egressId,

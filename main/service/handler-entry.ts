@@ -4,7 +4,7 @@
  * egress (ChromiumHost + WebEgressController) and streams EgressInfo updates back. It touches Redis
  * only if the worker goes away: it then ends its recording (FAILED `egress worker died`), delivers the
  * file and reports that final status to livekit-server itself (direct-report.ts). End reasons
- * (session limit → LIMIT_REACHED, CPU drain, kills → FAILED) are the controller's (§5.2).
+ * (session limit → LIMIT_REACHED, CPU drain, kills → FAILED) are the controller's.
  */
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { parseConfig, type ServiceConfig } from '../config/index.js';

@@ -1,5 +1,5 @@
 /**
- * Worker side of one handler process (reference §0 process model): forks `handler-entry.js` in its
+ * Worker side of one handler process: forks `handler-entry.js` in its
  * own session, hands it the request and config, waits for the ready handshake (10 s), relays its
  * validated EgressInfo updates, and turns an unexpected exit into FAILED 500 with the process error
  * (Go's exec error text: `signal: killed`, `exit status 1`).
@@ -337,7 +337,7 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
   }
 }
 
-/** EgressInfo for a StopEgress answer while still STARTING (reference §5.3: ABORTED). */
+/** EgressInfo for a StopEgress answer while still STARTING. */
 export function abortedReply(info: EgressInfo): EgressInfo {
   const out = info.clone();
   if (out.status !== EgressStatus.EGRESS_STARTING) return out;

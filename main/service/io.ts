@@ -1,5 +1,5 @@
 /**
- * Status reporting to livekit-server (reference §5.2 last bullet, psrpc-wire §5.4): IOInfo.CreateEgress
+ * Status reporting to livekit-server: IOInfo.CreateEgress
  * once (io_create_timeout), then IOInfo.UpdateEgress for every change (io_update_timeout), through
  * `io_workers` workers chosen by a hash of the egress id. Per egress, updates go out one at a time and
  * in order; a newer snapshot replaces one not yet sent (latest-snapshot coalescing). Timeouts and "no

@@ -11,14 +11,14 @@ import { EgressInfo } from '@livekit/protocol';
 import { OUTPUT_TYPES } from '../upload/types.js';
 import { UPLOAD_STATUSES } from '../upload/metrics.js';
 
-/** The original's handler-ready deadline (reference §0, §13). */
+/** The original's handler-ready deadline. */
 export const HANDLER_READY_TIMEOUT_MS = 10_000;
 
 /** Upper bounds that keep a misbehaving peer from making us allocate without limit. */
 const MAX_B64 = 8 * 1024 * 1024;
 const b64 = z.string().max(MAX_B64).regex(/^[A-Za-z0-9+/]*={0,2}$/);
 
-/** Why the worker asks a handler to stop; each maps to an `End reason:` (reference §5.2). */
+/** Why the worker asks a handler to stop; each maps to an `End reason:`. */
 export const stopReasonSchema = z.enum(['StopEgress API', 'Session limit reached', 'CPU exhausted', 'Process killed']);
 export type StopReason = z.infer<typeof stopReasonSchema>;
 
@@ -57,7 +57,7 @@ export const workerToHandlerSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ type: z.literal('stop'), seq: z.number().int().nonnegative(), reason: stopReasonSchema }).strict(),
-  /** UpdateStream (reference §5.4): URLs to add to and remove from the stream output. */
+  /** UpdateStream: URLs to add to and remove from the stream output. */
   z
     .object({
       type: z.literal('updateStream'),
@@ -88,10 +88,10 @@ export const handlerToWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('stopped'), seq: z.number().int().nonnegative(), info: b64 }).strict(),
   /**
    * The final info; the handler exits after this. `silent`: the recorder's identity was taken by
-   * another participant — the worker sends no further status (reference §5.2, §11.9).
+   * another participant — the worker sends no further status.
    */
   z.object({ type: z.literal('finished'), info: b64, silent: z.boolean().optional() }).strict(),
-  /** One upload the handler's metrics counted; the worker counts it on its /metrics (reference §6.5). */
+  /** One upload the handler's metrics counted; the worker counts it on its /metrics. */
   z
     .object({
       type: z.literal('uploadMetric'),

@@ -4,7 +4,7 @@ import type { ServiceConfig } from '../config/index.js';
 import type { PipelinePlan } from '../contracts/pipeline.js';
 
 /**
- * Session limits (reference §5.8): the smallest non-zero `*_output_max_duration` that applies to the
+ * Session limits: the smallest non-zero `*_output_max_duration` that applies to the
  * plan's outputs, in ms (0 = no limit). Stream covers websocket too.
  */
 export function sessionLimitMs(plan: PipelinePlan, config: ServiceConfig): number {

@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics of the worker with the original's names (reference §6.5): namespace `livekit`,
+ * Prometheus metrics of the worker with the original's names: namespace `livekit`,
  * const labels node_id and cluster_id, plus Node's default process/runtime collectors.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';

@@ -1,5 +1,5 @@
 /**
- * Admission control and overload handling (reference §6.3): per-request CPU/memory costs, the 15 s
+ * Admission control and overload handling: per-request CPU/memory costs, the 15 s
  * reservation, `max_cpu_utilization`, memory limit with 1 GB headroom, Chrome "pulse client"
  * budget, and the CPU/memory kill rules sampled once a second.
  */

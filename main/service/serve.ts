@@ -1,6 +1,6 @@
 /**
- * `egress serve [--config FILE] [--config-body YAML]`: runs the worker until a signal ends it
- * (reference §6.1, §6.3): SIGTERM/SIGQUIT drain (stop taking requests, let running egresses finish,
+ * `egress serve [--config FILE] [--config-body YAML]`: runs the worker until a signal ends it, as
+ * the original's does: SIGTERM/SIGQUIT drain (stop taking requests, let running egresses finish,
  * exit); SIGINT also ends every running egress (FAILED 403 `server is shutting down`). A second
  * SIGINT while shutting down exits at once.
  */

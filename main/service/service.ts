@@ -1,6 +1,5 @@
 /**
- * The egress worker (`egress serve`): a drop-in egress instance for livekit-server over psrpc/Redis
- * (reference §0, §5, §6; psrpc-wire §5).
+ * The egress worker (`egress serve`): a drop-in egress instance for livekit-server over psrpc/Redis.
  *
  * - EgressInternal.ListActiveEgress ("" topic, multi) from construction; StartEgress on `cluster_id`
  *   with the original's affinity (−1 cannot accept / 0.5 idle / 1.0 busy) once running.
@@ -177,7 +176,7 @@ export class EgressService {
     this.server = new PsrpcServer(this.bus);
     this.ioClient = new PsrpcClient(this.bus, {
       timeoutMs: c.io_update_timeout,
-      // io_selection_timeout 0 = psrpc default; a short window with retries (psrpc-wire §5.4 item 7).
+      // io_selection_timeout 0 = psrpc default; a short window with retries.
       selectionTimeoutMs: c.io_selection_timeout > 0 ? c.io_selection_timeout : 2000,
     });
     this.io = new IoReporter(this.ioClient, {
@@ -207,7 +206,7 @@ export class EgressService {
     if (cores < k.web_cpu_cost) log.warn(`${cores} cores < web_cpu_cost ${k.web_cpu_cost}: web egress requests will be rejected (not enough CPU)`);
   }
 
-  /** psrpc affinity (psrpc-wire §5.1): −1 cannot accept, 0.5 idle, 1.0 busy. */
+  /** psrpc affinity: −1 cannot accept, 0.5 idle, 1.0 busy. */
   affinity(req: StartEgressRequest): number {
     if (this.isRetry(req)) return 1;
     if (this.isDisabled() || !servesRequest(req)) return -1;
@@ -328,7 +327,7 @@ export class EgressService {
     a.info = info;
     log.info(`egress ${statusName(info.status)} [egress:${a.id}]`);
     this.io.update(info);
-    // The original drains on an internal error reported while running (reference §14.9, §15.9).
+    // The original drains on an internal error reported while running.
     if (info.errorCode === 500 && !isTerminal(info.status)) {
       log.error(`internal error reported by a handler, draining: ${info.error} [egress:${a.id}]`);
       this.shutdown(false);
@@ -390,7 +389,7 @@ export class EgressService {
     a.handler.kill(error, 403);
   }
 
-  /** Health JSON (reference §6.4): available cores as `CpuLoad`, one key per running egress. */
+  /** Health JSON: available cores as `CpuLoad`, one key per running egress. */
   status(): Record<string, unknown> {
     const out: Record<string, unknown> = { CpuLoad: this.monitor.availableCpu() };
     for (const a of this.active.values()) {
@@ -431,7 +430,7 @@ export class EgressService {
 
   /**
    * Stops taking requests (StartEgress deregistered). With `kill`, every running egress ends FAILED
-   * 403 `server is shutting down` (reference §6.3 SIGINT); otherwise they finish normally. The service
+   * 403 `server is shutting down`; otherwise they finish normally. The service
    * exits once idle.
    */
   shutdown(kill: boolean): void {

@@ -1,5 +1,5 @@
 /**
- * RTMP failure cases of the original (reference §5.5, §11.9) against real servers on loopback:
+ * RTMP failure cases of the original against real servers on loopback:
  * a server that stops reading (a proxy that blackholes the connection) fails that URL by the
  * byte-progress liveness check while the file and the other URL go on; a server that rejects the
  * re-publish after a dropped connection fails the URL after the reconnect window, with retries

@@ -1,5 +1,5 @@
 /**
- * WebSocket output of a page egress (v2 web source; reference §2.1, §10.2, §11.6), against a real
+ * WebSocket output of a page egress (v2 web source), against a real
  * WebSocket server on loopback: the egress dials with `Content-Type: audio/x-raw`, sends the page's
  * audio as binary frames of raw PCM (s16le, 48 kHz, stereo) — checked by content: ffprobe reads the
  * received bytes as that format, and the page's once-a-second beeps are found in it exactly 1 s
@@ -100,7 +100,7 @@ async function checkPcm(server: PcmServer, name: string): Promise<{ bytes: numbe
 
 const wsOutput = (url: string): Output => new Output({ config: { case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls: [url] }) } });
 
-/** The echoed StreamInfo URL: the query values redacted only in the echoed request, not here (§10.2). */
+/** The echoed StreamInfo URL: the query values redacted only in the echoed request, not here. */
 let tmp: { path: string; remove: () => Promise<void> };
 before(async () => {
   tmp = await tempDir();
@@ -113,7 +113,7 @@ describe('WebSocket output of a web page (v2)', () => {
   it('raw PCM s16le 48 kHz stereo with the page\'s beeps, a Close frame at the end; StreamInfo FINISHED with the recording\'s duration', async () => {
     const server = await startPcmServer();
     try {
-      // 34 s: > 6 300 000 bytes (the original's bound, §11.6) is 32.8 s of this format.
+      // 34 s: > 6 300 000 bytes (the original's bound) is 32.8 s of this format.
       const RECORD_MS = 34_000;
       const { info } = await withServer(TEMPLATES_DIR, (base) =>
         runWebEgress({

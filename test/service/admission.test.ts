@@ -1,5 +1,5 @@
 /**
- * Admission and overload end to end (reference §6.3), through livekit-server v1.13.5 + Redis with the
+ * Admission and overload end to end, through livekit-server v1.13.5 + Redis with the
  * real worker: a burst of 20 concurrent StartEgress against one worker and against two, the CPU
  * overload drain (a CPU hog), the CPU kill after the drain's grace, and the memory kill (low
  * max_memory).

@@ -99,5 +99,5 @@ export function rpcWebStart(url: string, filepath: string, egressId = newEgressI
   });
 }
 
-/** Selection options livekit-server uses for StartEgress (psrpc-wire §3.8). */
+/** Selection options livekit-server uses for StartEgress. */
 export const LK_SELECTION = { maximumAffinity: 1, affinityTimeoutMs: 1000, shortCircuitTimeoutMs: 500 };

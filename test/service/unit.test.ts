@@ -150,7 +150,7 @@ test('redis options: address, credentials, db, TLS, sentinel; none → error', (
   assert.throws(() => redisOptionsOf(parseConfig('')), /redis configuration is required/);
 });
 
-test('overload (reference §6.3): 10 consecutive samples over the threshold with > 1 egress → drain the one most over its cost; kill it after cpu_kill_grace_sec; memory over max_memory → kill the biggest', () => {
+test('overload: 10 consecutive samples over the threshold with > 1 egress → drain the one most over its cost; kill it after cpu_kill_grace_sec; memory over max_memory → kill the biggest', () => {
   let now = 1_000_000;
   let busy = 0;
   let total = 0;

@@ -1,5 +1,5 @@
 /**
- * v2 media source requests (reference §1.8, `applyV2Source`): the original's validation texts, the
+ * v2 media source requests: the original's validation texts, the
  * plan a valid one becomes (video by track id or participant, audio routes with their channels,
  * capture_all ignoring the routes), what the run waits for, and the outputs still refused.
  */
@@ -66,7 +66,7 @@ test('media source: video by track id, or a participant camera / screen share; r
   assert.equal(v.videoEnabled, true);
   assert.equal(v.audioEnabled, false);
   assert.equal(v.file?.fileType, 'mp4');
-  // named after the room, like every transcoded room-based request (reference §8)
+  // named after the room, like every transcoded room-based request
   assert.equal(v.file?.storageFilepath, 'room-2022-10-04T011306.mp4');
   assert.deepEqual(v.source, { kind: 'media', video: { trackId: 'TR_v' }, audio: null, roomName: 'room', token: '', wsUrl: 'ws://127.0.0.1:7880' });
 
