@@ -330,21 +330,25 @@ export class MediaTransport {
   }
 
   /**
-   * Ends both inputs: repeats the last frame at the stop time (so video covers the whole recording)
-   * and closes the pipes, which is EOS for the pipeline.
+   * Ends both inputs: repeats the last frame in the last frame slot before the stop (so video covers
+   * the whole recording and not a frame more) and closes the pipes, which is EOS for the pipeline.
    */
   end(stopAtUs?: number): void {
     if (this.#ended) return;
     if (this.#timer) clearInterval(this.#timer);
     if (this.#startUs !== null && this.#lastFrame && this.opts.video) {
       const stopNs = this.#toNs(this.#stopUs ?? stopAtUs ?? this.#now());
-      // videorate fills a gap with the earlier frame up to its midpoint and the later one after it,
-      // but at EOS it does not repeat the last frame to fill its half: a final frame alone, after a
-      // gap (frames dropped while GStreamer fell behind, on a loaded machine), would end the video
-      // track half a gap early. A copy one frame before the stop closes the gap to one frame.
-      const beforeStopNs = stopNs - this.#frameNs;
-      if (beforeStopNs > this.#lastVideoPtsNs + this.#frameNs) this.#writeVideo(this.#lastFrame, beforeStopNs, true);
-      if (stopNs > this.#lastVideoPtsNs) this.#writeVideo(this.#lastFrame, stopNs, true);
+      // videorate fills a gap between two buffers (the earlier one up to the midpoint, the later
+      // one after it) but at EOS sends its last buffer once: the video track ends one frame after
+      // the last buffer. So the last picture goes into the last slot before the stop, and — so a gap
+      // before it (frames dropped while GStreamer fell behind on a loaded machine) is filled, not
+      // ended at its midpoint — into the slot before that too. Nothing AT the stop: a frame there
+      // lies past the recording (one frame longer than reported, an image or a keyframe at a
+      // segment boundary in outputs that have already ended).
+      const lastSlotNs = stopNs - this.#frameNs;
+      const slotBeforeNs = lastSlotNs - this.#frameNs;
+      if (slotBeforeNs > this.#lastVideoPtsNs) this.#writeVideo(this.#lastFrame, slotBeforeNs, true);
+      if (lastSlotNs > this.#lastVideoPtsNs) this.#writeVideo(this.#lastFrame, lastSlotNs, true);
     }
     this.#ended = true;
     this.opts.video?.end();
