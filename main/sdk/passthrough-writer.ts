@@ -63,10 +63,15 @@ export class PassthroughVideoWriter {
       // Signed 32-bit difference: unwraps the RTP timestamp.
       let delta = (f.rtpTimestamp - this.#lastRtp) | 0;
       if (delta > MAX_RTP_JUMP || delta < -MAX_RTP_JUMP) delta = ASSUMED_FRAME_TICKS;
-      if (delta < 0) {
+      if (delta < 0 || (delta === 0 && !f.keyframe)) {
+        // Backwards, or a second frame of the same picture (a simulcast layer forwarded twice across
+        // a switch): a container cannot hold two frames at one time.
         this.stats.droppedBackwards++;
         return;
       }
+      // A keyframe at the same RTP time as the frame before (the SFU switched layers on it) starts
+      // the chain the next frames decode from: kept, a millisecond later, so times stay increasing.
+      if (delta === 0) delta = VIDEO_CLOCK_HZ / 1000;
       this.#lastRtp = f.rtpTimestamp;
       this.#ticks += delta;
     }

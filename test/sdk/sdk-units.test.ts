@@ -15,6 +15,8 @@ import { MediaTransport } from '../../gst/media-transport.js';
 import { MediaTimeline } from '../../main/sdk/media-timeline.js';
 import { s16ToF32 } from '../../main/sdk/pcm.js';
 import { AudioMixer } from '../../main/sdk/audio-mixer.js';
+import { PassthroughVideoWriter } from '../../main/sdk/passthrough-writer.js';
+import type { EncodedFrame } from '../../main/sdk/encoded-track.js';
 
 const NOW = new Date(2022, 9, 4, 1, 13, 6, 789);
 const config = parseConfig('tmp_dir: /tmp/egress-test\napi_key: k\napi_secret: s\nws_url: ws://127.0.0.1:7880\n');
@@ -167,4 +169,25 @@ test('mixer: an input stamped back over itself is cut, not added on top of what 
   assert.ok(Math.abs(at(15) - 0.2) < 1e-6, `15 ms: ${at(15)} (the earlier chunk alone)`);
   assert.ok(Math.abs(at(21) - 0.3) < 1e-6, `21 ms: ${at(21)}`);
   assert.ok(Math.abs(at(25) - 0) < 1e-6, `25 ms: ${at(25)} (the cut chunk ends at 24 ms)`);
+});
+
+test('passthrough writer: times only increase — a second frame at one RTP time is dropped, a keyframe there is kept a millisecond later', () => {
+  const out = new PassThrough();
+  out.resume();
+  const w = new PassthroughVideoWriter(out, 'vp8', () => undefined);
+  const frame = (rtpTimestamp: number, keyframe: boolean): EncodedFrame => ({ kind: 'video', keyframe, payloadType: 96, rtpTimestamp, arrivalUs: 0, width: 640, height: 360, data: Buffer.alloc(10) });
+  w.push(frame(90_000, true));
+  assert.equal(w.stats.lastPtsNs, 0n);
+  w.push(frame(93_000, false));
+  assert.equal(w.stats.lastPtsNs, 33_333_333n);
+  // The same picture forwarded twice: not written.
+  w.push(frame(93_000, false));
+  assert.equal(w.stats.written, 2);
+  assert.equal(w.stats.droppedBackwards, 1);
+  // A keyframe on the same RTP time (a layer switch): written 1 ms later; what follows keeps its spacing.
+  w.push(frame(93_000, true));
+  assert.equal(w.stats.lastPtsNs, 34_333_333n);
+  w.push(frame(96_000, false));
+  assert.equal(w.stats.lastPtsNs, 67_666_666n);
+  assert.equal(w.stats.written, 4);
 });

@@ -122,5 +122,5 @@ test('media source: request type and cost are the participant\'s; PASSTHROUGH st
   rejects(media(video, [new Output({ config: { case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.RTMP, urls: ['rtmp://127.0.0.1/live/k'] }) } })]), /^RTMP stream output of media egress is not yet supported/);
   rejects(media(video, [new Output({ config: { case: 'segments', value: new SegmentedFileOutput({ filenamePrefix: 'x' }) } })]), /^segmented \(HLS\) output of media egress is not yet supported/);
   rejects(media(video, [fileOut(), new Output({ config: { case: 'images', value: new ImageOutput({ captureInterval: 5 }) } })]), /^image output of media egress is not yet supported/);
-  rejects(media({ audio: new AudioConfig({ captureAll: true }) }, [new Output({ config: { case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls: ['ws://127.0.0.1:9/pcm'] }) } })]), /^websocket stream output is not yet supported/);
+  rejects(media({ audio: new AudioConfig({ captureAll: true }) }, [new Output({ config: { case: 'stream', value: new StreamOutput({ protocol: StreamProtocol.WEBSOCKET, urls: ['ws://127.0.0.1:9/pcm'] }) } })]), /^websocket stream output of media egress is not yet supported/);
 });
