@@ -11,6 +11,7 @@ import { newEgressId } from '../main/egress/ids.js';
 import { setLogLevel } from '../main/log.js';
 import { GroupCpuMeter } from './proc-cpu.js';
 import { floorCpu, renderFloorCpu } from './floor.js';
+import { audioEncodingOf, videoEncodingOf } from '../main/egress/controller-common.js';
 import { fileURLToPath } from 'node:url';
 import { dirname } from 'node:path';
 
@@ -99,8 +100,8 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
   const breakdown = `browser ${browserS.toFixed(1)} s [${roles}], gst ${(meter.total() - browserS).toFixed(1)} s, node ${nodeS.toFixed(1)} s`;
   const enc = plan.encoding;
   const floor = await floorCpu(
-    { width: enc.width, height: enc.height, framerate: enc.framerate, bitrateKbps: enc.videoBitrateKbps, profile: enc.videoProfile, keyFrameIntervalS: enc.keyFrameIntervalS, threads: 0 },
-    { codec: enc.audioCodec, bitrateKbps: enc.audioBitrateKbps, sampleRate: enc.audioFrequency },
+    videoEncodingOf(enc, 0),
+    audioEncodingOf(enc),
     seconds,
     join(dir, 'floor.mp4'),
   );

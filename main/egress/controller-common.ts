@@ -1,11 +1,29 @@
 import type { EgressInfo, EgressStatus } from '@livekit/protocol';
-import type { Container } from '../../gst/output-pipeline.js';
+import type { AudioEncoding, Container, VideoEncoding } from '../../gst/output-pipeline.js';
 import type { GstExitInfo } from '../../gst/gst-process.js';
 import { EgressError } from '../contracts/errors.js';
-import type { FileType } from '../contracts/pipeline.js';
+import type { EncodingPlan, FileType } from '../contracts/pipeline.js';
 import { canTransition, isTerminal } from './status.js';
 
-/** What both egress controllers (page and SDK source) share: status moves, containers, gst exit texts. */
+/** What both egress controllers (page and SDK source) share: status moves, containers, encoder settings, gst exit texts. */
+
+/** The x264 settings of a plan (outputs add their own: HLS keyframes and VBV, RTMP's CBR). */
+export function videoEncodingOf(encoding: EncodingPlan, threads: number): VideoEncoding {
+  return {
+    width: encoding.width,
+    height: encoding.height,
+    framerate: encoding.framerate,
+    bitrateKbps: encoding.videoBitrateKbps,
+    profile: encoding.videoProfile,
+    keyFrameIntervalS: encoding.keyFrameIntervalS,
+    threads,
+  };
+}
+
+/** The audio encoder settings of a plan. */
+export function audioEncodingOf(encoding: EncodingPlan): AudioEncoding {
+  return { codec: encoding.audioCodec, bitrateKbps: encoding.audioBitrateKbps, sampleRate: encoding.audioFrequency };
+}
 
 export interface StatusFields {
   error?: string;

@@ -26,7 +26,7 @@ import { WebSocketPcmSink } from '../sdk/websocket-pcm.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { initialEgressInfo } from './info.js';
 import { isTerminal, statusName } from './status.js';
-import { applyStatus, containerOf, describeExit, type StatusFields } from './controller-common.js';
+import { applyStatus, audioEncodingOf, containerOf, describeExit, videoEncodingOf, type StatusFields } from './controller-common.js';
 import { recorderToken, type RecorderCredentials } from './template-source.js';
 import { createEgressUploads } from './uploads.js';
 import type { EndReason, WebEgressEvents } from './web-egress.js';
@@ -332,18 +332,8 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     const file = plan.file;
     if (!file) throw errInvalidField('output');
     const gstPlan: OutputPipelinePlan = {
-      video: plan.videoEnabled
-        ? {
-            width: plan.encoding.width,
-            height: plan.encoding.height,
-            framerate: plan.encoding.framerate,
-            bitrateKbps: plan.encoding.videoBitrateKbps,
-            profile: plan.encoding.videoProfile,
-            keyFrameIntervalS: plan.encoding.keyFrameIntervalS,
-            threads: this.deps.encoderThreads,
-          }
-        : null,
-      audio: plan.audioEnabled ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency } : null,
+      video: plan.videoEnabled ? videoEncodingOf(plan.encoding, this.deps.encoderThreads) : null,
+      audio: plan.audioEnabled ? audioEncodingOf(plan.encoding) : null,
       file: { container: containerOf(file.fileType), location: file.localFilepath },
     };
     const gst = await this.#startGst(buildLaunchArgs(gstPlan), plan.videoEnabled, plan.audioEnabled);

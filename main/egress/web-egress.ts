@@ -17,7 +17,7 @@ import { classifyRoomEnd, type RoomEndCause } from './room-end.js';
 import { redactPageUrl, resolveTemplateUrl, type RecorderCredentials } from './template-source.js';
 import { dirOf, Manifest, manifestRequired, sinkUploadsManifest, type UploadManager } from '../upload/index.js';
 import { isTerminal, statusName } from './status.js';
-import { applyStatus, containerOf, describeExit, type StatusFields } from './controller-common.js';
+import { applyStatus, audioEncodingOf, containerOf, describeExit, videoEncodingOf, type StatusFields } from './controller-common.js';
 import { SegmentOutput } from '../output/segment-output.js';
 import { ImageOutput } from '../output/image-output.js';
 import { StreamOutput } from '../output/stream-output.js';
@@ -350,22 +350,15 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const gstPlan: OutputPipelinePlan = {
       video: plan.videoEnabled
         ? {
-            width: plan.encoding.width,
-            height: plan.encoding.height,
-            framerate: plan.encoding.framerate,
-            bitrateKbps: plan.encoding.videoBitrateKbps,
-            profile: plan.encoding.videoProfile,
+            ...videoEncodingOf(plan.encoding, this.deps.encoderThreads),
             // HLS: a GOP of exactly one segment (no scene cuts), so every segment starts on a
             // keyframe at its boundary; splitmuxsink also requests the keyframe there.
             keyFrameIntervalS: plan.encoding.keyFrameIntervalS || (plan.segments?.segmentDurationS ?? 0),
-            threads: this.deps.encoderThreads,
             ...(plan.segments ? { vbvBufferMs: Math.min(plan.segments.segmentDurationS * 1000, 10_000) } : {}),
             cbr: plan.stream?.protocol === 'rtmp',
           }
         : null,
-      audio: plan.audioEnabled
-        ? { codec: plan.encoding.audioCodec, bitrateKbps: plan.encoding.audioBitrateKbps, sampleRate: plan.encoding.audioFrequency }
-        : null,
+      audio: plan.audioEnabled ? audioEncodingOf(plan.encoding) : null,
       file: file ? { container: containerOf(file.fileType), location: file.localFilepath } : null,
       segments: this.#segments ? { locationPattern: this.#segments.locationPattern, segmentDurationS: plan.segments?.segmentDurationS ?? 4 } : null,
       stream: this.#stream ? { format: this.#stream.format } : null,

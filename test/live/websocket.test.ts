@@ -191,15 +191,14 @@ describe('WebSocket output of a room template (v2, through livekit-server and th
     await env?.close();
   });
 
-  it('grid template, one publisher beeping once a second: its audio as raw PCM; StopEgress → COMPLETE, Close frame', async () => {
+  /**
+   * Records room `ws-room` through `template` to a loopback PCM server for 15 s, stops it and checks
+   * the stream: content type, Close frame, FINISHED, ≥ 14 s of PCM matching its StreamInfo.
+   */
+  async function recordToPcm(template: TemplateSource, label: string, logLabel: string): Promise<void> {
     const server = await startPcmServer();
     try {
-      const room = 'ws-room';
-      await env.rooms.createRoom({ name: room });
-      pubs.push(...(await startPublishers(env, room, 1, { video: false })));
-      const info = await env.egress.startEgress(
-        new StartEgressRequest({ roomName: room, source: { case: 'template', value: new TemplateSource({ layout: 'grid' }) }, outputs: [wsOutput(server.url)] }),
-      );
+      const info = await env.egress.startEgress(new StartEgressRequest({ roomName: 'ws-room', source: { case: 'template', value: template }, outputs: [wsOutput(server.url)] }));
       const active = await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE, 60_000);
       assert.equal(active.streamResults[0]?.status, StreamInfo_Status.ACTIVE);
       await sleep(15_000);
@@ -210,36 +209,22 @@ describe('WebSocket output of a room template (v2, through livekit-server and th
       const st = done.streamResults[0];
       assert.equal(st?.status, StreamInfo_Status.FINISHED);
       const streamS = Number(st?.duration ?? 0n) / 1e9;
-      const pcm = await checkPcm(server, 'room');
+      const pcm = await checkPcm(server, label);
       assert.ok(pcm.seconds >= 14, `${pcm.seconds} s of PCM`);
       assert.ok(Math.abs(pcm.seconds - streamS) < 0.5, `PCM ${pcm.seconds} s, StreamInfo ${streamS} s`);
-      console.log(`# websocket (template): ${pcm.bytes} bytes, ${pcm.seconds.toFixed(2)} s, ${pcm.beeps} beeps ${pcm.spacing.toFixed(4)} s apart`);
+      console.log(`# websocket (${logLabel}): ${pcm.bytes} bytes, ${pcm.seconds.toFixed(2)} s, ${pcm.beeps} beeps ${pcm.spacing.toFixed(4)} s apart`);
     } finally {
       await server.close();
     }
+  }
+
+  it('grid template, one publisher beeping once a second: its audio as raw PCM; StopEgress → COMPLETE, Close frame', async () => {
+    await env.rooms.createRoom({ name: 'ws-room' });
+    pubs.push(...(await startPublishers(env, 'ws-room', 1, { video: false })));
+    await recordToPcm(new TemplateSource({ layout: 'grid' }), 'room', 'template');
   });
 
   it('audio-only template (the room mix, no page): the same PCM from the mixer; StopEgress → COMPLETE', async () => {
-    const server = await startPcmServer();
-    try {
-      const info = await env.egress.startEgress(
-        new StartEgressRequest({ roomName: 'ws-room', source: { case: 'template', value: new TemplateSource({ audioOnly: true }) }, outputs: [wsOutput(server.url)] }),
-      );
-      await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE, 60_000);
-      await sleep(15_000);
-      await env.egress.stopEgress(info.egressId);
-      const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_COMPLETE, 60_000);
-      assert.equal(server.contentType, 'audio/x-raw');
-      assert.equal(server.closeCode, 1005);
-      const st = done.streamResults[0];
-      assert.equal(st?.status, StreamInfo_Status.FINISHED);
-      const streamS = Number(st?.duration ?? 0n) / 1e9;
-      const pcm = await checkPcm(server, 'room-mix');
-      assert.ok(pcm.seconds >= 14, `${pcm.seconds} s of PCM`);
-      assert.ok(Math.abs(pcm.seconds - streamS) < 0.5, `PCM ${pcm.seconds} s, StreamInfo ${streamS} s`);
-      console.log(`# websocket (audio-only template): ${pcm.bytes} bytes, ${pcm.seconds.toFixed(2)} s, ${pcm.beeps} beeps ${pcm.spacing.toFixed(4)} s apart`);
-    } finally {
-      await server.close();
-    }
+    await recordToPcm(new TemplateSource({ audioOnly: true }), 'room-mix', 'audio-only template');
   });
 });
