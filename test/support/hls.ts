@@ -146,7 +146,8 @@ export async function checkHls(c: HlsCheck): Promise<ParsedPlaylist> {
       // boundary records one frame there, keyframed by the boundary's request; splitmuxsink cannot
       // tell a one-frame GOP at EOS overruns the fragment (its length is only known from a next
       // frame) and leaves it at the end of the last segment. Still exactly at the boundary.
-      const keys = packets.filter((p) => p.key).map((p) => (p.pts - firstPts - offset).toFixed(3));
+      const start = packets[0].pts;
+      const keys = packets.filter((p) => p.key).map((p) => (p.pts - start).toFixed(3));
       const last = s === pl.segments[n - 1];
       const tailKeyframe = last && keys.length === 2 && packets.at(-1)?.key === true && Math.abs(Number(keys[1]) - c.segmentDurationS) < 0.002;
       assert.ok(keys.length === 1 || tailKeyframe, `${s.uri}: one keyframe per segment, found at ${keys.join(', ')} s (of ${packets.length} frames)`);
