@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { fragmentedMp4DurationNs, truncateFragmentsAfter, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
+import { containerDurationNs } from '../../gst/container-duration.js';
 import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import type { AudioLevel } from '../../gst/audio-level.js';
@@ -586,9 +587,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         size = (await stat(file.localFilepath)).size;
       }
     }
-    if (this.#fileUnfinished && file.fileType === 'mp4') {
-      // What players will play is what reached the disk: up to the last complete fragment.
-      const onDisk = await fragmentedMp4DurationNs(file.localFilepath).catch(() => null);
+    if (this.#fileUnfinished && (file.fileType === 'mp4' || file.fileType === 'ogg')) {
+      // What players will play is what reached the disk: up to the last complete fragment / page.
+      const onDisk = await containerDurationNs(file.fileType, file.localFilepath);
       if (onDisk !== null && onDisk < result.duration) {
         result.duration = onDisk;
         result.endedAt = startNs + onDisk;

@@ -3,7 +3,8 @@ import type { EgressInfo } from '@livekit/protocol';
 import type { ServiceConfig } from '../config/index.js';
 import type { PipelinePlan } from '../contracts/pipeline.js';
 import { createEgressUploads } from '../egress/uploads.js';
-import { fragmentedMp4DurationNs, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
+import { truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
+import { containerDurationNs } from '../../gst/container-duration.js';
 import { logger } from '../log.js';
 import { commOf, killRemembered, stillRunning, type ProcStat } from './proc.js';
 
@@ -11,7 +12,8 @@ import { commOf, killRemembered, stillRunning, type ProcStat } from './proc.js';
  * What a dead handler leaves behind. Its GStreamer child keeps running: the handler's end of its input
  * pipes closed with the handler, so gst-launch sees end-of-stream and finishes the file by itself.
  * The worker gives it that time, then takes the file over: the duration is read from the file (what
- * reached the disk is what was recorded), and the file is uploaded like any other — or, if that
+ * reached the disk is what was recorded; the wall-clock span only where the container is not one we
+ * read), and the file is uploaded like any other — or, if that
  * fails, left where it is and reported there.
  */
 
@@ -52,7 +54,7 @@ export async function deliverOrphanedFile(plan: PipelinePlan, info: EgressInfo, 
   }
   if (size === 0) return;
   const startNs = result.startedAt > 0n ? result.startedAt : info.startedAt;
-  const onDisk = file.fileType === 'mp4' ? await fragmentedMp4DurationNs(file.localFilepath).catch(() => null) : null;
+  const onDisk = await containerDurationNs(file.fileType, file.localFilepath);
   const duration = onDisk ?? (startNs > 0n && info.endedAt > startNs ? info.endedAt - startNs : 0n);
   result.startedAt = startNs;
   result.duration = duration;
