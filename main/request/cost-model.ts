@@ -91,7 +91,11 @@ export function pixelRateRatio(shape: { width: number; height: number; framerate
   return Number.isFinite(r) && r > 0 ? Math.min(r, MAX_PIXEL_RATE_RATIO) : 1;
 }
 
-/** The multiplier of a 720p30 base cost for a video encoding, given the type's fixed share. */
+/**
+ * The multiplier of a 720p30 base cost for a video encoding, given the type's fixed share:
+ * fixed + (1 − fixed) × ratio, written so that 720p30 gives exactly 1 (a reservation equal to the
+ * configured cost to the last bit, as the original's).
+ */
 export function videoScale(shape: { width: number; height: number; framerate: number }, fixedShare: number): number {
-  return fixedShare + (1 - fixedShare) * pixelRateRatio(shape);
+  return 1 + (1 - fixedShare) * (pixelRateRatio(shape) - 1);
 }
