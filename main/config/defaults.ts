@@ -31,7 +31,8 @@ export const DEFAULT_OLD_PACKET_THRESHOLD_MS = 2_200;
 export const DEFAULT_AUDIO_TEMPO_ADJUSTMENT_RATE = 0.05;
 export const MAX_AUDIO_TEMPO_ADJUSTMENT_RATE = 0.2;
 
-// cpu_cost: the original's code defaults unless said otherwise
+// cpu_cost: the original's code defaults unless said otherwise. The costs of types with video are
+// their 720p30 figures: main/request/cost-model.ts scales them by the encoding a request asks for.
 export const DEFAULT_MAX_CPU_UTILIZATION = 0.8;
 /**
  * A room composite is a web egress of the template page plus the WebRTC decode of its tracks: ours

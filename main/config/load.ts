@@ -140,6 +140,15 @@ function applyLatencyDefaults(l: LatencyConfig): LatencyConfig {
   return out;
 }
 
+/**
+ * A `*_cpu_cost` the admission can use: positive and finite. Zero or unset means the default as in
+ * the original; a negative or infinite one (which would admit everything, or nothing) is taken as
+ * unset too.
+ */
+function validCost(v: number): boolean {
+  return v > 0 && Number.isFinite(v);
+}
+
 function applyDefaults(raw: RawServiceConfig, env: NodeJS.ProcessEnv): MutableServiceConfig {
   const { backup_storage, cpu_cost: rawCost, ...rest } = raw;
   const c: MutableServiceConfig = { ...rest, cpu_cost: { ...rawCost, memory_source: D.DEFAULT_MEMORY_SOURCE } };
@@ -163,15 +172,15 @@ function applyDefaults(raw: RawServiceConfig, env: NodeJS.ProcessEnv): MutableSe
     if (rawCost.max_cpu_utilization !== 0) log.warn('cpu_cost.max_cpu_utilization must be in (0, 1]; using the default');
     k.max_cpu_utilization = D.DEFAULT_MAX_CPU_UTILIZATION;
   }
-  if (k.room_composite_cpu_cost <= 0) k.room_composite_cpu_cost = D.DEFAULT_ROOM_COMPOSITE_CPU_COST;
-  if (k.audio_room_composite_cpu_cost <= 0) k.audio_room_composite_cpu_cost = D.DEFAULT_AUDIO_ROOM_COMPOSITE_CPU_COST;
-  if (k.sdk_audio_room_composite_cpu_cost <= 0) k.sdk_audio_room_composite_cpu_cost = k.audio_room_composite_cpu_cost;
+  if (!validCost(k.room_composite_cpu_cost)) k.room_composite_cpu_cost = D.DEFAULT_ROOM_COMPOSITE_CPU_COST;
+  if (!validCost(k.audio_room_composite_cpu_cost)) k.audio_room_composite_cpu_cost = D.DEFAULT_AUDIO_ROOM_COMPOSITE_CPU_COST;
+  if (!validCost(k.sdk_audio_room_composite_cpu_cost)) k.sdk_audio_room_composite_cpu_cost = k.audio_room_composite_cpu_cost;
   if (k.sdk_audio_room_composite_memory_cost <= 0) k.sdk_audio_room_composite_memory_cost = k.memory_cost;
-  if (k.web_cpu_cost <= 0) k.web_cpu_cost = D.DEFAULT_WEB_CPU_COST;
-  if (k.audio_web_cpu_cost <= 0) k.audio_web_cpu_cost = D.DEFAULT_AUDIO_WEB_CPU_COST;
-  if (k.participant_cpu_cost <= 0) k.participant_cpu_cost = D.DEFAULT_PARTICIPANT_CPU_COST;
-  if (k.track_composite_cpu_cost <= 0) k.track_composite_cpu_cost = D.DEFAULT_TRACK_COMPOSITE_CPU_COST;
-  if (k.track_cpu_cost <= 0) k.track_cpu_cost = D.DEFAULT_TRACK_CPU_COST;
+  if (!validCost(k.web_cpu_cost)) k.web_cpu_cost = D.DEFAULT_WEB_CPU_COST;
+  if (!validCost(k.audio_web_cpu_cost)) k.audio_web_cpu_cost = D.DEFAULT_AUDIO_WEB_CPU_COST;
+  if (!validCost(k.participant_cpu_cost)) k.participant_cpu_cost = D.DEFAULT_PARTICIPANT_CPU_COST;
+  if (!validCost(k.track_composite_cpu_cost)) k.track_composite_cpu_cost = D.DEFAULT_TRACK_COMPOSITE_CPU_COST;
+  if (!validCost(k.track_cpu_cost)) k.track_cpu_cost = D.DEFAULT_TRACK_CPU_COST;
   if (k.max_pulse_clients === 0) k.max_pulse_clients = D.DEFAULT_MAX_PULSE_CLIENTS;
   if (k.cpu_kill_grace_sec <= 0) k.cpu_kill_grace_sec = D.DEFAULT_CPU_KILL_GRACE_SEC;
   const ms = rawCost.memory_source;

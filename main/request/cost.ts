@@ -1,7 +1,7 @@
-import { EncodingOptionsPreset } from '@livekit/protocol';
 import type { RequestType } from '../contracts/pipeline.js';
 import type { ServiceConfig } from '../config/load.js';
 import type { EgressRequest } from './plan.js';
+import { AUDIO_ONLY_SDK_SHARE, CHROME_FIXED_SHARE, SDK_FIXED_SHARE, shapeOfOptions, videoScale, type EncodingShape, type OptionsOneof } from './cost-model.js';
 
 /**
  * Request type and admission cost.
@@ -67,32 +67,39 @@ export interface RequestCost {
 }
 
 /**
- * Admission cost of a request from `cpu_cost.*`. A non-zero `estimatedCpu` (rpc
- * StartEgressRequest.estimated_cpu) overrides the computed CPU cost.
+ * Admission cost of a request: its type's `cpu_cost.*` (the 720p30 figure) scaled by the encoding it
+ * asks for (see cost-model.ts). A non-zero `estimatedCpu` (rpc StartEgressRequest.estimated_cpu)
+ * overrides the computed CPU cost, as in the original.
  */
 export function costOf(request: EgressRequest, config: ServiceConfig, estimatedCpu = 0): RequestCost {
   const c = config.cpu_cost;
   let cpu = 0;
   let memoryGb = c.memory_cost;
-  const composite = (t: { audioOnly: boolean; layout: string; customBaseUrl: string }): void => {
-    if (!t.audioOnly) cpu = c.room_composite_cpu_cost;
+  const composite = (t: { audioOnly: boolean; layout: string; customBaseUrl: string }, options: OptionsOneof): void => {
+    if (!t.audioOnly) cpu = scaled(c.room_composite_cpu_cost, shapeOfOptions(options), CHROME_FIXED_SHARE);
     else if (isSdkRoomComposite(t)) {
       cpu = c.sdk_audio_room_composite_cpu_cost;
       memoryGb = c.sdk_audio_room_composite_memory_cost;
     } else cpu = c.audio_room_composite_cpu_cost;
   };
+  const web = (audioOnly: boolean, options: OptionsOneof): void => {
+    cpu = audioOnly ? c.audio_web_cpu_cost : scaled(c.web_cpu_cost, shapeOfOptions(options), CHROME_FIXED_SHARE);
+  };
   switch (request.case) {
     case 'roomComposite':
-      composite(request.value);
+      composite(request.value, request.value.options);
       break;
     case 'web':
-      cpu = request.value.audioOnly ? c.audio_web_cpu_cost : c.web_cpu_cost;
+      web(request.value.audioOnly, request.value.options);
       break;
     case 'participant':
-      cpu = c.participant_cpu_cost;
+      cpu = scaled(c.participant_cpu_cost, shapeOfOptions(request.value.options), SDK_FIXED_SHARE);
       break;
     case 'trackComposite':
-      cpu = c.track_composite_cpu_cost;
+      cpu =
+        request.value.videoTrackId === ''
+          ? c.track_composite_cpu_cost * AUDIO_ONLY_SDK_SHARE
+          : scaled(c.track_composite_cpu_cost, shapeOfOptions(request.value.options), SDK_FIXED_SHARE);
       break;
     case 'track':
       cpu = c.track_cpu_cost;
@@ -100,18 +107,18 @@ export function costOf(request: EgressRequest, config: ServiceConfig, estimatedC
     case 'egress':
     case 'replay': {
       const v = request.value;
+      const shape = shapeOfOptions(v.encoding);
       switch (v.source.case) {
         case 'template':
-          composite(v.source.value);
+          composite(v.source.value, v.encoding);
           break;
         case 'web':
-          cpu = v.source.value.audioOnly ? c.audio_web_cpu_cost : c.web_cpu_cost;
+          web(v.source.value.audioOnly, v.encoding);
           break;
         case 'media':
-          cpu =
-            v.encoding.case === 'preset' && v.encoding.value === EncodingOptionsPreset.PASSTHROUGH
-              ? c.track_cpu_cost
-              : c.participant_cpu_cost;
+          if (shape.kind === 'passthrough') cpu = c.track_cpu_cost;
+          else if (v.source.value.video.case === undefined) cpu = c.participant_cpu_cost * AUDIO_ONLY_SDK_SHARE;
+          else cpu = scaled(c.participant_cpu_cost, shape, SDK_FIXED_SHARE);
           break;
         default:
           break;
@@ -123,4 +130,9 @@ export function costOf(request: EgressRequest, config: ServiceConfig, estimatedC
   }
   if (estimatedCpu > 0) cpu = estimatedCpu;
   return { cpu, memoryGb };
+}
+
+/** A 720p30 base cost at the encoding asked for; a type that cannot pass through (validation refuses it) costs its base. */
+function scaled(base: number, shape: EncodingShape, fixedShare: number): number {
+  return shape.kind === 'video' ? base * videoScale(shape, fixedShare) : base;
 }

@@ -203,7 +203,7 @@ export class EgressService {
     const costs = [k.room_composite_cpu_cost, k.audio_room_composite_cpu_cost, k.web_cpu_cost, k.audio_web_cpu_cost, k.participant_cpu_cost, k.track_composite_cpu_cost, k.track_cpu_cost];
     const cores = this.monitor.cores;
     if (cores < Math.min(...costs)) throw new EgressError('E_CONFIG', 'internal', 'not enough cpu');
-    if (cores < k.web_cpu_cost) log.warn(`${cores} cores < web_cpu_cost ${k.web_cpu_cost}: web egress requests will be rejected (not enough CPU)`);
+    if (cores < k.web_cpu_cost) log.warn(`${cores} cores < web_cpu_cost ${k.web_cpu_cost}: web egress requests (even at 720p30) will be rejected (not enough CPU)`);
   }
 
   /** psrpc affinity: −1 cannot accept, 0.5 idle, 1.0 busy. */

@@ -9,11 +9,14 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { join } from 'node:path';
-import { EgressStatus, type EgressInfo } from 'livekit-server-sdk';
+import { EgressStatus, EncodingOptionsPreset, type EgressInfo } from 'livekit-server-sdk';
+import { WebEgressRequest } from '@livekit/protocol';
 import { livekitBinary } from '../harness/livekit.js';
 import { sleep } from '../harness/redis.js';
 import { StaticServer } from '../../main/capture/static-server.js';
 import { DEFAULT_AUDIO_WEB_CPU_COST, DEFAULT_MAX_CPU_UTILIZATION, DEFAULT_WEB_CPU_COST } from '../../main/config/defaults.js';
+import { parseConfig } from '../../main/config/index.js';
+import { costOf } from '../../main/request/index.js';
 import { setLogLevel } from '../../main/log.js';
 import { commOf } from '../../main/service/proc.js';
 import { FIXTURE_PAGES_DIR } from '../support/web-egress.js';
@@ -151,6 +154,33 @@ describe('admission and overload (livekit-server + worker)', { skip: binary ? fa
     } finally {
       await a.kill();
       await b.kill();
+    }
+  });
+
+  test('the reservation follows the encoding: a worker that holds one 720p30 web egress refuses a 1080p60 one up front (`not enough CPU`) and accepts the 720p30', async () => {
+    // web_cpu_cost is the 720p30 figure: half the cores fits an idle worker (which offers all its
+    // cores); 1080p60 reserves it × the model's factor (> 3), more than the cores. No timing involved:
+    // both are decided on an idle worker by the reservation alone.
+    const webCost = cores / 2;
+    const c1080p60 = costOf({ case: 'web', value: new WebEgressRequest({ url: env.pageUrl, options: { case: 'preset', value: EncodingOptionsPreset.H264_1080P_60 } }) }, parseConfig(`cpu_cost:\n  web_cpu_cost: ${webCost}\n`)).cpu;
+    assert.ok(c1080p60 > cores, `1080p60 reserves ${c1080p60} cores`);
+    const w = await startWorker({ redisPort: env.redis.port, tmpDir: join(env.dir, 'tmp-enc'), cwd: env.dir, name: 'enc', cpuCost: { web_cpu_cost: webCost } });
+    workers.push(w);
+    try {
+      const refused = await env.api.startWebEgress(env.pageUrl, fileOut(join(env.dir, 'enc-1080p60.mp4')), { encodingOptions: EncodingOptionsPreset.H264_1080P_60 }).then(
+        (i) => assert.fail(`1080p60 accepted: ${i.egressId}`),
+        (e: { status?: number; code?: string; message?: string }) => `${e.status ?? '?'} ${e.code ?? '?'}: ${e.message ?? String(e)}`,
+      );
+      console.log(`# ${cores} cores, web_cpu_cost ${webCost}: 1080p60 (reserves ${c1080p60.toFixed(2)}) refused: ${refused}`);
+      assert.match(refused, /^503 unavailable: (twirp error unknown: )?(not enough CPU|no response from servers)$/);
+      assert.equal(w.handlers().size, 0, 'nothing was started for the refused request');
+      assert.doesNotMatch(w.logs(), /StartEgress received/);
+      const ok = await env.api.startWebEgress(env.pageUrl, fileOut(join(env.dir, 'enc-720p30.mp4')), { encodingOptions: EncodingOptionsPreset.H264_720P_30 });
+      await waitStatus(env.api, ok.egressId, EgressStatus.EGRESS_ACTIVE, 40_000);
+      await env.api.stopEgress(ok.egressId);
+      await waitStatus(env.api, ok.egressId, EgressStatus.EGRESS_COMPLETE, 40_000);
+    } finally {
+      await w.kill();
     }
   });
 
