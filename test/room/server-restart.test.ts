@@ -151,5 +151,38 @@ describe('livekit-server restart during a room composite', { skip }, () => {
     assert.ok(checked.containerS >= killedInFileS - 0.5 && checked.containerS <= killedInFileS + 1.5, `the file ends at the fault: ${checked.containerS.toFixed(2)} s vs killed at ${killedInFileS.toFixed(2)} s`);
     await p1.stop();
   });
+
+  test('participant egress (SDK source), SIGKILL, down past rtc-node\'s reconnect attempts: FAILED `connection to room failed` (503) reported ≤ 5 s after the server is back, the file ends at the fault, intact and delivered once', async (t) => {
+    const room = 'restart-participant';
+    const [p1] = await startPublishers(env, room, 1, { video: { codec: 'vp8' } });
+    assert.ok(p1);
+    pubs.push(p1);
+    const out = join(env.dir, 'restart-participant.mp4');
+    const info = await env.egress.startParticipantEgress(room, 'p1', { file: new EncodedFileOutput({ filepath: out }) });
+    await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE);
+    await sleep(5000);
+    const killedAt = Date.now();
+    await env.lk.crash();
+    // rtc-node retries the connection (the participant it drops meanwhile does not end the
+    // recording), then gives up: Disconnected.
+    await env.worker.waitForLog(new RegExp(`room connection ended: [^\\n]*\\[egress:${info.egressId}\\]`), 150_000);
+    t.diagnostic(`rtc-node gave up ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+    await env.worker.waitForLog(new RegExp(`service\\) egress ended EGRESS_FAILED[^\\n]*\\[egress:${info.egressId}\\]`), 30_000);
+    await env.lk.startAgain();
+    const backAt = Date.now();
+    const { info: failed, atMs } = await seenWith(env, info.egressId, EgressStatus.EGRESS_FAILED, 30_000);
+    t.diagnostic(`FAILED seen on livekit-server ${atMs - backAt} ms after it was healthy again`);
+    assert.ok(atMs - backAt <= 5000, `FAILED reported ${atMs - backAt} ms after the server was back`);
+    assert.equal(failed.error, 'recording ended early: connection to room failed');
+    assert.equal(failed.errorCode, 503);
+    const f = failed.fileResults[0];
+    assert.equal(f?.location, out);
+    assert.deepEqual(copiesOf(out), ['restart-participant.mp4'], 'delivered once');
+    const checked = await assertFaultedFile(out, f?.duration ?? 0n, 'participant, server gone', { minS: 3 });
+    const killedInFileS = (killedAt - Number(f?.startedAt ?? 0n) / 1e6) / 1000;
+    t.diagnostic(`container ${checked.containerS.toFixed(2)} s, reported ${checked.reportedS.toFixed(2)} s, server killed at ${killedInFileS.toFixed(2)} s of the file`);
+    assert.ok(checked.containerS >= killedInFileS - 0.5 && checked.containerS <= killedInFileS + 1.5, `the file ends at the fault: ${checked.containerS.toFixed(2)} s vs killed at ${killedInFileS.toFixed(2)} s`);
+    await p1.stop();
+  });
 });
 
