@@ -7,13 +7,17 @@
  * - gone for longer: the page gives up, the recorder cannot ask the server why → FAILED `recording
  *   ended early: connection to room failed` (503), reported as soon as the server is back (the
  *   worker's IOInfo updates over Redis are retried every ≤ 2 s meanwhile). The file ends where the
- *   room was lost (the original keeps the ~40 s of retries: a frozen picture and silence).
+ *   room was lost (the original keeps the ~40 s of retries: a frozen picture and silence): the MP4,
+ *   the HLS playlist and segments, and an audio-only OGG alike.
+ * - a participant egress (SDK source, rtc-node) with the server gone past rtc-node's reconnect
+ *   attempts: FAILED `connection to room failed` as the original, the file ending at the loss.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { EgressStatus, EncodedFileOutput, type EgressInfo } from 'livekit-server-sdk';
+import { EgressStatus, EncodedFileOutput, EncodedFileType, SegmentedFileOutput, type EgressInfo } from 'livekit-server-sdk';
+import { checkHls } from '../support/hls.js';
 import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import { gridRects } from '../../templates/room/src/geometry.js';
@@ -117,38 +121,76 @@ describe('livekit-server restart during a room composite', { skip }, () => {
     await p1.stop();
   });
 
-  test('SIGKILL, down past the page reconnect window: FAILED `connection to room failed` (503) reported ≤ 5 s after the server is back, the file ends at the fault, intact and delivered once', async (t) => {
+  test('SIGKILL, down past the page reconnect window: FAILED `connection to room failed` (503) reported ≤ 5 s after the server is back; MP4, HLS and an audio-only OGG all end at the fault, intact and delivered once', async (t) => {
     const room = 'restart-gone';
     const [p1] = await startPublishers(env, room, 1, { video: { codec: 'vp8' } });
     assert.ok(p1);
     pubs.push(p1);
     const out = join(env.dir, 'restart-gone.mp4');
-    const info = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: out }) });
+    const hlsDir = join(env.dir, 'restart-gone-hls');
+    const segments = new SegmentedFileOutput({ filenamePrefix: `${hlsDir}/seg`, playlistName: 'pl.m3u8', segmentDuration: 2 });
+    const info = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: out }), segments });
+    // The audio-only mix of the room to OGG (another container, cut the same way).
+    const ogg = join(env.dir, 'restart-gone.ogg');
+    const audio = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: ogg, fileType: EncodedFileType.OGG }) }, { audioOnly: true });
     await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE);
+    await waitStatus(env, audio.egressId, EgressStatus.EGRESS_ACTIVE);
     await sleep(5000);
     const killedAt = Date.now();
     // livekit-client gives up after ~40 s of attempts; the page then says END_RECORDING.
     await env.lk.crash();
-    await env.worker.waitForLog(new RegExp(`room connection ended: connection_lost \\[egress:${info.egressId}\\]`), 90_000);
+    for (const id of [info.egressId, audio.egressId]) {
+      await env.worker.waitForLog(new RegExp(`room connection ended: connection_lost \\[egress:${id}\\]`), 90_000);
+    }
     const decidedAt = Date.now();
-    t.diagnostic(`the page gave up ${((decidedAt - killedAt) / 1000).toFixed(1)} s after the kill`);
-    await env.worker.waitForLog(new RegExp(`service\\) egress ended EGRESS_FAILED[^\\n]*\\[egress:${info.egressId}\\]`), 30_000);
+    t.diagnostic(`the pages gave up ${((decidedAt - killedAt) / 1000).toFixed(1)} s after the kill`);
+    for (const id of [info.egressId, audio.egressId]) {
+      await env.worker.waitForLog(new RegExp(`service\\) egress ended EGRESS_FAILED[^\\n]*\\[egress:${id}\\]`), 30_000);
+    }
     await env.lk.startAgain();
     const backAt = Date.now();
     const { info: failed, atMs } = await seenWith(env, info.egressId, EgressStatus.EGRESS_FAILED, 30_000);
-    t.diagnostic(`FAILED seen on livekit-server ${atMs - backAt} ms after it was healthy again`);
+    const { info: audioFailed, atMs: audioAtMs } = await seenWith(env, audio.egressId, EgressStatus.EGRESS_FAILED, 30_000);
+    t.diagnostic(`FAILED seen on livekit-server ${atMs - backAt} ms (video) and ${audioAtMs - backAt} ms (audio-only) after it was healthy again`);
     assert.ok(atMs - backAt <= 5000, `FAILED reported ${atMs - backAt} ms after the server was back`);
-    assert.equal(failed.error, 'recording ended early: connection to room failed');
-    assert.equal(failed.errorCode, 503);
+    assert.ok(audioAtMs - backAt <= 5000, `audio-only FAILED reported ${audioAtMs - backAt} ms after the server was back`);
+    for (const i of [failed, audioFailed]) {
+      assert.equal(i.error, 'recording ended early: connection to room failed');
+      assert.equal(i.errorCode, 503);
+    }
     const f = failed.fileResults[0];
     assert.equal(f?.location, out);
     assert.deepEqual(copiesOf(out), ['restart-gone.mp4'], 'delivered once');
-    // The file ends where the room was lost (the page's client said so when it began retrying): the
-    // ~40 s of retries the page showed (a frozen picture, silence) are not in it.
+    // Every output ends where the room was lost (the page's client said so when it began retrying):
+    // the ~40 s of retries the page showed (a frozen picture, silence) are in none of them.
+    const endsAtFault = (what: string, containerS: number, startedAtNs: bigint): void => {
+      const killedInFileS = (killedAt - Number(startedAtNs) / 1e6) / 1000;
+      t.diagnostic(`${what}: container ${containerS.toFixed(2)} s, server killed at ${killedInFileS.toFixed(2)} s of it`);
+      assert.ok(containerS >= killedInFileS - 0.5 && containerS <= killedInFileS + 1.5, `${what} ends at the fault: ${containerS.toFixed(2)} s vs killed at ${killedInFileS.toFixed(2)} s`);
+    };
     const checked = await assertFaultedFile(out, f?.duration ?? 0n, 'server gone', { minS: 3 });
-    const killedInFileS = (killedAt - Number(f?.startedAt ?? 0n) / 1e6) / 1000;
-    t.diagnostic(`container ${checked.containerS.toFixed(2)} s, reported ${checked.reportedS.toFixed(2)} s, server killed at ${killedInFileS.toFixed(2)} s of the file`);
-    assert.ok(checked.containerS >= killedInFileS - 0.5 && checked.containerS <= killedInFileS + 1.5, `the file ends at the fault: ${checked.containerS.toFixed(2)} s vs killed at ${killedInFileS.toFixed(2)} s`);
+    t.diagnostic(`MP4: container ${checked.containerS.toFixed(2)} s, reported ${checked.reportedS.toFixed(2)} s`);
+    endsAtFault('MP4', checked.containerS, f?.startedAt ?? 0n);
+    // HLS: whole 2 s segments up to the fault, the last one cut there; the playlist's EXTINF and
+    // SegmentsInfo are what the segments hold.
+    const seg = failed.segmentResults[0];
+    assert.ok(seg, 'segments result');
+    const playlist = seg.playlistLocation.startsWith('/') ? seg.playlistLocation : join(hlsDir, 'pl.m3u8');
+    await checkHls({ playlistPath: playlist, segmentDurationS: 2, info: seg, video: true });
+    const hls = await assertFaultedFile(playlist, seg.duration, 'server gone (HLS)', { minS: 3 });
+    t.diagnostic(`HLS: ${seg.segmentCount} segments, container ${hls.containerS.toFixed(2)} s, reported ${hls.reportedS.toFixed(2)} s`);
+    endsAtFault('HLS', hls.containerS, seg.startedAt);
+    assert.ok(Math.abs(hls.containerS - checked.containerS) <= 0.2, `HLS ${hls.containerS.toFixed(2)} s vs MP4 ${checked.containerS.toFixed(2)} s`);
+    // OGG: no silence appended — the publisher's tone is heard in the last whole second before the cut.
+    const af = audioFailed.fileResults[0];
+    assert.equal(af?.location, ogg);
+    assert.deepEqual(copiesOf(ogg), ['restart-gone.ogg'], 'delivered once');
+    const oggChecked = await assertFaultedFile(ogg, af?.duration ?? 0n, 'server gone (OGG)', { minS: 3 });
+    t.diagnostic(`OGG: container ${oggChecked.containerS.toFixed(2)} s, reported ${oggChecked.reportedS.toFixed(2)} s`);
+    endsAtFault('OGG', oggChecked.containerS, af?.startedAt ?? 0n);
+    const tone = (await analyse('server gone (OGG)', ogg, regionsOf([p1], [undefined]))).publishers[0]?.toneSeconds ?? [];
+    const lastWhole = Math.floor(oggChecked.containerS - 0.5) - 1;
+    assert.ok(lastWhole >= 2 && tone[lastWhole] === true, `tone in second ${lastWhole} of ${oggChecked.containerS.toFixed(2)} s: ${tone.map(Number).join('')}`);
     await p1.stop();
   });
 
