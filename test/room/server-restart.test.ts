@@ -18,6 +18,7 @@ import { readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EgressStatus, EncodedFileOutput, EncodedFileType, SegmentedFileOutput, type EgressInfo } from 'livekit-server-sdk';
 import { checkHls } from '../support/hls.js';
+import { keepWorkerLog } from '../support/worker-log.js';
 import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import { gridRects } from '../../templates/room/src/geometry.js';
@@ -55,7 +56,10 @@ describe('livekit-server restart during a room composite', { skip }, () => {
   let env: RoomEnv;
   const pubs: PublisherHandle[] = [];
   before(async () => {
-    env = await startRoomEnv();
+    // Two egresses run at once in one case on a shared, loaded machine: the CPU-overload drain
+    // (which stops the busiest egress once the host stays above the threshold with more than one
+    // running) is off here — max_cpu_utilization 1 puts its threshold at a host load of 100 %.
+    env = await startRoomEnv({ cpu_cost: { web_cpu_cost: 1, audio_web_cpu_cost: 0.5, room_composite_cpu_cost: 1, max_cpu_utilization: 1 } });
   });
   after(async () => {
     await Promise.all(pubs.map((p) => p.stop()));
@@ -130,20 +134,22 @@ describe('livekit-server restart during a room composite', { skip }, () => {
     const hlsDir = join(env.dir, 'restart-gone-hls');
     const segments = new SegmentedFileOutput({ filenamePrefix: `${hlsDir}/seg`, playlistName: 'pl.m3u8', segmentDuration: 2 });
     const info = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: out }), segments });
-    // The audio-only mix of the room to OGG (another container, cut the same way).
+    // The audio-only mix of the room to OGG: no layout, so it is recorded without a page, by rtc-node
+    // (SDK source) as the original does; it is held and cut at the loss the same way.
     const ogg = join(env.dir, 'restart-gone.ogg');
     const audio = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: ogg, fileType: EncodedFileType.OGG }) }, { audioOnly: true });
-    await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE);
-    await waitStatus(env, audio.egressId, EgressStatus.EGRESS_ACTIVE);
+    const keep = (err: unknown): Promise<never> => keepWorkerLog(env.worker, room, err);
+    await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE).catch(keep);
+    await waitStatus(env, audio.egressId, EgressStatus.EGRESS_ACTIVE).catch(keep);
     await sleep(5000);
     const killedAt = Date.now();
-    // livekit-client gives up after ~40 s of attempts; the page then says END_RECORDING.
+    // livekit-client gives up after ~40 s of attempts; the page then says END_RECORDING. rtc-node
+    // gives up sooner (~27 s).
     await env.lk.crash();
-    for (const id of [info.egressId, audio.egressId]) {
-      await env.worker.waitForLog(new RegExp(`room connection ended: connection_lost \\[egress:${id}\\]`), 90_000);
-    }
+    await env.worker.waitForLog(new RegExp(`room connection ended: connection_lost \\[egress:${info.egressId}\\]`), 90_000).catch(keep);
+    await env.worker.waitForLog(new RegExp(`room connection ended: [^\\n]*\\[egress:${audio.egressId}\\]`), 90_000).catch(keep);
     const decidedAt = Date.now();
-    t.diagnostic(`the pages gave up ${((decidedAt - killedAt) / 1000).toFixed(1)} s after the kill`);
+    t.diagnostic(`the page gave up ${((decidedAt - killedAt) / 1000).toFixed(1)} s after the kill`);
     for (const id of [info.egressId, audio.egressId]) {
       await env.worker.waitForLog(new RegExp(`service\\) egress ended EGRESS_FAILED[^\\n]*\\[egress:${id}\\]`), 30_000);
     }
@@ -207,7 +213,7 @@ describe('livekit-server restart during a room composite', { skip }, () => {
     await env.lk.crash();
     // rtc-node retries the connection (the participant it drops meanwhile does not end the
     // recording), then gives up: Disconnected.
-    await env.worker.waitForLog(new RegExp(`room connection ended: [^\\n]*\\[egress:${info.egressId}\\]`), 150_000);
+    await env.worker.waitForLog(new RegExp(`room connection ended: [^\\n]*\\[egress:${info.egressId}\\]`), 150_000).catch((err: unknown) => keepWorkerLog(env.worker, room, err));
     t.diagnostic(`rtc-node gave up ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
     await env.worker.waitForLog(new RegExp(`service\\) egress ended EGRESS_FAILED[^\\n]*\\[egress:${info.egressId}\\]`), 30_000);
     await env.lk.startAgain();
