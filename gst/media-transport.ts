@@ -362,7 +362,8 @@ export class MediaTransport {
     if (this.#ended) return;
     if (this.#timer) clearInterval(this.#timer);
     if (this.#startUs !== null && this.#lastFrame && this.opts.video) {
-      const stopNs = this.#toNs(this.#stopUs ?? stopAtUs ?? this.#now());
+      // A hold still in place (the source was lost there and never came back) ends the video there too.
+      const stopNs = this.#toNs(this.#limitUs ?? stopAtUs ?? this.#now());
       // videorate fills a gap between two buffers (the earlier one up to the midpoint, the later
       // one after it) but at EOS sends its last buffer once: the video track ends one frame after
       // the last buffer. So the last picture goes into the last slot before the stop, and — so a gap

@@ -23,7 +23,7 @@ import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import { gridRects } from '../../templates/room/src/geometry.js';
 import type { PublisherHandle } from '../support/publisher.js';
-import { assertFaultedFile } from '../support/fault-checks.js';
+import { assertFaultedFile, frozenRuns } from '../support/fault-checks.js';
 import { waitFor } from '../service/worker-harness.js';
 import { analyse, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from './common.js';
 
@@ -95,7 +95,7 @@ describe('livekit-server restart during a room composite', { skip }, () => {
     await env.egress.stopEgress(info.egressId);
     const { info: done, atMs } = await seenWith(env, info.egressId, EgressStatus.EGRESS_COMPLETE, 20_000);
     t.diagnostic(`StopEgress → COMPLETE seen after ${atMs - stopAt} ms`);
-    assert.ok(atMs - stopAt <= 3000, `COMPLETE ${atMs - stopAt} ms after StopEgress`);
+    if (atMs - stopAt > 3000) await keepWorkerLog(env.worker, room, new Error(`COMPLETE ${atMs - stopAt} ms after StopEgress`));
     assert.equal(done.error, '');
     const f = done.fileResults[0];
     assert.equal(f?.location, out);
@@ -131,12 +131,12 @@ describe('livekit-server restart during a room composite', { skip }, () => {
     assert.ok(p1);
     pubs.push(p1);
     const out = join(env.dir, 'restart-gone.mp4');
-    const hlsDir = join(env.dir, 'restart-gone-hls');
+    const hlsDir = join(env.dir, 'hls-restart-gone');
     const segments = new SegmentedFileOutput({ filenamePrefix: `${hlsDir}/seg`, playlistName: 'pl.m3u8', segmentDuration: 2 });
     const info = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: out }), segments });
     // The audio-only mix of the room to OGG: no layout, so it is recorded without a page, by rtc-node
     // (SDK source) as the original does; it is held and cut at the loss the same way.
-    const ogg = join(env.dir, 'restart-gone.ogg');
+    const ogg = join(env.dir, 'audio-restart-gone.ogg');
     const audio = await env.egress.startRoomCompositeEgress(room, { file: new EncodedFileOutput({ filepath: ogg, fileType: EncodedFileType.OGG }) }, { audioOnly: true });
     const keep = (err: unknown): Promise<never> => keepWorkerLog(env.worker, room, err);
     await waitStatus(env, info.egressId, EgressStatus.EGRESS_ACTIVE).catch(keep);
@@ -174,7 +174,22 @@ describe('livekit-server restart during a room composite', { skip }, () => {
       t.diagnostic(`${what}: container ${containerS.toFixed(2)} s, server killed at ${killedInFileS.toFixed(2)} s of it`);
       assert.ok(containerS >= killedInFileS - 0.5 && containerS <= killedInFileS + 1.5, `${what} ends at the fault: ${containerS.toFixed(2)} s vs killed at ${killedInFileS.toFixed(2)} s`);
     };
-    const checked = await assertFaultedFile(out, f?.duration ?? 0n, 'server gone', { minS: 3 });
+    // No frozen picture after the fault. Two egresses encode at once here; on a loaded machine
+    // GStreamer falls behind and the transport drops frames, so the picture may already stand still
+    // for a second or more BEFORE the kill (the source's stall, not a tail). What counts is how long
+    // a picture reaching the end stays frozen past the kill.
+    const noFrozenTail = async (what: string, path: string, containerS: number, startedAtNs: bigint): Promise<void> => {
+      const killedInFileS = (killedAt - Number(startedAtNs) / 1e6) / 1000;
+      const tail = (await frozenRuns(path, 0.5, Math.max(0, containerS - 4))).filter(([, e]) => e >= containerS - 0.15);
+      const frozenAfterKillS = tail.reduce((a, [s]) => Math.max(a, containerS - Math.max(s, killedInFileS)), 0);
+      t.diagnostic(`${what}: frozen runs reaching the end ${JSON.stringify(tail.map(([s]) => Number(s.toFixed(2))))}, frozen ${frozenAfterKillS.toFixed(2)} s past the kill`);
+      // The page's client notices the loss 0.1–1.0 s after the kill (measured, loaded machine); the
+      // reconnect attempts it would otherwise keep last ~40 s.
+      assert.ok(frozenAfterKillS <= 1.5, `${what}: picture frozen ${frozenAfterKillS.toFixed(2)} s past the kill`);
+    };
+    t.diagnostic(`server killed at ${((killedAt - Number(f?.startedAt ?? 0n) / 1e6) / 1000).toFixed(2)} s of the MP4, reported ${(Number(f?.duration ?? 0n) / 1e9).toFixed(2)} s`);
+    const checked = await assertFaultedFile(out, f?.duration ?? 0n, 'server gone', { minS: 3, movingVideo: false }).catch(keep);
+    await noFrozenTail('MP4', out, checked.containerS, f?.startedAt ?? 0n);
     t.diagnostic(`MP4: container ${checked.containerS.toFixed(2)} s, reported ${checked.reportedS.toFixed(2)} s`);
     endsAtFault('MP4', checked.containerS, f?.startedAt ?? 0n);
     // HLS: whole 2 s segments up to the fault, the last one cut there; the playlist's EXTINF and
@@ -183,14 +198,16 @@ describe('livekit-server restart during a room composite', { skip }, () => {
     assert.ok(seg, 'segments result');
     const playlist = seg.playlistLocation.startsWith('/') ? seg.playlistLocation : join(hlsDir, 'pl.m3u8');
     await checkHls({ playlistPath: playlist, segmentDurationS: 2, info: seg, video: true });
-    const hls = await assertFaultedFile(playlist, seg.duration, 'server gone (HLS)', { minS: 3 });
+    // Same encode as the MP4 (its tail was checked above; freezedetect on MPEG-TS reports stream
+    // times, not file times): its duration must match the MP4's.
+    const hls = await assertFaultedFile(playlist, seg.duration, 'server gone (HLS)', { minS: 3, movingVideo: false });
     t.diagnostic(`HLS: ${seg.segmentCount} segments, container ${hls.containerS.toFixed(2)} s, reported ${hls.reportedS.toFixed(2)} s`);
     endsAtFault('HLS', hls.containerS, seg.startedAt);
     assert.ok(Math.abs(hls.containerS - checked.containerS) <= 0.2, `HLS ${hls.containerS.toFixed(2)} s vs MP4 ${checked.containerS.toFixed(2)} s`);
     // OGG: no silence appended — the publisher's tone is heard in the last whole second before the cut.
     const af = audioFailed.fileResults[0];
     assert.equal(af?.location, ogg);
-    assert.deepEqual(copiesOf(ogg), ['restart-gone.ogg'], 'delivered once');
+    assert.deepEqual(copiesOf(ogg), ['audio-restart-gone.ogg'], 'delivered once');
     const oggChecked = await assertFaultedFile(ogg, af?.duration ?? 0n, 'server gone (OGG)', { minS: 3 });
     t.diagnostic(`OGG: container ${oggChecked.containerS.toFixed(2)} s, reported ${oggChecked.reportedS.toFixed(2)} s`);
     endsAtFault('OGG', oggChecked.containerS, af?.startedAt ?? 0n);
