@@ -114,6 +114,8 @@ export class MediaTransport {
   #audioNextPtsNs = 0n;
   #ended = false;
   #stopUs: number | null = null;
+  /** Nothing past this instant is written while set (the source's connection is being retried). */
+  #holdUs: number | null = null;
   #lastAudioEndUs = -Infinity;
   #lastVideoInUs = -Infinity;
   /** Level of the audio the page plays (also while paused: the operator still sees the source). */
@@ -157,7 +159,8 @@ export class MediaTransport {
     if (this.#ended || !this.opts.video) return;
     this.stats.videoFramesIn++;
     this.#lastVideoInUs = Math.max(this.#lastVideoInUs, frame.ptsUs);
-    if (this.#stopUs !== null && frame.ptsUs > this.#stopUs) return;
+    const limitUs = this.#limitUs;
+    if (limitUs !== null && frame.ptsUs > limitUs) return;
     this.#lastFrame = frame;
     if (this.#startUs === null) return;
     if (this.#isPausedAt(frame.ptsUs)) return;
@@ -199,9 +202,10 @@ export class MediaTransport {
       } else return;
     }
     let pts = this.#toNs(chunkPtsUs);
-    if (this.#stopUs !== null) {
-      // Keep exactly up to the stop time.
-      const keep = Math.round(((this.#stopUs - chunkPtsUs) * chunk.sampleRate) / 1e6);
+    const limitUs = this.#limitUs;
+    if (limitUs !== null) {
+      // Keep exactly up to the stop time (or the hold).
+      const keep = Math.round(((limitUs - chunkPtsUs) * chunk.sampleRate) / 1e6);
       if (keep <= 0) return;
       if (keep < data.length / 4 / chunk.channels) data = data.subarray(0, keep * 4 * chunk.channels);
     }
@@ -302,6 +306,27 @@ export class MediaTransport {
     this.#stopUs ??= atUs;
   }
 
+  /**
+   * Holds the output at `atUs` (capture clock): media and repeats past it are not written until
+   * release(). While a source's connection is retried nothing live arrives, and the idle repeats
+   * would otherwise write a frozen picture past the instant it was lost; if it never comes back
+   * the recording ends there (setStop at the same instant), if it does, the gap is filled as any
+   * other (videorate repeats the picture across it).
+   */
+  hold(atUs: number): void {
+    this.#holdUs ??= atUs;
+  }
+
+  release(): void {
+    this.#holdUs = null;
+  }
+
+  /** Where writing ends for now: the stop, or an earlier hold. */
+  get #limitUs(): number | null {
+    if (this.#holdUs === null) return this.#stopUs;
+    return this.#stopUs === null ? this.#holdUs : Math.min(this.#stopUs, this.#holdUs);
+  }
+
   /** True when every enabled stream has delivered media up to the stop time. */
   reachedStop(): boolean {
     if (this.#stopUs === null) return false;
@@ -337,7 +362,8 @@ export class MediaTransport {
     if (this.#ended) return;
     if (this.#timer) clearInterval(this.#timer);
     if (this.#startUs !== null && this.#lastFrame && this.opts.video) {
-      const stopNs = this.#toNs(this.#stopUs ?? stopAtUs ?? this.#now());
+      // A hold still in place (the source was lost there and never came back) ends the video there too.
+      const stopNs = this.#toNs(this.#limitUs ?? stopAtUs ?? this.#now());
       // videorate fills a gap between two buffers (the earlier one up to the midpoint, the later
       // one after it) but at EOS sends its last buffer once: the video track ends one frame after
       // the last buffer. So the last picture goes into the last slot before the stop, and — so a gap
@@ -378,8 +404,9 @@ export class MediaTransport {
     // flight) does not arrive with an older timestamp.
     const pts = this.#lastVideoPtsNs < 0n ? 0n : this.#toNs(now - REPEAT_LAG_US);
     if (pts <= this.#lastVideoPtsNs) return;
-    // Nothing past a stop that is already known (end() puts the last frame exactly at it).
-    if (this.#stopUs !== null && pts >= this.#toNs(this.#stopUs)) return;
+    // Nothing past a stop that is already known (end() puts the last frame exactly at it), nor a hold.
+    const limitUs = this.#limitUs;
+    if (limitUs !== null && pts >= this.#toNs(limitUs)) return;
     if (this.opts.video.writableLength > this.#maxQueued) return;
     this.#writeVideo(this.#lastFrame, pts, true);
   }

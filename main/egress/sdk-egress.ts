@@ -86,6 +86,12 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
   #done: Promise<EgressInfo> | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
   #silentExit = false;
+  /** When rtc-node began retrying the room connection (egress clock, µs); null while connected. */
+  #roomLostAtUs: number | null = null;
+  /** The source ended while the connection was retried; it ends the recording if the room never comes back. */
+  #endWhileLost = false;
+  /** Where the recording ends when that is not the stop request's time (the room was lost there). */
+  #cutAtUs: number | null = null;
   #storagePath: string;
   #websocket: WebSocketPcmSink | null = null;
   #mixer: AudioMixer | null = null;
@@ -207,7 +213,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       room ??= await this.#joinRoom(source.wsUrl, token);
       const slots = new TrackSlots(room, timeline, { video: plan.videoEnabled, audio: plan.audioEnabled });
       this.#slots = slots;
-      const events = { onSourceEnded: () => this.stop('Source closed'), onError: (e: Error) => this.#fail(e) };
+      const events = { onSourceEnded: () => this.#sourceEnded(), onError: (e: Error) => this.#fail(e) };
       let selection: TrackSelection;
       switch (source.kind) {
         case 'participant':
@@ -250,6 +256,8 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     const room = new RoomSource({ wsUrl, token, egressId: this.plan.egressId });
     this.#room = room;
     room.room.on(RoomEvent.Disconnected, (reason) => this.#onDisconnected(reason));
+    room.room.on(RoomEvent.Reconnecting, () => this.#onReconnecting());
+    room.room.on(RoomEvent.Reconnected, () => this.#onReconnected());
     await room.connect();
     this.emit('sourceReady');
     return room;
@@ -352,6 +360,49 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     if (f && this.plan.file) f.filename = join(this.plan.file.storage.prefix, path);
   }
 
+  /**
+   * The participant left / the tracks ended. While the room connection is being retried this is
+   * rtc-node dropping every remote participant before it rejoins (a full reconnect), not the source
+   * ending: it is decided once the connection is back or lost for good.
+   */
+  #sourceEnded(): void {
+    if (this.#roomLostAtUs !== null) {
+      this.#endWhileLost = true;
+      return;
+    }
+    this.stop('Source closed');
+  }
+
+  /**
+   * rtc-node lost the room's connection and retries it. Nothing live arrives meanwhile, so the
+   * output is held at this instant: no repeated picture or silence is written past it, and if the
+   * room never comes back the recording ends here (the original keeps the retries' frozen tail).
+   */
+  #onReconnecting(): void {
+    if (this.#room?.disconnecting || isTerminal(this.info.status) || this.#roomLostAtUs !== null) return;
+    const atUs = nowUs();
+    this.#roomLostAtUs = atUs;
+    this.#timeline?.hold(atUs);
+    this.#transport?.hold(atUs);
+    log.info(`room connection lost; reconnecting [egress:${this.plan.egressId}]`);
+  }
+
+  #onReconnected(): void {
+    const lostAtUs = this.#roomLostAtUs;
+    if (lostAtUs === null) return;
+    log.info(`room connection back after ${((nowUs() - lostAtUs) / 1e6).toFixed(1)} s [egress:${this.plan.egressId}]`);
+    this.#roomLostAtUs = null;
+    if (this.#endWhileLost) {
+      // The source was dropped during the reconnect: the recording ends where the room was lost
+      // (completing it as when the participant leaves), not after a held gap.
+      this.#cutAtUs = lostAtUs;
+      this.stop('Source closed');
+      return;
+    }
+    this.#timeline?.release();
+    this.#transport?.release();
+  }
+
   #onDisconnected(reason: DisconnectReason): void {
     if (this.#room?.disconnecting || isTerminal(this.info.status)) return;
     log.info(`room connection ended: ${DisconnectReason[reason] ?? reason} [egress:${this.plan.egressId}]`);
@@ -361,6 +412,9 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     } else if (reason === DisconnectReason.ROOM_DELETED || reason === DisconnectReason.ROOM_CLOSED) {
       this.stop('Source closed');
     } else {
+      // Lost for good (rtc-node gave up reconnecting): FAILED, like the original when its SDK's
+      // reconnect attempts run out; the recording ends where the connection was lost.
+      if (this.#roomLostAtUs !== null) this.#cutAtUs = this.#roomLostAtUs;
       this.#fail(errRoomConnectionFailed());
     }
   }
@@ -401,7 +455,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     if (this.#progressTimer) clearInterval(this.#progressTimer);
     const { plan } = this;
     const wasRecording = this.#recordingStartUs !== null;
-    const stopAtUs = this.#stopRequested?.atUs ?? nowUs();
+    const stopAtUs = this.#cutAtUs ?? this.#stopRequested?.atUs ?? nowUs();
     const transport = this.#transport;
     const timeline = this.#timeline;
     this.#selection?.close();
@@ -414,12 +468,19 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
         await sleep(20);
       }
     }
+    if (transport && timeline && wasRecording && this.#failure && this.#cutAtUs !== null) {
+      // Lost room: audio is written up to the loss (what was received, then silence) so both
+      // streams end there; nothing past it (the transport is held at it).
+      transport.setStop(stopAtUs);
+      this.#mixer?.flushTo(stopAtUs);
+      timeline.fillTo(stopAtUs);
+    }
     // Frames up to the stop are in; later ones are not written (the page closes with the pipeline's input).
     this.#passthrough?.close();
     await this.#encodedPage?.close();
     await this.#slots?.close();
     this.#mixer?.close();
-    if (this.#websocket && timeline && wasRecording && !this.#failure) timeline.fillTo(stopAtUs);
+    if (this.#websocket && timeline && wasRecording && (!this.#failure || this.#cutAtUs !== null)) timeline.fillTo(stopAtUs);
     timeline?.close();
     transport?.end(stopAtUs);
     await this.#websocket?.close();

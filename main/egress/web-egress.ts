@@ -405,10 +405,18 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       else this.stop('Source closed');
     } else if (signal === 'ROOM_RECONNECTING' && this.plan.source.kind === 'template') {
       this.#roomLostAtUs ??= atUs;
+      // Recorded outputs are held at the loss: the page shows a frozen picture and plays silence
+      // while its client retries, and none of that is written. If the room comes back, the gap is
+      // filled as any other (videorate repeats the picture, audiorate writes silence); if not, every
+      // output (file of any container, HLS segments, images) ends at the loss. A live stream is not
+      // held: its viewers already get the page as it is, and a burst of the gap at the return would
+      // break its pacing.
+      if (!this.plan.stream) this.#transport?.hold(this.#roomLostAtUs);
       log.info(`room connection lost; the page is reconnecting [egress:${this.plan.egressId}]`);
     } else if (signal === 'ROOM_RECONNECTED' && this.plan.source.kind === 'template') {
       if (this.#roomLostAtUs !== null) log.info(`room connection back after ${((atUs - this.#roomLostAtUs) / 1e6).toFixed(1)} s [egress:${this.plan.egressId}]`);
       this.#roomLostAtUs = null;
+      this.#transport?.release();
     }
   }
 
@@ -481,7 +489,8 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     if (this.#progressTimer) clearInterval(this.#progressTimer);
     const { plan } = this;
     const wasRecording = this.#recordingStartUs !== null;
-    const stopAtUs = Math.min(this.#stopRequested?.atUs ?? Infinity, this.#failedAtUs ?? Infinity, nowUs());
+    // A room lost for good ends the recording where it was lost (#cutAtUs), whatever came after.
+    const stopAtUs = Math.min(this.#stopRequested?.atUs ?? Infinity, this.#failedAtUs ?? Infinity, this.#cutAtUs ?? Infinity, nowUs());
     // Let media captured up to the stop instant arrive (capture runs a little behind real time), then
     // stop the page and end the inputs so EOS reaches the muxer.
     const transport = this.#transport;

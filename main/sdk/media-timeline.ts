@@ -36,6 +36,8 @@ export class MediaTimeline {
   #videoLive = false;
   #black: Buffer | null = null;
   #closed = false;
+  /** No silence is written past this instant while set (the room connection is being retried). */
+  #holdUs: number | null = null;
   readonly #timer: NodeJS.Timeout;
 
   constructor(private readonly opts: MediaTimelineOptions) {
@@ -81,6 +83,18 @@ export class MediaTimeline {
     if (this.opts.video && !this.#videoLive) this.#pushBlack(stopUs);
   }
 
+  /**
+   * Writes no silence past `atUs` until release(): the room connection was lost there, and if it
+   * does not come back the recording ends there, without the retries' silence.
+   */
+  hold(atUs: number): void {
+    this.#holdUs ??= atUs;
+  }
+
+  release(): void {
+    this.#holdUs = null;
+  }
+
   close(): void {
     this.#closed = true;
     clearInterval(this.#timer);
@@ -103,7 +117,8 @@ export class MediaTimeline {
     this.opts.transport.pushVideo({ ptsUs: atUs, format: 'I420', width: v.width, height: v.height, data: this.#black });
   }
 
-  #fillSilence(untilUs: number): void {
+  #fillSilence(upToUs: number): void {
+    const untilUs = this.#holdUs === null ? upToUs : Math.min(upToUs, this.#holdUs);
     if (this.#closed || this.#startUs === null || !this.opts.audio || this.#audioEndUs >= untilUs) return;
     const frames = Math.floor(((untilUs - this.#audioEndUs) * SDK_SAMPLE_RATE) / 1e6);
     if (frames < SDK_SAMPLE_RATE / 100) return;

@@ -104,6 +104,34 @@ test('timeline: starts at the first media; black until a picture; audio overlap 
   transport.abort();
 });
 
+test('hold at a lost room: nothing past it is written (media, silence); release lets media through again; a hold never released ends there', () => {
+  const { transport, tl } = timeline(false, true);
+  const t0 = 1e12;
+  tl.pushAudio({ ptsUs: t0, sampleRate: 48000, channels: 2, data: pcm(4800) });
+  assert.equal(transport.stats.audioSamplesWritten, 4800);
+  // Lost 50 ms in: a chunk straddling it keeps its first 50 ms, one after it is not written, nor is silence.
+  tl.hold(t0 + 150_000);
+  transport.hold(t0 + 150_000);
+  tl.pushAudio({ ptsUs: t0 + 100_000, sampleRate: 48000, channels: 2, data: pcm(4800) });
+  assert.equal(transport.stats.audioSamplesWritten, 4800 + 2400);
+  tl.pushAudio({ ptsUs: t0 + 300_000, sampleRate: 48000, channels: 2, data: pcm(480) });
+  tl.fillTo(t0 + 2e6);
+  assert.equal(transport.stats.audioSamplesWritten, 7200);
+  // Back: what arrives now is written.
+  tl.release();
+  transport.release();
+  tl.pushAudio({ ptsUs: t0 + 3e6, sampleRate: 48000, channels: 2, data: pcm(480) });
+  assert.equal(transport.stats.audioSamplesWritten, 7200 + 480);
+  // Lost again and never back: the stop at the loss keeps exactly up to it.
+  transport.hold(t0 + 3.1e6);
+  transport.setStop(t0 + 3.1e6);
+  tl.fillTo(t0 + 3.1e6);
+  // 90 ms of silence from the last chunk's end (3.01 s) up to the stop (3.1 s): 4320 frames.
+  assert.equal(transport.stats.audioSamplesWritten, 7680 + 4320);
+  tl.close();
+  transport.abort();
+});
+
 test('pcm: s16 → float32', () => {
   const f = s16ToF32(Int16Array.from([-32768, 0, 16384]));
   assert.deepEqual([f.readFloatLE(0), f.readFloatLE(4), f.readFloatLE(8)], [-1, 0, 0.5]);
