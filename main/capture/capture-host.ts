@@ -35,7 +35,7 @@ export interface CaptureStartOptions {
  * and, from the built-in room template, ROOM_RECONNECTING / ROOM_RECONNECTED around a lost room
  * connection its client is trying to get back (the instant the room was lost, should it not come back).
  */
-export const PAGE_SIGNALS = ['START_RECORDING', 'END_RECORDING', 'ROOM_RECONNECTING', 'ROOM_RECONNECTED'] as const;
+export const PAGE_SIGNALS = ['START_RECORDING', 'END_RECORDING', 'ROOM_SIGNAL_RECONNECTING', 'ROOM_RECONNECTING', 'ROOM_RECONNECTED'] as const;
 export type PageSignal = (typeof PAGE_SIGNALS)[number];
 
 export function isPageSignal(v: unknown): v is PageSignal {

@@ -403,15 +403,20 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     } else if (signal === 'END_RECORDING') {
       if (this.plan.source.kind === 'template') void this.#onRoomEnded(this.plan.source, atUs);
       else this.stop('Source closed');
+    } else if (signal === 'ROOM_SIGNAL_RECONNECTING' && this.plan.source.kind === 'template') {
+      // Only the signal connection is being retried: media may still flow and is recorded. If the
+      // room turns out lost for good, the MP4 is still cut here (see #deliverFile).
+      this.#roomLostAtUs ??= atUs;
+      log.info(`room signal connection lost; the page is reconnecting [egress:${this.plan.egressId}]`);
     } else if (signal === 'ROOM_RECONNECTING' && this.plan.source.kind === 'template') {
       this.#roomLostAtUs ??= atUs;
-      // Recorded outputs are held at the loss: the page shows a frozen picture and plays silence
-      // while its client retries, and none of that is written. If the room comes back, the gap is
-      // filled as any other (videorate repeats the picture, audiorate writes silence); if not, every
-      // output (file of any container, HLS segments, images) ends at the loss. A live stream is not
-      // held: its viewers already get the page as it is, and a burst of the gap at the return would
-      // break its pacing.
-      if (!this.plan.stream) this.#transport?.hold(this.#roomLostAtUs);
+      // The media connection is being retried: recorded outputs are held from now on. The page
+      // shows a frozen picture and plays silence meanwhile, and none of that is written. If the room
+      // comes back, the gap is filled as any other (videorate repeats the picture, audiorate writes
+      // silence); if not, every output (file of any container, HLS segments, images) ends here. A
+      // live stream is not held: its viewers already get the page as it is, and a burst of the gap
+      // at the return would break its pacing.
+      if (!this.plan.stream) this.#transport?.hold(atUs);
       log.info(`room connection lost; the page is reconnecting [egress:${this.plan.egressId}]`);
     } else if (signal === 'ROOM_RECONNECTED' && this.plan.source.kind === 'template') {
       if (this.#roomLostAtUs !== null) log.info(`room connection back after ${((atUs - this.#roomLostAtUs) / 1e6).toFixed(1)} s [egress:${this.plan.egressId}]`);
@@ -594,6 +599,15 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         result.duration = onDisk;
         result.endedAt = startNs + onDisk;
         size = (await stat(file.localFilepath)).size;
+      }
+    }
+    if (this.#cutAtUs !== null && !this.#fileUnfinished && file.fileType === 'ogg') {
+      // Cut where the transport held it (the media connection's loss, at or after #cutAtUs): an
+      // Ogg page cannot be cut after the fact, so what it holds is the duration.
+      const onDisk = await containerDurationNs(file.fileType, file.localFilepath);
+      if (onDisk !== null) {
+        result.duration = onDisk;
+        result.endedAt = startNs + onDisk;
       }
     }
     if (this.#fileUnfinished && (file.fileType === 'mp4' || file.fileType === 'ogg')) {

@@ -249,7 +249,8 @@ async function run(url: string, token: string): Promise<void> {
     .on(RoomEvent.ActiveSpeakersChanged, onActiveSpeakers)
     // The recorder notes when the room was lost and found again: if the client gives up, the
     // recording ends where the room was lost, not after the retries (whatever the page showed then).
-    .on(RoomEvent.SignalReconnecting, () => console.log('ROOM_RECONNECTING'))
+    // A signal-only reconnect is told apart: media may still flow through it and is recorded.
+    .on(RoomEvent.SignalReconnecting, () => console.log('ROOM_SIGNAL_RECONNECTING'))
     .on(RoomEvent.Reconnecting, () => console.log('ROOM_RECONNECTING'))
     .on(RoomEvent.Reconnected, () => console.log('ROOM_RECONNECTED'))
     .on(RoomEvent.Disconnected, () => {
