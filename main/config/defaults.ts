@@ -34,29 +34,25 @@ export const MAX_AUDIO_TEMPO_ADJUSTMENT_RATE = 0.2;
 // cpu_cost: the original's code defaults unless said otherwise. The costs of types with video are
 // their 720p30 figures: main/request/cost-model.ts scales them by the encoding a request asks for.
 export const DEFAULT_MAX_CPU_UTILIZATION = 0.8;
-/**
- * A room composite is a web egress of the template page plus the WebRTC decode of its tracks: ours
- * (see the web costs below) rather than the original's 4, which no 2-core machine could accept.
+/*
+ * Every cost below is ours, measured with `npm run bench:costs` (the egress's whole process tree:
+ * handler, browser, gst-launch; real livekit-server, two 640x360 VP8 + Opus publishers) on a quiet
+ * 2-core machine, 30 s per case, and rounded up by about 10 %. Measured, in cores: web 720p30 1.81,
+ * room composite 720p30 1.43, audio-only web 0.74, participant 720p30 0.45, track composite 0.43,
+ * v2 media 0.47, audio-only room composite without a page 0.14, Opus track → OGG 0.13, VP8 track →
+ * WebM 0.16. The original charges 4 (room composite, web), 1 (audio-only), 2 (participant),
+ * 1 (track composite) and 0.5 (track), which no 2-core machine could accept.
  */
-export const DEFAULT_ROOM_COMPOSITE_CPU_COST = 2;
-export const DEFAULT_AUDIO_ROOM_COMPOSITE_CPU_COST = 1;
-/**
- * Web egress costs are ours, from bench/web-egress: a 720p30 web egress used 1.6
- * cores in total (browser ~1.0, GStreamer ~0.45, this process ~0.2) on a 2-core machine, so 2 leaves
- * headroom; an audio-only one needs the browser for the page and the tab audio only (~0.5). The
- * original charges 4 and 1.
- */
+export const DEFAULT_ROOM_COMPOSITE_CPU_COST = 1.6;
+/** Audio-only template page (a layout or custom page): the browser for the page and its tab audio, as audio-only web. */
+export const DEFAULT_AUDIO_ROOM_COMPOSITE_CPU_COST = 0.8;
+/** Audio-only room composite without a page (rtc-node, the room's mix). */
+export const DEFAULT_SDK_AUDIO_ROOM_COMPOSITE_CPU_COST = 0.2;
 export const DEFAULT_WEB_CPU_COST = 2;
-export const DEFAULT_AUDIO_WEB_CPU_COST = 0.5;
-/**
- * SDK-source costs are ours, from bench/sdk-sources (all processes of the egress: the handler with
- * its rtc-node connection and decoders, and gst-launch) on a 2-core machine shared with other
- * work: a 720p30 participant or track composite used ~0.35 cores (≈ 21 CPU-s per recorded minute),
- * an Opus track → OGG ~0.09 cores (≈ 5 CPU-s per minute). The original charges 2, 1 and 0.5.
- */
+export const DEFAULT_AUDIO_WEB_CPU_COST = 0.8;
 export const DEFAULT_PARTICIPANT_CPU_COST = 0.5;
 export const DEFAULT_TRACK_COMPOSITE_CPU_COST = 0.5;
-export const DEFAULT_TRACK_CPU_COST = 0.15;
+export const DEFAULT_TRACK_CPU_COST = 0.2;
 export const DEFAULT_MAX_PULSE_CLIENTS = 60;
 export const DEFAULT_CPU_KILL_GRACE_SEC = 30;
 export const MEMORY_SOURCES = ['proc_rss', 'cgroup'] as const;

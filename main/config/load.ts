@@ -173,8 +173,10 @@ function applyDefaults(raw: RawServiceConfig, env: NodeJS.ProcessEnv): MutableSe
     k.max_cpu_utilization = D.DEFAULT_MAX_CPU_UTILIZATION;
   }
   if (!validCost(k.room_composite_cpu_cost)) k.room_composite_cpu_cost = D.DEFAULT_ROOM_COMPOSITE_CPU_COST;
+  // Unset, the page-less audio room composite takes a user-set audio_room_composite_cpu_cost (as in
+  // the original), else its own measured default.
+  if (!validCost(k.sdk_audio_room_composite_cpu_cost)) k.sdk_audio_room_composite_cpu_cost = validCost(k.audio_room_composite_cpu_cost) ? k.audio_room_composite_cpu_cost : D.DEFAULT_SDK_AUDIO_ROOM_COMPOSITE_CPU_COST;
   if (!validCost(k.audio_room_composite_cpu_cost)) k.audio_room_composite_cpu_cost = D.DEFAULT_AUDIO_ROOM_COMPOSITE_CPU_COST;
-  if (!validCost(k.sdk_audio_room_composite_cpu_cost)) k.sdk_audio_room_composite_cpu_cost = k.audio_room_composite_cpu_cost;
   if (k.sdk_audio_room_composite_memory_cost <= 0) k.sdk_audio_room_composite_memory_cost = k.memory_cost;
   if (!validCost(k.web_cpu_cost)) k.web_cpu_cost = D.DEFAULT_WEB_CPU_COST;
   if (!validCost(k.audio_web_cpu_cost)) k.audio_web_cpu_cost = D.DEFAULT_AUDIO_WEB_CPU_COST;

@@ -38,24 +38,26 @@ export const MAX_PIXEL_RATE_RATIO = (3840 * 2160 * 60) / REFERENCE_PIXEL_RATE;
  * 1.0 core, gst-launch 0.45, the transport 0.2 —, of which the page's own rendering (the render floor)
  * is about a third; the capture readback, transport and x264 grow with pixels. 1080p30 used 112
  * CPU-s/min but was not real time on 2 cores (a floor, not its demand: the model says 2.25 × pixels →
- * 1.9 × the 720p30 cost). Estimate until a quiet `npm run bench:costs` run gives the fit.
+ * 1.9 × the 720p30 cost). `npm run bench:costs` on a quiet machine cannot fit it on 2 cores either
+ * (1080p30 took 1.93 cores, all there was, against 1.81 at 720p30), so this stays an estimate.
  */
 export const CHROME_FIXED_SHARE = 0.3;
 
 /**
  * Fixed share of an SDK-source egress (participant, track composite, v2 media) at 720p30. From
- * bench:sdk: a participant (640x360 VP8 publisher → 720p30 H264) used ~17.6 CPU-s/min, v2 media 17.8,
- * of which the room connection and the VP8/Opus decoding — what a track egress without encoding costs,
- * 4.0–4.8 CPU-s/min, plus the video decode — are about 0.4. Estimate until bench:costs measures it.
+ * bench:costs on a quiet 2-core machine: a participant (640x360 VP8 + Opus publisher → 720p30 H264)
+ * used 26.8 CPU-s per recorded minute, 9.3 of it in the handler (the room connection, VP8 and Opus
+ * decoding, the transport: what does not grow with the output's pixels) and 17.5 in gst-launch (x264
+ * and AAC), so 0.35.
  */
-export const SDK_FIXED_SHARE = 0.4;
+export const SDK_FIXED_SHARE = 0.35;
 
 /**
  * Audio-only SDK-source egress (a track composite without a video track, v2 media without video) as a
- * share of its type's 720p30 cost: bench:sdk measured an audio track at ~4.4 CPU-s/min against ~17.6
- * for a 720p30 participant, 0.25.
+ * share of its type's 720p30 cost: bench:costs on a quiet machine measured an Opus track at 0.13
+ * cores against 0.45 for a 720p30 participant, 0.29.
  */
-export const AUDIO_ONLY_SDK_SHARE = 0.25;
+export const AUDIO_ONLY_SDK_SHARE = 0.3;
 
 /** What a request asks to encode, as far as its CPU cost is concerned. */
 export type EncodingShape =

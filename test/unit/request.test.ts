@@ -475,9 +475,11 @@ test('requestTypeOf and cpu cost', () => {
   assert.deepEqual(costOf(web({}), conf), { cpu: 3, memoryGb: 0 });
   assert.deepEqual(costOf(web({ audioOnly: true }), conf), { cpu: DEFAULT_AUDIO_WEB_CPU_COST, memoryGb: 0 });
   assert.deepEqual(costOf(web({}), conf, 2.5), { cpu: 2.5, memoryGb: 0 });
-  assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest() }, config).cpu, 2);
-  assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ audioOnly: true }) }, config).cpu, 1);
-  assert.equal(costOf({ case: 'track', value: new TrackEgressRequest() }, config).cpu, 0.15);
+  assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest() }, config).cpu, 1.6);
+  // audio-only with a layout: the template page; without one: the page-less SDK path
+  assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ audioOnly: true, layout: 'grid' }) }, config).cpu, 0.8);
+  assert.equal(costOf({ case: 'roomComposite', value: new RoomCompositeEgressRequest({ audioOnly: true }) }, config).cpu, 0.2);
+  assert.equal(costOf({ case: 'track', value: new TrackEgressRequest() }, config).cpu, 0.2);
 });
 
 test('v2 PASSTHROUGH (validatePassthrough): every rule has its text; a valid one is a track egress of that id to OGG until the kind is known', () => {
