@@ -74,6 +74,11 @@ const FIRST_FRAME_GRACE_US = 500_000;
 
 /** How far behind "now" a repeated frame is stamped. */
 const REPEAT_LAG_US = 50_000;
+/**
+ * Longest a deferral (defer()) keeps media waiting: the room template tells a stalled signal
+ * reconnect from a live one within about a second; past this the media is taken to be live.
+ */
+const MAX_DEFER_MS = 2_500;
 
 export function nowUs(): number {
   return (performance.timeOrigin + performance.now()) * 1000;
@@ -116,6 +121,8 @@ export class MediaTransport {
   #stopUs: number | null = null;
   /** Nothing past this instant is written while set (the source's connection is being retried). */
   #holdUs: number | null = null;
+  /** Media waiting while it is not known whether the source was lost (see defer()). */
+  #deferred: { readonly sinceMs: number; readonly queue: (['video', VideoFrameIn] | ['audio', AudioChunkIn])[] } | null = null;
   #lastAudioEndUs = -Infinity;
   #lastVideoInUs = -Infinity;
   /** Level of the audio the page plays (also while paused: the operator still sees the source). */
@@ -157,6 +164,7 @@ export class MediaTransport {
 
   pushVideo(frame: VideoFrameIn): void {
     if (this.#ended || !this.opts.video) return;
+    if (this.#deferring(['video', frame])) return;
     this.stats.videoFramesIn++;
     this.#lastVideoInUs = Math.max(this.#lastVideoInUs, frame.ptsUs);
     const limitUs = this.#limitUs;
@@ -179,6 +187,7 @@ export class MediaTransport {
 
   pushAudio(chunk: AudioChunkIn): void {
     if (this.#ended || !this.opts.audio) return;
+    if (this.#deferring(['audio', chunk])) return;
     this.#level.feed(chunk.data, chunk.ptsUs);
     if (this.#startUs === null) return;
     const w = this.opts.audio;
@@ -304,6 +313,8 @@ export class MediaTransport {
    */
   setStop(atUs: number): void {
     this.#stopUs ??= atUs;
+    // A stop decides what waited: written up to it.
+    this.#undefer();
   }
 
   /**
@@ -315,10 +326,44 @@ export class MediaTransport {
    */
   hold(atUs: number): void {
     this.#holdUs ??= atUs;
+    // What waited is written up to the hold; the rest is dropped by the limit.
+    this.#undefer();
   }
 
   release(): void {
     this.#holdUs = null;
+    this.#undefer();
+  }
+
+  /**
+   * Lets media wait (at most MAX_DEFER_MS) instead of being written, while it is not yet known whether
+   * the source was lost: a signal-only reconnect may carry on with live media (written once it is
+   * known, by release()), or turn out to be the source gone (hold() at the instant it was lost then
+   * drops what came after, so no frozen picture or silence of the detection is written). Idle
+   * repeats wait too.
+   */
+  defer(): void {
+    if (this.#ended) return;
+    this.#deferred ??= { sinceMs: Date.now(), queue: [] };
+  }
+
+  /** True when `item` was queued instead of written; a deferral past its bound writes what waited. */
+  #deferring(item: ['video', VideoFrameIn] | ['audio', AudioChunkIn]): boolean {
+    const d = this.#deferred;
+    if (!d) return false;
+    d.queue.push(item);
+    if (Date.now() - d.sinceMs > MAX_DEFER_MS) this.#undefer();
+    return true;
+  }
+
+  /** Writes what waited, in arrival order, and stops deferring. */
+  #undefer(): void {
+    const d = this.#deferred;
+    this.#deferred = null;
+    for (const [kind, item] of d?.queue ?? []) {
+      if (kind === 'video') this.pushVideo(item);
+      else this.pushAudio(item);
+    }
   }
 
   /** Where writing ends for now: the stop, or an earlier hold. */
@@ -361,6 +406,7 @@ export class MediaTransport {
   end(stopAtUs?: number): void {
     if (this.#ended) return;
     if (this.#timer) clearInterval(this.#timer);
+    this.#undefer();
     if (this.#startUs !== null && this.#lastFrame && this.opts.video) {
       // A hold still in place (the source was lost there and never came back) ends the video there too.
       const stopNs = this.#toNs(this.#limitUs ?? stopAtUs ?? this.#now());
@@ -394,6 +440,11 @@ export class MediaTransport {
 
   #repeatIfIdle(repeatMs: number): void {
     if (this.#ended || this.#startUs === null || !this.#lastFrame || !this.opts.video || this.paused) return;
+    if (this.#deferred) {
+      // Nothing is repeated while media waits; a deferral no source ends is ended here.
+      if (Date.now() - this.#deferred.sinceMs > MAX_DEFER_MS) this.#undefer();
+      return;
+    }
     const now = this.#now();
     if (this.#isPausedAt(now - REPEAT_LAG_US)) return;
     if (now - this.#lastVideoWriteAtUs < repeatMs * 1000) return;

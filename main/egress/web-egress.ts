@@ -404,19 +404,23 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       if (this.plan.source.kind === 'template') void this.#onRoomEnded(this.plan.source, atUs);
       else this.stop('Source closed');
     } else if (signal === 'ROOM_SIGNAL_RECONNECTING' && this.plan.source.kind === 'template') {
-      // Only the signal connection is being retried: media may still flow and is recorded. If the
-      // room turns out lost for good, the MP4 is still cut here (see #deliverFile).
+      // Only the signal connection is being retried: media may still flow, and is recorded, or the
+      // server may be gone (the page then says ROOM_RECONNECTING once no media arrived for half a
+      // second). Until that is known the media waits in the transport, so a lost room's outputs end
+      // here and a live one's lose nothing. Live streams do not wait.
       this.#roomLostAtUs ??= atUs;
+      if (!this.plan.stream) this.#transport?.defer();
       log.info(`room signal connection lost; the page is reconnecting [egress:${this.plan.egressId}]`);
     } else if (signal === 'ROOM_RECONNECTING' && this.plan.source.kind === 'template') {
       this.#roomLostAtUs ??= atUs;
-      // The media connection is being retried: recorded outputs are held from now on. The page
+      // The media connection is being retried (or stalled during a signal reconnect): recorded
+      // outputs are held from the loss on (what waited past it is dropped). The page
       // shows a frozen picture and plays silence meanwhile, and none of that is written. If the room
       // comes back, the gap is filled as any other (videorate repeats the picture, audiorate writes
       // silence); if not, every output (file of any container, HLS segments, images) ends here. A
       // live stream is not held: its viewers already get the page as it is, and a burst of the gap
       // at the return would break its pacing.
-      if (!this.plan.stream) this.#transport?.hold(atUs);
+      if (!this.plan.stream) this.#transport?.hold(this.#roomLostAtUs);
       log.info(`room connection lost; the page is reconnecting [egress:${this.plan.egressId}]`);
     } else if (signal === 'ROOM_RECONNECTED' && this.plan.source.kind === 'template') {
       if (this.#roomLostAtUs !== null) log.info(`room connection back after ${((atUs - this.#roomLostAtUs) / 1e6).toFixed(1)} s [egress:${this.plan.egressId}]`);

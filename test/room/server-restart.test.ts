@@ -87,6 +87,14 @@ describe('livekit-server restart during a room composite', { skip }, () => {
       45_000,
       500,
     );
+    // The publisher is a test tool: when its rtc-node comes back without its tracks (seen once in
+    // ten runs: no track 20 s after the rejoin), it publishes them again, so what is tested stays the
+    // recorder's rejoin.
+    const republished = await waitFor('publisher tracks back', async () => ((await env.rooms.listParticipants(room).catch(() => [])).find((x) => x.identity === 'p1')?.tracks.length ?? 0) >= 2 || undefined, 15_000, 500).catch(() => false);
+    if (!republished) {
+      t.diagnostic('the publisher came back without its tracks: it reconnects and publishes them again');
+      await p1.reconnect();
+    }
     const rejoinedAt = Date.now();
     await sleep(Number(process.env['AFTER_REJOIN_MS'] ?? 20_000));
     const tracks = (await env.rooms.listParticipants(room)).map((x) => `${x.identity}: ${x.tracks.map((tr) => `${tr.type}/${tr.muted ? 'muted' : 'on'}`).join(',')}`);

@@ -132,6 +132,34 @@ test('hold at a lost room: nothing past it is written (media, silence); release 
   transport.abort();
 });
 
+test('defer while a signal reconnect is undecided: media waits; release writes all of it in order, hold writes only what came before the loss', () => {
+  const { transport, tl } = timeline(false, true);
+  const t0 = 1e12;
+  tl.pushAudio({ ptsUs: t0, sampleRate: 48000, channels: 2, data: pcm(4800) });
+  assert.equal(transport.stats.audioSamplesWritten, 4800);
+  // Live through the reconnect: nothing is lost, only delayed.
+  transport.defer();
+  tl.pushAudio({ ptsUs: t0 + 100_000, sampleRate: 48000, channels: 2, data: pcm(4800) });
+  tl.pushAudio({ ptsUs: t0 + 200_000, sampleRate: 48000, channels: 2, data: pcm(4800) });
+  assert.equal(transport.stats.audioSamplesWritten, 4800);
+  transport.release();
+  assert.equal(transport.stats.audioSamplesWritten, 3 * 4800);
+  // The source was gone: what waited past the loss (at 350 ms) is dropped; the 50 ms before it kept.
+  transport.defer();
+  tl.pushAudio({ ptsUs: t0 + 300_000, sampleRate: 48000, channels: 2, data: pcm(4800) });
+  tl.pushAudio({ ptsUs: t0 + 400_000, sampleRate: 48000, channels: 2, data: pcm(4800) });
+  transport.hold(t0 + 350_000);
+  assert.equal(transport.stats.audioSamplesWritten, 3 * 4800 + 2400);
+  // A stop decides too: nothing waits past it.
+  transport.release();
+  transport.defer();
+  tl.pushAudio({ ptsUs: t0 + 500_000, sampleRate: 48000, channels: 2, data: pcm(4800) });
+  transport.setStop(t0 + 600_000);
+  assert.equal(transport.stats.audioSamplesWritten, 4 * 4800 + 2400);
+  tl.close();
+  transport.abort();
+});
+
 test('pcm: s16 → float32', () => {
   const f = s16ToF32(Int16Array.from([-32768, 0, 16384]));
   assert.deepEqual([f.readFloatLE(0), f.readFloatLE(4), f.readFloatLE(8)], [-1, 0, 0.5]);

@@ -25,6 +25,7 @@ import {
 } from 'livekit-client';
 import { layoutRects, tileOrder, type TileSource, type TrackOrderKey } from './geometry.js';
 import { holdSteadyPlayout, installLipSync } from './lipsync.js';
+import { watchMediaDuringSignalReconnect } from './media-watch.js';
 
 const FRAME_DECODE_TIMEOUT_MS = 5000;
 const AUDIO_ONLY_DELAY_MS = 500;
@@ -236,6 +237,7 @@ async function run(url: string, token: string): Promise<void> {
   installLipSync();
   const room = new Room({ adaptiveStream: false, dynacast: false });
   let connected = false;
+  let stopMediaWatch: () => void = () => undefined;
   room
     .on(RoomEvent.TrackSubscribed, (track, pub, p) => addTrack(track, pub, p))
     .on(RoomEvent.TrackUnsubscribed, (_track, pub) => removeTrack(pub.trackSid))
@@ -249,11 +251,23 @@ async function run(url: string, token: string): Promise<void> {
     .on(RoomEvent.ActiveSpeakersChanged, onActiveSpeakers)
     // The recorder notes when the room was lost and found again: if the client gives up, the
     // recording ends where the room was lost, not after the retries (whatever the page showed then).
-    // A signal-only reconnect is told apart: media may still flow through it and is recorded.
-    .on(RoomEvent.SignalReconnecting, () => console.log('ROOM_SIGNAL_RECONNECTING'))
-    .on(RoomEvent.Reconnecting, () => console.log('ROOM_RECONNECTING'))
-    .on(RoomEvent.Reconnected, () => console.log('ROOM_RECONNECTED'))
+    // A signal-only reconnect is told apart: media may still flow through it and is recorded; it
+    // counts as the room lost (ROOM_RECONNECTING) once no media has arrived for half a second.
+    .on(RoomEvent.SignalReconnecting, () => {
+      console.log('ROOM_SIGNAL_RECONNECTING');
+      stopMediaWatch();
+      stopMediaWatch = watchMediaDuringSignalReconnect(room, () => console.log('ROOM_RECONNECTING'));
+    })
+    .on(RoomEvent.Reconnecting, () => {
+      stopMediaWatch();
+      console.log('ROOM_RECONNECTING');
+    })
+    .on(RoomEvent.Reconnected, () => {
+      stopMediaWatch();
+      console.log('ROOM_RECONNECTED');
+    })
     .on(RoomEvent.Disconnected, () => {
+      stopMediaWatch();
       for (const sid of [...tiles.keys(), ...audioEls.keys()]) removeTrack(sid);
       if (connected) console.log('END_RECORDING');
       connected = false;
