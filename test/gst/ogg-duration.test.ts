@@ -18,7 +18,7 @@ test('Ogg Opus duration from its pages = ffprobe within 10 ms, whole or cut mid-
   const dir = await mkdtemp(join(tmpdir(), 'ogg-dur-'));
   try {
     const whole = join(dir, 'whole.ogg');
-    // 7.3 s of a tone at 48 kHz (350 buffers of 1,000 samples... 7.29 s)
+    // 350 buffers of 1,000 samples of a tone at 48 kHz: 7.29 s
     await run('gst-launch-1.0', ['-q', '-e', 'audiotestsrc', 'num-buffers=350', 'samplesperbuffer=1000', '!', 'audio/x-raw,rate=48000,channels=2', '!', 'opusenc', '!', 'oggmux', '!', 'filesink', `location=${whole}`]);
     const wholeS = Number(await oggOpusDurationNs(whole)) / 1e9;
     const probed = Number((await ffprobe(whole)).format.duration);
