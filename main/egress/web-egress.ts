@@ -605,19 +605,12 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         size = (await stat(file.localFilepath)).size;
       }
     }
-    if (this.#cutAtUs !== null && !this.#fileUnfinished && file.fileType === 'ogg') {
-      // Cut where the transport held it (the media connection's loss, at or after #cutAtUs): an
-      // Ogg page cannot be cut after the fact, so what it holds is the duration.
-      const onDisk = await containerDurationNs(file.fileType, file.localFilepath);
-      if (onDisk !== null) {
-        result.duration = onDisk;
-        result.endedAt = startNs + onDisk;
-      }
-    }
-    if (this.#fileUnfinished && (file.fileType === 'mp4' || file.fileType === 'ogg')) {
+    if (this.#fileUnfinished || (this.#cutAtUs !== null && file.fileType === 'ogg')) {
       // What players will play is what reached the disk: up to the last complete fragment / page.
+      // An Ogg file of a lost room ends where the transport held it and cannot be cut after the
+      // fact: what it holds is its duration.
       const onDisk = await containerDurationNs(file.fileType, file.localFilepath);
-      if (onDisk !== null && onDisk < result.duration) {
+      if (onDisk !== null && (onDisk < result.duration || !this.#fileUnfinished)) {
         result.duration = onDisk;
         result.endedAt = startNs + onDisk;
       }
