@@ -86,8 +86,25 @@ declare class MediaStreamTrackProcessor {
       if (typeof e.data === 'string') { ws = new WebSocket(e.data); ws.binaryType = 'arraybuffer'; ws.onopen = () => postMessage('open'); ws.onclose = () => postMessage('closed'); return; }
       if (e.data === null) { if (ws) ws.close(); return; }
       if (ws && ws.readyState === 1 && ws.bufferedAmount < ${MAX_BUFFERED_BYTES}) ws.send(e.data);
+      // send() has copied the bytes: the buffer goes back to the capture loop for the next frame.
+      postMessage(e.data, [e.data]);
     };`;
   let videoSender: Worker | null = null;
+  /**
+   * Frame buffers handed back by the sender once sent, reused for the next frames: a fresh 1.4 MB
+   * (720p) buffer per frame cost the renderer page faults and garbage collection on every frame.
+   */
+  const FRAME_BUFFERS = 4;
+  const freeFrameBuffers: ArrayBuffer[] = [];
+
+  function frameBuffer(size: number): ArrayBuffer {
+    for (;;) {
+      const buf = freeFrameBuffers.pop();
+      if (!buf) return new ArrayBuffer(size);
+      if (buf.byteLength === size) return buf;
+      // A buffer of an earlier frame size: dropped.
+    }
+  }
 
   async function openVideoSender(wsUrl: string): Promise<Worker> {
     const url = URL.createObjectURL(new Blob([senderSource], { type: 'application/javascript' }));
@@ -98,8 +115,9 @@ declare class MediaStreamTrackProcessor {
       worker.onerror = (e) => reject(new Error(`video sender failed: ${e.message}`));
       worker.postMessage(wsUrl);
     });
-    worker.onmessage = (e: MessageEvent<string>) => {
+    worker.onmessage = (e: MessageEvent<string | ArrayBuffer>) => {
       if (e.data === 'closed') stop();
+      else if (e.data instanceof ArrayBuffer && freeFrameBuffers.length < FRAME_BUFFERS) freeFrameBuffers.push(e.data);
     };
     return worker;
   }
@@ -120,7 +138,7 @@ declare class MediaStreamTrackProcessor {
         const h = frame.visibleRect?.height ?? frame.displayHeight;
         const lay = layoutOf(format, w, h);
         if (!lay) continue;
-        const buf = new ArrayBuffer(HEADER + lay.size);
+        const buf = frameBuffer(HEADER + lay.size);
         await frame.copyTo(new Uint8Array(buf, HEADER), { layout: lay.layout });
         const dv = new DataView(buf);
         dv.setUint8(0, 1);
