@@ -7,6 +7,7 @@ import { fragmentedMp4DurationNs, truncateFragmentsAfter, truncateToCompleteFrag
 import { containerDurationNs } from '../../gst/container-duration.js';
 import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
+import { AudioGapFiller } from '../../gst/audio-gaps.js';
 import type { AudioLevel } from '../../gst/audio-level.js';
 import { EgressError, errDuplicateIdentity, errGstDied, errPipelineFrozen, errRoomConnectionFailed, toEgressError } from '../contracts/errors.js';
 import type { PipelinePlan, TemplateSourcePlan } from '../contracts/pipeline.js';
@@ -308,9 +309,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         this.#videoClock ??= f.clock;
         transport.pushVideo({ ...f, ptsUs: host.toEgressClock(f.ptsUs, f.clock) });
       });
+      const audioIn = new AudioGapFiller((a) => transport.pushAudio(a));
       this.#ingest.on('audio', (a) => {
         this.#audioClock ??= a.clock;
-        transport.pushAudio({ ...a, ptsUs: host.toEgressClock(a.ptsUs, a.clock) });
+        audioIn.write({ ...a, ptsUs: host.toEgressClock(a.ptsUs, a.clock) });
       });
       const awaitSignal = this.#awaitsStartSignal();
       if (this.#pendingStartUs !== null) this.#startRecording(this.#pendingStartUs);
