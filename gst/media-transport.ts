@@ -67,6 +67,11 @@ export interface MediaTransportOptions {
   /** Drop new video frames while this many bytes are still queued towards GStreamer. */
   readonly maxQueuedVideoBytes?: number;
   readonly now?: () => number;
+  /**
+   * Move the start onto the grid of the captured frames (see start()). For sources whose frames
+   * come on a steady grid: a tab capture's frames are stamped on the display's vsync ticks.
+   */
+  readonly alignStartToFrames?: boolean;
 }
 
 /** How long after the start a fresh frame may take before the last earlier one is used. */
@@ -157,9 +162,23 @@ export class MediaTransport {
    * Sets the recording start (capture clock, µs). The newest frame seen before it becomes the first
    * frame of the recording, at running time 0.
    */
-  start(atUs: number): void {
-    if (this.#startUs !== null) return;
+  /**
+   * Starts the recording at `atUs` and returns the start actually used. With alignStartToFrames the
+   * start moves (by at most half a frame) onto the grid of the frames captured so far, so each frame
+   * lands exactly on one of the output's frame slots. Off the grid, videorate rounds every frame to
+   * its nearest slot: the picture moves by up to half a frame against the audio, by an amount that
+   * depends only on where the start fell between two captures, so the A/V offset of one page changed
+   * by a frame from one recording to the next.
+   */
+  start(atUs: number): number {
+    if (this.#startUs !== null) return this.#startUs;
+    const frame = this.opts.alignStartToFrames && this.opts.video ? this.#lastFrame : null;
+    if (frame) {
+      const frameUs = 1e6 / this.opts.framerate;
+      atUs = frame.ptsUs + Math.round((atUs - frame.ptsUs) / frameUs) * frameUs;
+    }
     this.#startUs = atUs;
+    return atUs;
   }
 
   pushVideo(frame: VideoFrameIn): void {

@@ -387,7 +387,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       this.#pipelinePlaying = true;
       this.#maybeActive();
     });
-    return new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
+    return new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate, alignStartToFrames: true });
   }
 
   /** Web pages start at once unless asked to wait; templates always wait. */
@@ -462,10 +462,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       this.#pendingStartUs = atUs;
       return;
     }
+    atUs = this.#transport.start(atUs);
     this.#recordingStartUs = atUs;
     this.#segments?.setStart(atUs);
     for (const i of this.#images) i.setStart(atUs);
-    this.#transport.start(atUs);
     log.info(`recording started [egress:${this.plan.egressId}]`);
     this.#maybeActive();
   }
