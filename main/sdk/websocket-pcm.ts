@@ -60,8 +60,10 @@ export class WebSocketPcmSink extends EventEmitter<WebSocketPcmEvents> {
     return this.#startUs;
   }
 
-  start(atUs: number): void {
+  /** Starts at `atUs` (once); returns the start in use, like MediaTransport.start. */
+  start(atUs: number): number {
     this.#startUs ??= atUs;
+    return this.#startUs;
   }
 
   pushVideo(_frame: VideoFrameIn): void {
