@@ -144,8 +144,14 @@ export class WarmBrowser extends EventEmitter<WarmBrowserEvents> {
   }
 
   /** Kills the idle browser (its whole process group) and removes its directory; idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  #closing: Promise<void> | null = null;
+
+  async #close(): Promise<void> {
     this.#closed = true;
     const child = this.#child;
     this.#adopted?.cdp.close();
