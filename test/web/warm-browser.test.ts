@@ -64,30 +64,33 @@ describe('pre-launched browser (warm pool)', () => {
     assert.equal(existsSync(join(tmp.path, 'fits')), false, 'profile removed');
   });
 
-  it('records a page in the pre-launched browser at the requested size (not the size it was launched with)', async () => {
-    await withServer(FIXTURE_PAGES_DIR, async (base) => {
-      const warmDir = join(tmp.path, 'warm');
-      const warm = await WarmBrowser.launch({ workDir: warmDir, insecure: false, sandbox: false, extraFlags: {}, bin: findChromium() });
-      const browserPid = warm.pid as number;
-      let host: ChromiumHost | null = null;
-      const { info } = await runWebEgress({
-        request: { url: `${base}viewport/?w=640&h=360`, options: { case: 'advanced', value: new EncodingOptions({ width: 640, height: 360, framerate: 30, videoBitrate: 800 }) } },
-        stopAfterMs: 3000,
-        tmpDir: tmp.path,
-        hostFactory: (o) => (host = new ChromiumHost(o, warm)),
+  for (const mode of ['warm', 'cold'] as const) {
+    it(`records a page ${mode === 'warm' ? 'in the pre-launched browser at the requested size (not the size it was launched with)' : 'in a browser launched for it (the same viewport rules)'}`, async () => {
+      await withServer(FIXTURE_PAGES_DIR, async (base) => {
+        const warmDir = join(tmp.path, 'warm');
+        const warm = mode === 'warm' ? await WarmBrowser.launch({ workDir: warmDir, insecure: false, sandbox: false, extraFlags: {}, bin: findChromium() }) : undefined;
+        let host: ChromiumHost | null = null;
+        const { info } = await runWebEgress({
+          request: { url: `${base}viewport/?w=640&h=360`, options: { case: 'advanced', value: new EncodingOptions({ width: 640, height: 360, framerate: 30, videoBitrate: 800 }) } },
+          stopAfterMs: 3000,
+          tmpDir: tmp.path,
+          hostFactory: (o) => (host = new ChromiumHost(o, warm)),
+        });
+        assert.equal(info.status, EgressStatus.EGRESS_COMPLETE, info.error);
+        const h = host as ChromiumHost | null;
+        assert.equal(h?.warm, mode === 'warm', 'the page opened in the pre-launched browser (warm) or its own (cold)');
+        const browserPid = h?.pids()[0] as number;
+        const loc = info.fileResults[0]?.location ?? '';
+        const v = videoStream(await ffprobe(loc));
+        assert.equal(v?.width, 640);
+        assert.equal(v?.height, 360);
+        for (const t of [0.1, 1.5, 2.8]) {
+          const [r, g, b] = await meanColour(loc, t);
+          assert.ok(g > 120 && r < 60 && b < 60, `frame at ${t} s is green (viewport exactly 640×360): rgb ${r},${g},${b}`);
+        }
+        assert.equal(alive(browserPid), false, 'browser gone with the egress');
+        assert.equal(existsSync(warmDir), false, 'its profile removed');
       });
-      assert.equal(info.status, EgressStatus.EGRESS_COMPLETE, info.error);
-      assert.equal((host as ChromiumHost | null)?.warm, true, 'the page opened in the pre-launched browser');
-      const loc = info.fileResults[0]?.location ?? '';
-      const v = videoStream(await ffprobe(loc));
-      assert.equal(v?.width, 640);
-      assert.equal(v?.height, 360);
-      for (const t of [0.1, 1.5, 2.8]) {
-        const [r, g, b] = await meanColour(loc, t);
-        assert.ok(g > 120 && r < 60 && b < 60, `frame at ${t} s is green (viewport exactly 640×360): rgb ${r},${g},${b}`);
-      }
-      assert.equal(alive(browserPid), false, 'browser gone with the egress');
-      assert.equal(existsSync(warmDir), false, 'its profile removed');
     });
-  });
+  }
 });
