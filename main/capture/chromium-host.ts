@@ -135,7 +135,6 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     await this.#navigate(url);
     this.#mark('navigated');
     await this.#fitViewport();
-    this.#uiHeight = await this.#chromeHeight();
     this.#mark('fitted');
     this.#pageClock = await measurePageClockOffset(async () => Number(await this.#evaluate('(performance.timeOrigin + performance.now()) * 1000')));
     const errorText = await this.#evaluate(ERROR_DIV_EXPRESSION);
@@ -153,11 +152,6 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
 
   /** outer − inner height of the window before the capture (browser UI without the sharing bar). */
   #uiHeight = 0;
-
-  async #chromeHeight(): Promise<number> {
-    const v = (await this.#evaluate('outerHeight - innerHeight')) as number;
-    return typeof v === 'number' ? v : 0;
-  }
 
   #stopErrorWatch: (() => void) | null = null;
 
@@ -456,6 +450,8 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   async #fitViewport(): Promise<boolean> {
     const size = (await this.#evaluate('JSON.stringify([innerWidth, innerHeight, outerWidth, outerHeight])')) as string;
     const [iw, ih, ow, oh] = JSON.parse(size) as number[];
+    // The browser UI above the page (a resize does not change it): the sharing bar adds to it.
+    this.#uiHeight = (oh ?? 0) - (ih ?? 0);
     if (iw === this.opts.width && ih === this.opts.height) return true;
     const cdp = this.#requireCdp();
     const { windowId } = (await cdp.send('Browser.getWindowForTarget', {}, this.#sessionId)) as { windowId: number };

@@ -71,14 +71,15 @@ class Handler {
     }
     const level = ({ debug: 'debug', info: 'info', warn: 'warn', error: 'error' } as Record<string, LogLevel>)[config.logging.level];
     if (level) setLogLevel(level);
-    const launching = WarmBrowser.launch({
-      workDir: join(config.tmp_dir, 'browser-pool', `${process.pid}-${randomBytes(4).toString('hex')}`),
-      insecure: config.insecure,
-      sandbox: config.enable_chrome_sandbox,
-      extraFlags: chromeFlagsOf(config),
-      ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
-      bin: findChromium(config.chrome_path || undefined),
-    });
+    const launching = (async () =>
+      WarmBrowser.launch({
+        workDir: join(config.tmp_dir, 'browser-pool', `${process.pid}-${randomBytes(4).toString('hex')}`),
+        insecure: config.insecure,
+        sandbox: config.enable_chrome_sandbox,
+        extraFlags: chromeFlagsOf(config),
+        ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
+        bin: findChromium(config.chrome_path || undefined),
+      }))();
     this.warm = launching.then(
       (warm) => {
         warm.on('died', () => {
