@@ -93,4 +93,28 @@ describe('pre-launched browser (warm pool)', () => {
       });
     });
   }
+
+  it('a plain-http page off localhost (it needs a launch flag) gets a browser launched for it; the pre-launched one is closed', async () => {
+    await withServer(FIXTURE_PAGES_DIR, async (base) => {
+      // The IPv4-mapped IPv6 form of the loopback address is not "localhost" to Chromium: getDisplayMedia
+      // there needs --unsafely-treat-insecure-origin-as-secure, which only a launch can set.
+      const url = `${base.replace('127.0.0.1', '[::ffff:127.0.0.1]')}viewport/?w=640&h=360`;
+      const warmDir = join(tmp.path, 'unfit');
+      const warm = await WarmBrowser.launch({ workDir: warmDir, insecure: false, sandbox: false, extraFlags: {}, bin: findChromium() });
+      const warmPid = warm.pid as number;
+      let host: ChromiumHost | null = null;
+      const { info } = await runWebEgress({
+        request: { url, options: { case: 'advanced', value: new EncodingOptions({ width: 640, height: 360, framerate: 30, videoBitrate: 800 }) } },
+        stopAfterMs: 2000,
+        tmpDir: tmp.path,
+        hostFactory: (o) => (host = new ChromiumHost(o, warm)),
+      });
+      assert.equal(info.status, EgressStatus.EGRESS_COMPLETE, info.error);
+      assert.equal((host as ChromiumHost | null)?.warm, false, 'launched its own browser');
+      const [r, g, b] = await meanColour(info.fileResults[0]?.location ?? '', 1);
+      assert.ok(g > 120 && r < 60 && b < 60, `recorded the page: rgb ${r},${g},${b}`);
+      assert.equal(alive(warmPid), false, 'the pre-launched browser was closed');
+      assert.equal(existsSync(warmDir), false, 'and its profile removed');
+    });
+  });
 });
