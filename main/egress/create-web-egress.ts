@@ -20,6 +20,11 @@ export interface CreateWebEgressOptions {
   readonly now?: Date;
 }
 
+/** config chrome_flags as the host takes them (`flag: ""` = `--flag` alone). */
+export function chromeFlagsOf(config: ServiceConfig): Record<string, string> {
+  return Object.fromEntries(Object.entries(config.chrome_flags).map(([k, v]) => [k, v === null ? '' : String(v)]));
+}
+
 /**
  * Validates a page egress request (web page, room composite or v2 template) and assembles its
  * controller: plan, initial STARTING info, capture host and uploads. Throws the original's
@@ -37,7 +42,7 @@ export function createWebEgress(envelope: StartEgressEnvelope, config: ServiceCo
     egressId: plan.egressId,
     insecure: config.insecure,
     sandbox: config.enable_chrome_sandbox,
-    extraFlags: Object.fromEntries(Object.entries(config.chrome_flags).map(([k, v]) => [k, v === null ? '' : String(v)])),
+    extraFlags: chromeFlagsOf(config),
     ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
   };
   const host = (opts.hostFactory ?? ((o) => new ChromiumHost(o)))(hostOptions);
