@@ -61,6 +61,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   readonly #title: string;
   /** The page's capture script: its main connection (audio, control) and its video sender's. */
   readonly ingestConnections = 2;
+  readonly canEncodeInPage = true;
 
   constructor(private readonly opts: CaptureHostOptions) {
     super();
@@ -118,6 +119,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
       width: this.opts.width,
       height: this.opts.height,
       framerate: this.opts.framerate,
+      ...(opts.encode ? { encode: opts.encode } : {}),
     });
     const result = await this.#evaluate(`globalThis.__egressCapture.start(${args})`, executionContextId, true);
     this.#captureContext = executionContextId;
