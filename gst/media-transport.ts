@@ -217,6 +217,9 @@ export class MediaTransport {
       return;
     }
     let pts = this.#toNs(au.ptsUs);
+    // A keyframe up to a frame before the start opens the recording (the page answers a request
+    // with its newest picture, stamped a little early: its monotonic clock estimate errs low).
+    if (pts < 0n && au.key && this.#lastVideoPtsNs < 0n && pts >= -this.#frameNs) pts = 0n;
     if (pts < 0n || (this.#needKeyframe && !au.key)) {
       // The keyframe asked for may have been captured just before the start (or resume): ask
       // again until one comes after it.

@@ -178,6 +178,7 @@ declare class MediaStreamTrackProcessor {
   /** Encoded bytes waiting in the socket before new frames are dropped (before encoding). */
   const MAX_ENCODED_BUFFERED_BYTES = 8 * 1024 * 1024;
   let keyframeRequested = false;
+  let encodeKeyframeNow: (() => void) | null = null;
   const encodeStats = { dropped: 0, repeated: 0 };
 
   /**
@@ -250,6 +251,10 @@ declare class MediaStreamTrackProcessor {
       lastTs = ts;
     };
 
+    encodeKeyframeNow = () => {
+      if (stopped || !last || !Number.isFinite(monoOffsetUs)) return;
+      encode(last, Math.max(lastTs + 1, performance.now() * 1000 + monoOffsetUs), false);
+    };
     const pace = setInterval(() => {
       if (stopped || !last || !Number.isFinite(monoOffsetUs)) return;
       const nowMono = performance.now() * 1000 + monoOffsetUs;
@@ -273,7 +278,9 @@ declare class MediaStreamTrackProcessor {
       }
     } finally {
       clearInterval(pace);
+      encodeKeyframeNow = null;
       last?.close();
+      last = null;
       if (encoder.state === 'configured') await encoder.flush().catch(() => undefined);
       if (encoder.state !== 'closed') encoder.close();
     }
@@ -349,7 +356,11 @@ declare class MediaStreamTrackProcessor {
     });
     socket.onclose = () => stop();
     socket.onmessage = (e: MessageEvent<unknown>) => {
-      if (typeof e.data === 'string' && e.data.includes('"keyframe"')) keyframeRequested = true;
+      if (typeof e.data === 'string' && e.data.includes('"keyframe"')) {
+        keyframeRequested = true;
+        // Answered at once with the newest picture rather than at the next repaint.
+        encodeKeyframeNow?.();
+      }
     };
     // The browser auto-selects the tab whose title matches its --auto-select-tab-capture-source-by-title
     // flag: take that title only for the moment of the call.

@@ -165,43 +165,63 @@ test('transport, encoded video: opens on the first keyframe after the start (ask
   let now = 0;
   const t = new MediaTransport({ video, audio: null, framerate: 30, requestKeyframe: () => asked++, now: () => now });
   const au = (ptsMs: number, key = false) => t.pushEncodedVideo({ ptsUs: ptsMs * 1000, key, repeat: false, width: 1920, height: 1080, data: key ? KEY : P });
-  au(0, true); // before the start: not written
-  now = 10_000;
-  t.start(10_000);
-  assert.equal(asked, 1, 'a keyframe is asked for at the start');
-  au(5, true); // captured before the start
-  au(20); // after the start but not a keyframe
-  assert.equal(asked, 1, 'asked again at most every 100 ms');
-  now = 200_000;
-  au(40);
-  assert.equal(asked, 2);
-  au(60, true);
-  au(93);
-  au(126);
-  now = 300_000;
-  t.pause(150_000);
-  au(160);
-  au(190, true);
-  now = 500_000;
-  t.resume(500_000);
-  assert.equal(asked, 3, 'a keyframe is asked for at the resume');
-  au(510);
-  au(540, true);
-  au(573);
-  t.end(600_000);
+  try {
+    au(0, true); // before the start: not written
+    now = 100_000;
+    t.start(100_000);
+    assert.equal(asked, 1, 'a keyframe is asked for at the start');
+    au(50, true); // captured more than a frame before the start
+    au(120); // after the start but not a keyframe
+    assert.equal(asked, 1, 'asked again at most every 100 ms');
+    now = 250_000;
+    au(140);
+    assert.equal(asked, 2);
+    au(160, true);
+    au(193);
+    au(226);
+    t.pause(250_000);
+    au(260);
+    au(290, true);
+    now = 600_000;
+    t.resume(600_000);
+    assert.equal(asked, 3, 'a keyframe is asked for at the resume');
+    au(610);
+    au(640, true);
+    au(673);
+  } finally {
+    t.end(700_000);
+  }
   const bufs = gdpBuffers(Buffer.concat(chunks));
   assert.deepEqual(
     bufs.map((b) => [Math.round(b.ptsMs), b.delta]),
     [
       [0, false],
-      [83, true],
-      [116, true],
-      // paused 150–500 ms: 540 → 540 − 10 − 350
-      [180, false],
-      [213, true],
+      [93, true],
+      [126, true],
+      // paused 250–600 ms: 640 → 640 − 100 − 350
+      [190, false],
+      [223, true],
     ],
   );
   assert.equal(t.stats.videoFramesWritten, 5);
+});
+
+test('transport, encoded video: a keyframe stamped less than a frame before the start opens the recording at 0', () => {
+  const video = new PassThrough();
+  const chunks: Buffer[] = [];
+  video.on('data', (c: Buffer) => chunks.push(c));
+  const t = new MediaTransport({ video, audio: null, framerate: 30, now: () => 100_000 });
+  try {
+    t.start(100_000);
+    t.pushEncodedVideo({ ptsUs: 80_000, key: true, repeat: false, width: 1920, height: 1080, data: KEY });
+    t.pushEncodedVideo({ ptsUs: 113_000, key: false, repeat: false, width: 1920, height: 1080, data: P });
+  } finally {
+    t.end(200_000);
+  }
+  assert.deepEqual(
+    gdpBuffers(Buffer.concat(chunks)).map((b) => Math.round(b.ptsMs)),
+    [0, 13],
+  );
 });
 
 test('pipeline: encoded video goes through h264parse into the muxer, no x264; images are refused with it', () => {
