@@ -210,7 +210,11 @@ export class MediaTransport {
     this.#encodedSeen = true;
     this.#lastVideoInUs = Math.max(this.#lastVideoInUs, au.ptsUs);
     const limitUs = this.#limitUs;
-    if (limitUs !== null && au.ptsUs >= limitUs) return;
+    if (limitUs !== null && au.ptsUs >= limitUs) {
+      // Past a hold, frames are dropped: if it is released, the video goes on from a keyframe.
+      this.#needKeyframe = true;
+      return;
+    }
     if (this.#startUs === null) return;
     if (this.#isPausedAt(au.ptsUs)) {
       this.#needKeyframe = true;
@@ -428,6 +432,10 @@ export class MediaTransport {
 
   release(): void {
     this.#holdUs = null;
+    if (this.#encodedSeen && this.#needKeyframe) {
+      this.#keyframeAskedAtUs = -Infinity;
+      this.#askKeyframe();
+    }
     this.#undefer();
   }
 

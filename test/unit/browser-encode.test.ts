@@ -224,6 +224,38 @@ test('transport, encoded video: a keyframe stamped less than a frame before the 
   );
 });
 
+test('transport, encoded video: after a hold (a room reconnecting) is released, the video goes on from a keyframe', () => {
+  const video = new PassThrough();
+  const chunks: Buffer[] = [];
+  video.on('data', (c: Buffer) => chunks.push(c));
+  let asked = 0;
+  const t = new MediaTransport({ video, audio: null, framerate: 30, requestKeyframe: () => asked++, now: () => 0 });
+  const au = (ptsMs: number, key = false) => t.pushEncodedVideo({ ptsUs: ptsMs * 1000, key, repeat: false, width: 1920, height: 1080, data: key ? KEY : P });
+  try {
+    t.start(0);
+    au(0, true);
+    au(33);
+    t.hold(50_000);
+    au(66); // past the hold: dropped
+    t.release();
+    assert.equal(asked, 2, 'a keyframe is asked for at the release');
+    au(100); // references the dropped frame: not written
+    au(133, true);
+    au(166);
+  } finally {
+    t.end(200_000);
+  }
+  assert.deepEqual(
+    gdpBuffers(Buffer.concat(chunks)).map((b) => [Math.round(b.ptsMs), b.delta]),
+    [
+      [0, false],
+      [33, true],
+      [133, false],
+      [166, true],
+    ],
+  );
+});
+
 test('pipeline: encoded video goes through h264parse into the muxer, no x264; images are refused with it', () => {
   const base = { video: { width: 1920, height: 1080, framerate: 30, bitrateKbps: 4500, profile: 'main' as const, keyFrameIntervalS: 0, threads: 0 }, audio: null };
   const args = buildLaunchArgs({ ...base, encodedVideo: true, file: { container: 'mp4', location: '/tmp/x.mp4' } }).join(' ');

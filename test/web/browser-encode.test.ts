@@ -53,11 +53,16 @@ describe('in-browser encode path (WebCodecs)', () => {
       process.stdout.write(`# 1080p30 in the page: ${summary}\n`);
       assert.ok(Math.abs(container - reported) <= 0.3, `container within 0.3 s of the recorded time (${summary})`);
       assert.ok(Math.abs(reported - 12) <= 0.5, `recorded ~12 s (${summary})`);
-      // A loaded machine may drop a frame now and then (before encoding); the rate stays ~30.
-      assert.ok(Math.abs(counted.fps - 30) <= 3, `frame rate ~30 (${summary})`);
-      // The demo page changes every frame: a long run of one picture is a stall.
-      const long = runs.filter((r) => r.e - r.s > 0.25);
-      assert.deepEqual(long, [], `no frozen run longer than 0.25 s (${summary})`);
+      // The page fills every slot of the 30 fps grid: with a new picture, a repeat, or — when the
+      // machine is too loaded for the encoder — a frame dropped before encoding (counted; a busy
+      // shared machine drops some, which bench/web-egress measures on a quiet one).
+      const slots = (counted.frames + (st?.videoFramesDropped ?? 0)) / counted.duration;
+      assert.ok(Math.abs(slots - 30) <= 1.5, `frames + drops fill the 30 fps grid: ${slots.toFixed(2)} per s (${summary})`);
+      if ((st?.videoFramesDropped ?? 0) === 0) assert.ok(Math.abs(counted.fps - 30) <= 1, `no drops: ~30 fps (${summary})`);
+      // The demo page changes every frame: a long run of one picture is a stall (a missed keyframe,
+      // a capture that stopped), not a dropped frame or two.
+      const long = runs.filter((r) => r.e - r.s > 0.5);
+      assert.deepEqual(long, [], `no frozen run longer than 0.5 s (${summary})`);
       assert.equal(await decodeErrors(loc), 0, 'decodes without errors');
     });
   });
@@ -84,12 +89,16 @@ describe('in-browser encode path (WebCodecs)', () => {
 
   it('demo page, 11 s with a 3 s pause in the middle: the file holds 8 s, goes on from a keyframe without a frozen picture or decode errors', async () => {
     await withServer(TEMPLATES_DIR, async (base) => {
+      let armed = false;
       const { info, controller } = await runWebEgress({
         request: { url: `${base}demo/` },
         stopAfterMs: 11_000,
         tmpDir: join(tmp.path, 'pause'),
         config: BROWSER,
+        // ACTIVE is reported again with the pause's details: arm the pause once.
         onActive: (c) => {
+          if (armed) return;
+          armed = true;
           setTimeout(() => c.pause(), 4000);
           setTimeout(() => c.resume(), 7000);
         },
@@ -109,10 +118,17 @@ describe('in-browser encode path (WebCodecs)', () => {
       assert.ok(Math.abs(container - 8) <= 0.5, `8 s kept of 11 (${summary})`);
       assert.ok(Math.abs(container - reported) <= 0.3, `container as reported (${summary})`);
       assert.ok(resumeInFileS > 1 && resumeInFileS < container - 1, summary);
+      // A resume that went wrong (no keyframe, or the last picture before the pause held on) shows
+      // as a frozen run starting at the resume.
       assert.deepEqual(
-        runs.filter((r) => r.e - r.s > 0.25),
+        runs.filter((r) => Math.abs(r.s - resumeInFileS) <= 0.1 && r.e - r.s > 0.25),
         [],
-        `no frozen picture, at the resume or elsewhere (${summary})`,
+        `no frozen picture at the resume (${summary})`,
+      );
+      assert.deepEqual(
+        runs.filter((r) => r.e - r.s > 0.5),
+        [],
+        `no stall anywhere (${summary})`,
       );
       assert.equal(await decodeErrors(loc), 0, 'the file decodes without errors across the resume');
     });
