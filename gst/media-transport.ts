@@ -231,8 +231,15 @@ export class MediaTransport {
       return;
     }
     this.#needKeyframe = false;
+    // Onto the frame grid (as videorate puts raw frames): a constant-rate file, each frame at most
+    // half a frame from its capture time; a frame whose slot is taken goes into the next one.
     if (this.#lastVideoPtsNs < 0n) pts = 0n;
-    else if (pts <= this.#lastVideoPtsNs) pts = this.#lastVideoPtsNs + 1n;
+    else {
+      let slot = (pts + this.#frameNs / 2n) / this.#frameNs;
+      const lastSlot = this.#lastVideoPtsNs / this.#frameNs;
+      if (slot <= lastSlot) slot = lastSlot + 1n;
+      pts = slot * this.#frameNs;
+    }
     const w = this.opts.video;
     if (w.writableLength > this.#maxQueued) {
       // A dropped access unit breaks every frame that references it: wait for the next keyframe.

@@ -177,6 +177,8 @@ declare class MediaStreamTrackProcessor {
   const MAX_ENCODE_QUEUE = 3;
   /** Encoded bytes waiting in the socket before new frames are dropped (before encoding). */
   const MAX_ENCODED_BUFFERED_BYTES = 8 * 1024 * 1024;
+  /** Repeats encoded at most per pacing tick (a timer that fired late catches up this far). */
+  const MAX_CATCH_UP_SLOTS = 4;
   let keyframeRequested = false;
   let encodeKeyframeNow: (() => void) | null = null;
   const encodeStats = { dropped: 0, repeated: 0 };
@@ -227,11 +229,12 @@ declare class MediaStreamTrackProcessor {
       avc: { format: 'annexb' },
     } as VideoEncoderConfig);
 
-    const encode = (frame: VideoFrame, ts: number, repeat: boolean): void => {
-      if (encoder.state !== 'configured') return;
+    /** Encodes `frame` stamped `ts`; false when it was dropped instead (the encoder or socket is behind). */
+    const encode = (frame: VideoFrame, ts: number, repeat: boolean): boolean => {
+      if (encoder.state !== 'configured') return false;
       if (encoder.encodeQueueSize >= MAX_ENCODE_QUEUE || (socket?.bufferedAmount ?? 0) > MAX_ENCODED_BUFFERED_BYTES) {
         encodeStats.dropped++;
-        return;
+        return false;
       }
       const keyFrame = keyframeRequested || sinceKey + 1 >= opts.keyFrameInterval;
       const f = ts === frame.timestamp ? frame : new VideoFrame(frame, { timestamp: ts });
@@ -249,6 +252,7 @@ declare class MediaStreamTrackProcessor {
         sinceKey = 0;
       } else sinceKey++;
       lastTs = ts;
+      return true;
     };
 
     encodeKeyframeNow = () => {
@@ -259,7 +263,18 @@ declare class MediaStreamTrackProcessor {
       if (stopped || !last || !Number.isFinite(monoOffsetUs)) return;
       const nowMono = performance.now() * 1000 + monoOffsetUs;
       if (nowMono - lastTs < 1.5 * frameUs) return;
-      encode(last, lastTs + frameUs * Math.max(1, Math.floor((nowMono - lastTs) / frameUs)), true);
+      // Every slot from the last frame on, up to half a frame ago, gets the last picture (a late
+      // timer catches up; a slot the encoder had no room for is counted as dropped and skipped).
+      for (let n = 0; n < MAX_CATCH_UP_SLOTS && nowMono - (lastTs + frameUs) >= frameUs / 2; n++) {
+        const ts = lastTs + frameUs;
+        if (!encode(last, ts, true)) lastTs = ts;
+      }
+      if (nowMono - lastTs >= 1.5 * frameUs) {
+        // Longer behind than the catch-up covers (the page was starved): those slots are lost.
+        const skipped = Math.floor((nowMono - lastTs) / frameUs) - 1;
+        encodeStats.dropped += skipped;
+        lastTs += skipped * frameUs;
+      }
     }, frameUs / 2000);
 
     const reader = new MediaStreamTrackProcessor({ track, maxBufferSize: 2 }).readable.getReader();
@@ -273,8 +288,9 @@ declare class MediaStreamTrackProcessor {
         monoOffsetUs = Math.max(monoOffsetUs, frame.timestamp - performance.now() * 1000);
         last?.close();
         last = frame;
-        // A frame captured before a repeat already stamped after it comes too late for its slot.
-        if (frame.timestamp > lastTs) encode(frame, frame.timestamp, false);
+        // One frame per slot of the frame grid: a frame less than half a frame after the last one
+        // encoded (a repeat stamped just before it came, or a burst) waits as the newest picture.
+        if (frame.timestamp >= lastTs + frameUs / 2) encode(frame, frame.timestamp, false);
       }
     } finally {
       clearInterval(pace);

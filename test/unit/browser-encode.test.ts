@@ -157,7 +157,7 @@ function gdpBuffers(data: Buffer): { ptsMs: number; delta: boolean; size: number
   return out;
 }
 
-test('transport, encoded video: opens on the first keyframe after the start (asking for one), drops what is paused, resumes on a keyframe, shifts by the pause', () => {
+test('transport, encoded video: opens on the first keyframe after the start (asking for one), drops what is paused, resumes on a keyframe, shifts by the pause, puts frames on the frame grid', () => {
   const video = new PassThrough();
   const chunks: Buffer[] = [];
   video.on('data', (c: Buffer) => chunks.push(c));
@@ -195,12 +195,13 @@ test('transport, encoded video: opens on the first keyframe after the start (ask
   assert.deepEqual(
     bufs.map((b) => [Math.round(b.ptsMs), b.delta]),
     [
+      // On the 30 fps grid: 193 − 100 → slot 3 (100 ms), 226 − 100 → slot 4.
       [0, false],
-      [93, true],
-      [126, true],
-      // paused 250–600 ms: 640 → 640 − 100 − 350
-      [190, false],
-      [223, true],
+      [100, true],
+      [133, true],
+      // paused 250–600 ms: 640 → 640 − 100 − 350 = 190 → slot 6 (200 ms)
+      [200, false],
+      [233, true],
     ],
   );
   assert.equal(t.stats.videoFramesWritten, 5);
@@ -220,7 +221,8 @@ test('transport, encoded video: a keyframe stamped less than a frame before the 
   }
   assert.deepEqual(
     gdpBuffers(Buffer.concat(chunks)).map((b) => Math.round(b.ptsMs)),
-    [0, 13],
+    // 13 ms rounds to slot 0, which the keyframe took: the next slot.
+    [0, 33],
   );
 });
 
@@ -251,7 +253,7 @@ test('transport, encoded video: after a hold (a room reconnecting) is released, 
       [0, false],
       [33, true],
       [133, false],
-      [166, true],
+      [167, true],
     ],
   );
 });
