@@ -195,7 +195,6 @@ declare class MediaStreamTrackProcessor {
     const frameUs = 1e6 / opts.framerate;
     let sinceKey = Infinity;
     let last: VideoFrame | null = null;
-    let lastTs = -Infinity;
     // VideoFrame timestamps are on the monotonic clock; performance.now() runs at the same rate.
     // The newest offset seen is the closest to the true one (delivery only ever adds latency).
     let monoOffsetUs = -Infinity;
@@ -229,12 +228,20 @@ declare class MediaStreamTrackProcessor {
       avc: { format: 'annexb' },
     } as VideoEncoderConfig);
 
-    /** Encodes `frame` stamped `ts`; false when it was dropped instead (the encoder or socket is behind). */
-    const encode = (frame: VideoFrame, ts: number, repeat: boolean): boolean => {
-      if (encoder.state !== 'configured') return false;
+    // The frame grid: slot k is at origin + k frame intervals (origin: the first frame's time). Each
+    // slot gets at most one frame, encoded or dropped.
+    let origin = Number.NaN;
+    let lastSlot = -Infinity;
+    const slotOf = (ts: number): number => Math.round((ts - origin) / frameUs);
+    const slotTs = (k: number): number => origin + k * frameUs;
+
+    /** Encodes `frame` stamped `ts` into slot `slot`, or counts it dropped (the encoder or socket is behind). */
+    const encode = (frame: VideoFrame, ts: number, slot: number, repeat: boolean): void => {
+      if (encoder.state !== 'configured') return;
+      lastSlot = slot;
       if (encoder.encodeQueueSize >= MAX_ENCODE_QUEUE || (socket?.bufferedAmount ?? 0) > MAX_ENCODED_BUFFERED_BYTES) {
         encodeStats.dropped++;
-        return false;
+        return;
       }
       const keyFrame = keyframeRequested || sinceKey + 1 >= opts.keyFrameInterval;
       const f = ts === frame.timestamp ? frame : new VideoFrame(frame, { timestamp: ts });
@@ -251,29 +258,27 @@ declare class MediaStreamTrackProcessor {
         keyframeRequested = false;
         sinceKey = 0;
       } else sinceKey++;
-      lastTs = ts;
-      return true;
     };
 
     encodeKeyframeNow = () => {
-      if (stopped || !last || !Number.isFinite(monoOffsetUs)) return;
-      encode(last, Math.max(lastTs + 1, performance.now() * 1000 + monoOffsetUs), false);
+      if (stopped || !last || !Number.isFinite(monoOffsetUs) || Number.isNaN(origin)) return;
+      // The newest picture into the first free slot at or after now (so it is not taken for media
+      // from before the start or resume that asked for it).
+      const nowMono = performance.now() * 1000 + monoOffsetUs;
+      const k = Math.max(lastSlot + 1, Math.ceil((nowMono - origin) / frameUs));
+      encode(last, slotTs(k), k, false);
     };
     const pace = setInterval(() => {
-      if (stopped || !last || !Number.isFinite(monoOffsetUs)) return;
+      if (stopped || !last || !Number.isFinite(monoOffsetUs) || Number.isNaN(origin)) return;
       const nowMono = performance.now() * 1000 + monoOffsetUs;
-      if (nowMono - lastTs < 1.5 * frameUs) return;
-      // Every slot from the last frame on, up to half a frame ago, gets the last picture (a late
-      // timer catches up; a slot the encoder had no room for is counted as dropped and skipped).
-      for (let n = 0; n < MAX_CATCH_UP_SLOTS && nowMono - (lastTs + frameUs) >= frameUs / 2; n++) {
-        const ts = lastTs + frameUs;
-        if (!encode(last, ts, true)) lastTs = ts;
-      }
-      if (nowMono - lastTs >= 1.5 * frameUs) {
-        // Longer behind than the catch-up covers (the page was starved): those slots are lost.
-        const skipped = Math.floor((nowMono - lastTs) / frameUs) - 1;
-        encodeStats.dropped += skipped;
-        lastTs += skipped * frameUs;
+      if (nowMono - slotTs(lastSlot) < 1.5 * frameUs) return;
+      // Every slot since the last frame, up to half a frame ago, gets the last picture (a late timer
+      // catches up a few slots; further behind, the page was starved and those slots are lost).
+      for (let n = 0; n < MAX_CATCH_UP_SLOTS && slotTs(lastSlot + 1) <= nowMono - frameUs / 2; n++) encode(last, slotTs(lastSlot + 1), lastSlot + 1, true);
+      const behind = Math.floor((nowMono - origin) / frameUs) - 1;
+      if (behind > lastSlot) {
+        encodeStats.dropped += behind - lastSlot;
+        lastSlot = behind;
       }
     }, frameUs / 2000);
 
@@ -288,9 +293,11 @@ declare class MediaStreamTrackProcessor {
         monoOffsetUs = Math.max(monoOffsetUs, frame.timestamp - performance.now() * 1000);
         last?.close();
         last = frame;
-        // One frame per slot of the frame grid: a frame less than half a frame after the last one
-        // encoded (a repeat stamped just before it came, or a burst) waits as the newest picture.
-        if (frame.timestamp >= lastTs + frameUs / 2) encode(frame, frame.timestamp, false);
+        if (Number.isNaN(origin)) origin = frame.timestamp;
+        // One frame per slot: a frame for a slot already filled (by a repeat stamped just before it
+        // came, or a burst) waits as the newest picture.
+        const k = slotOf(frame.timestamp);
+        if (k > lastSlot) encode(frame, frame.timestamp, k, false);
       }
     } finally {
       clearInterval(pace);
