@@ -23,7 +23,10 @@ import { dirname } from 'node:path';
  * the encode floor (the same encoder settings on generated frames alone) and the render floor (the
  * same page in the same browser with the same flags, no capture) — plus request-to-first-frame latency.
  *
- *   npm run bench:web -- [--seconds 60] [--presets 720,1080] [--page demo|avsync] [--chrome-flags a=b,c]
+ *   npm run bench:web -- [--seconds 60] [--presets 720,1080] [--page demo|avsync] [--chrome-flags a=b,c] [--video-path auto|x264|browser]
+ *
+ * Each line names the video path the egress took (config video_encode_path, see egress/video-path.ts;
+ * the encode floor is x264's either way).
  *
  * Start-up only: `--latency N [--pool]` records N short files (--seconds, default 2) per preset and
  * prints request→first frame per run with its split, and the p50 — cold (a browser launched for the
@@ -49,6 +52,7 @@ interface Figures {
   framesRepeated: number;
   framesDropped: number;
   breakdown: string;
+  videoPath: string;
 }
 
 function arg(name: string, def: string): string {
@@ -97,7 +101,7 @@ interface RunOptions {
 }
 
 async function runOne(preset: EncodingOptionsPreset, label: string, seconds: number, page: string, base: string, dir: string, runOpts: RunOptions = { floors: true }): Promise<Figures> {
-  const config = parseConfig(`tmp_dir: ${dir}\n`);
+  const config = parseConfig(`tmp_dir: ${dir}\nvideo_encode_path: ${arg('video-path', 'auto')}\n`);
   const request = new WebEgressRequest({
     url: `${base}${page}/`,
     options: { case: 'preset', value: preset },
@@ -171,6 +175,7 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
     framesRepeated: stats?.videoFramesRepeated ?? 0,
     framesDropped: stats?.videoFramesDropped ?? 0,
     breakdown,
+    videoPath: c.videoPath,
   };
 }
 
@@ -222,7 +227,7 @@ async function main(): Promise<void> {
       }
       const f = await runOne(preset, label, seconds, page, base, dir);
       process.stdout.write(
-        `${f.label}: ${f.perMinute.toFixed(1)} CPU-s per recorded minute (encode floor: the encoder alone on generated frames ${f.floorPerMinute.toFixed(1)}; ` +
+        `${f.label} [video path: ${f.videoPath}]: ${f.perMinute.toFixed(1)} CPU-s per recorded minute (encode floor: the encoder alone on generated frames ${f.floorPerMinute.toFixed(1)}; ` +
           `render floor: the page in the same browser, no capture ${f.renderFloorPerMinute.toFixed(1)} [${f.renderFloorBreakdown}]; ` +
           `ours / (render + encode) ${(f.perMinute / (f.renderFloorPerMinute + f.floorPerMinute)).toFixed(2)}), ` +
           `recorded ${f.recordedS.toFixed(2)} s using ${f.cpuS.toFixed(1)} CPU-s (${f.breakdown}); request→first frame ${Math.round(f.requestToFirstFrameMs)} ms, request→ACTIVE ${f.requestToActiveMs} ms (${f.split}); ` +

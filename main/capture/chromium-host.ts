@@ -75,6 +75,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   #adopted: AdoptedBrowser | null = null;
   /** The page's capture script: its main connection (audio, control) and its video sender's. */
   readonly ingestConnections = 2;
+  readonly canEncodeInPage = true;
 
   /** `warm`: a pre-launched browser to use for the page when it fits (else it is closed and a new one launched). */
   constructor(
@@ -172,6 +173,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
       width: this.opts.width,
       height: this.opts.height,
       framerate: this.opts.framerate,
+      ...(opts.encode ? { encode: opts.encode } : {}),
     });
     const result = await this.#evaluate(`globalThis.__egressCapture.start(${args})`, executionContextId, true);
     this.#mark('captureStarted');

@@ -181,6 +181,8 @@ export const serviceConfigSchema = z
     latency: latencyConfigSchema.default({}),
     latency_overrides: z.record(z.enum(REQUEST_TYPES), latencyConfigSchema).default({}),
     video_encoder_threads: nonNegInt,
+    /** Page egress video encoder: auto (x264 unless the raw path cannot run in real time), x264, browser (WebCodecs in the page). */
+    video_encode_path: z.enum(['auto', 'x264', 'browser']).default('auto'),
     enable_one_shot_sender_report_sync: bool,
     enable_sync_engine: bool,
     audio_tempo_controller: audioTempoControllerSchema.default({}),

@@ -53,6 +53,8 @@ export interface RunOptions {
   readonly outputs?: Output[];
   /** The capture host (default: a ChromiumHost launched for the egress). */
   readonly hostFactory?: CaptureHostFactory;
+  /** Extra service config (YAML lines), e.g. `video_encode_path: browser`. */
+  readonly config?: string;
 }
 
 /** The v2 (unified) form of a v1 web request: web source, one file output, same encoding. */
@@ -73,7 +75,7 @@ export interface RunResult {
 
 /** Validates the request like the service does, then runs it to its end. */
 export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
-  const config = parseConfig(`tmp_dir: ${opts.tmpDir}\n`);
+  const config = parseConfig(`tmp_dir: ${opts.tmpDir}\n${opts.config ?? ''}\n`);
   const request = new WebEgressRequest(opts.request);
   if (request.fileOutputs.length === 0 && !opts.noDefaultFile && !opts.outputs) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
   const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: opts.v2 || opts.outputs ? { case: 'egress', value: toV2(request, opts.outputs) } : { case: 'web', value: request } };
