@@ -287,7 +287,11 @@ export class MediaTransport {
     this.stats.videoFramesIn++;
     this.#lastVideoInUs = Math.max(this.#lastVideoInUs, frame.ptsUs);
     const limitUs = this.#limitUs;
-    if (limitUs !== null && frame.ptsUs > limitUs) return;
+    // A frame at the stop lies past the recording. On the frame grid (alignStartToFrames) a frame
+    // captured up to half a frame before the stop is the one of the slot at the stop: past it too
+    // (written, it made the video one frame longer and added an image at that instant).
+    const cutUs = limitUs === null ? null : this.opts.alignStartToFrames ? limitUs - 5e5 / this.opts.framerate : limitUs;
+    if (cutUs !== null && frame.ptsUs >= cutUs) return;
     this.#lastFrame = frame;
     if (this.#startUs === null) return;
     if (this.#isPausedAt(frame.ptsUs)) return;
