@@ -28,11 +28,6 @@ const NAVIGATION_ATTEMPTS = 3;
 const STOP_CAPTURE_TIMEOUT_MS = 3000;
 /** How long a started capture waits for the browser's "sharing this tab" bar before it settles without. */
 const BAR_WAIT_MS = 1000;
-/**
- * Height of the "sharing this tab" bar of Debian's headless Chromium (measured: 57 px). Only a hint:
- * a wrong value costs one more resize after the capture started, never the page's size.
- */
-const SHARING_BAR_PX = 57;
 /** How long a window resize may take to reach the page before it is asked for again. */
 const RESIZE_SETTLE_MS = 300;
 const RETRYABLE_NET_ERRORS = ['net::ERR_CERT_VERIFIER_CHANGED', 'net::ERR_CONNECTION_CLOSED'];
@@ -164,7 +159,6 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     };
     await this.#evaluate(loadCaptureScript(), executionContextId);
     this.#mark('scriptLoaded');
-    if (opts.video) await this.#makeRoomForBar();
     const args = JSON.stringify({
       wsUrl: opts.ingestUrl,
       title: this.#title,
@@ -418,17 +412,6 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     const cdp = this.#requireCdp();
     const { windowId } = (await cdp.send('Browser.getWindowForTarget', {}, this.#sessionId)) as { windowId: number };
     await cdp.send('Browser.setWindowBounds', { windowId, bounds: { width: this.opts.width + (cur.ow - cur.iw), height: height + (cur.oh - cur.ih) } });
-  }
-
-  /**
-   * Makes room for the "sharing this tab" bar before the capture starts: the window grows by the bar's
-   * expected height now, so the bar, when it comes, leaves the page exactly its requested size — no
-   * resize round trip after the capture has started (100–700 ms on a loaded 2-core machine).
-   */
-  async #makeRoomForBar(): Promise<void> {
-    const size = (await this.#evaluate('JSON.stringify([innerWidth, innerHeight, outerWidth, outerHeight])')) as string;
-    const [iw, ih, ow, oh] = JSON.parse(size) as number[];
-    await this.#setViewport(this.opts.height + SHARING_BAR_PX, { iw: iw ?? 0, ih: ih ?? 0, ow: ow ?? 0, oh: oh ?? 0 });
   }
 
   /**
