@@ -382,6 +382,14 @@ export class MediaTransport {
     const open = this.#pauses[this.#pauses.length - 1];
     if (!open || open.toUs !== null) return false;
     open.toUs = Math.max(atUs, open.fromUs);
+    if (this.opts.alignStartToFrames) {
+      // Whole frames out of the timeline: the frames after the resume stay on the slot grid the start
+      // was put on (see start()). Any other length moved them by up to a frame against the audio —
+      // the booth's A/V page read 24 ms before a pause and 53 ms after it. Rounded up, so nothing
+      // captured while paused is written.
+      const frameUs = 1e6 / this.opts.framerate;
+      open.toUs = open.fromUs + Math.ceil((open.toUs - open.fromUs) / frameUs - 1e-6) * frameUs;
+    }
     // Encoded video goes on from a keyframe: what the page encodes next references paused frames.
     this.#needKeyframe = true;
     this.opts.requestKeyframe?.();
