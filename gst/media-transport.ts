@@ -159,11 +159,8 @@ export class MediaTransport {
   }
 
   /**
-   * Sets the recording start (capture clock, µs). The newest frame seen before it becomes the first
-   * frame of the recording, at running time 0.
-   */
-  /**
-   * Starts the recording at `atUs` and returns the start actually used. With alignStartToFrames the
+   * Starts the recording at `atUs` (capture clock, µs) and returns the start actually used; the
+   * newest frame seen before it becomes the first frame, at running time 0. With alignStartToFrames the
    * start moves (by at most half a frame) onto the grid of the frames captured so far, so each frame
    * lands exactly on one of the output's frame slots. Off the grid, videorate rounds every frame to
    * its nearest slot: the picture moves by up to half a frame against the audio, by an amount that
