@@ -381,6 +381,14 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     }
   }
 
+  #windowIdCached: number | null = null;
+
+  /** The page's browser window (one per egress, for its whole life): asked for once. */
+  async #windowId(cdp: CdpConnection): Promise<number> {
+    this.#windowIdCached ??= ((await cdp.send('Browser.getWindowForTarget', {}, this.#sessionId)) as { windowId: number }).windowId;
+    return this.#windowIdCached;
+  }
+
   /**
    * Takes the window off the (headless) screen once the tab is being captured. Shown, every page frame
    * is composited twice — into the tab's own render pass for the capturer and again onto the window —
@@ -391,7 +399,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
    */
   async #minimize(): Promise<void> {
     const cdp = this.#requireCdp();
-    const { windowId } = (await cdp.send('Browser.getWindowForTarget', {}, this.#sessionId)) as { windowId: number };
+    const windowId = await this.#windowId(cdp);
     await cdp.send('Browser.setWindowBounds', { windowId, bounds: { windowState: 'minimized' } });
   }
 
@@ -404,7 +412,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     const [iw, ih, ow, oh] = JSON.parse(size) as number[];
     if (iw === this.opts.width && ih === this.opts.height) return true;
     const cdp = this.#requireCdp();
-    const { windowId } = (await cdp.send('Browser.getWindowForTarget', {}, this.#sessionId)) as { windowId: number };
+    const windowId = await this.#windowId(cdp);
     await cdp.send('Browser.setWindowBounds', {
       windowId,
       bounds: { width: this.opts.width + ((ow ?? 0) - (iw ?? 0)), height: this.opts.height + ((oh ?? 0) - (ih ?? 0)) },
