@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Readable } from 'node:stream';
@@ -61,6 +62,37 @@ export interface GstStartOptions {
 
 const MAX_LOG_LINES = 50;
 
+/**
+ * How long every output must have said it finished, with the process still running, before stop()
+ * ends the process. GStreamer 1.22 sometimes never posts EOS when the stop falls just after an HLS
+ * segment cut (splitmuxsink restarts its muxer and sink there): every element has finished its EOS
+ * and gst-launch waits for ever. Seen on a loaded machine in about one such stop in twenty.
+ */
+const OUTPUTS_FINISHED_GRACE_MS = 2000;
+
+/** CPU time (clock ticks, all threads) of a live process, from /proc; null where unknown. */
+function cpuTicks(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return null;
+  }
+}
+
+export interface StopOptions {
+  /**
+   * True once the outputs have finished their EOS, by evidence outside gst-launch's own EOS (an HLS
+   * output's last fragment closed after the inputs ended): when that holds and the process uses no
+   * CPU for OUTPUTS_FINISHED_GRACE_MS (nothing is still finalising), it is ended then rather than
+   * failed at the EOS timeout, and stop() resolves with its exit.
+   */
+  readonly outputsFinished?: () => boolean;
+}
+
 export class GstProcess extends EventEmitter<GstProcessEvents> {
   /** The muxed live stream (STREAM_FD), when asked for. */
   streamOutput: Readable | null = null;
@@ -69,6 +101,7 @@ export class GstProcess extends EventEmitter<GstProcessEvents> {
   #error: string | null = null;
   readonly #lines: string[] = [];
   #exitInfo: GstExitInfo | null = null;
+  #outputsFinishedStop = false;
   readonly #exited: Promise<GstExitInfo>;
 
   private constructor(
@@ -130,6 +163,11 @@ export class GstProcess extends EventEmitter<GstProcessEvents> {
     return this.#state;
   }
 
+  /** stop() ended the process because every output had finished but EOS never completed. */
+  get endedAfterOutputsFinished(): boolean {
+    return this.#outputsFinishedStop;
+  }
+
   get exitInfo(): GstExitInfo | null {
     return this.#exitInfo;
   }
@@ -143,16 +181,29 @@ export class GstProcess extends EventEmitter<GstProcessEvents> {
    * Stops in stages: close the inputs (EOS flows through and the muxers finalise), wait up to
    * `eosTimeoutMs`; then SIGINT (gst-launch -e sends EOS once more), SIGTERM, SIGKILL, each to the
    * process group with a short wait. Rejects with PipelineFrozenError when EOS did not complete in
-   * time (the process is killed regardless).
+   * time (the process is killed regardless), unless opts.outputsFinished shows the outputs ended.
    */
-  async stop(eosTimeoutMs = 30_000): Promise<GstExitInfo> {
+  async stop(eosTimeoutMs = 30_000, opts: StopOptions = {}): Promise<GstExitInfo> {
     if (this.#state === 'exited') return this.#exitInfo as GstExitInfo;
     this.#stopRequested = true;
     this.#state = 'stopping';
     this.videoInput?.end();
     this.audioInput?.end();
-    const info = await this.#waitFor(eosTimeoutMs);
+    const info = await this.#waitFor(eosTimeoutMs, opts.outputsFinished);
     if (info) return info;
+    if (this.#outputsFinishedStop) {
+      // The outputs have finished and the process is idle, yet the pipeline never posted EOS:
+      // gst-launch would wait for ever (a SIGINT only makes it wait for EOS once more). Not a frozen
+      // pipeline: end the process (its exit status then says it was ended).
+      for (const [signal, waitMs] of [
+        ['SIGTERM', 2000],
+        ['SIGKILL', 5000],
+      ] as const) {
+        this.#signalGroup(signal);
+        const gone = await this.#waitFor(waitMs);
+        if (gone) return gone;
+      }
+    }
     for (const [signal, waitMs] of [
       ['SIGINT', 3000],
       ['SIGTERM', 2000],
@@ -195,13 +246,34 @@ export class GstProcess extends EventEmitter<GstProcessEvents> {
     }
   }
 
-  async #waitFor(ms: number): Promise<GstExitInfo | null> {
+  /**
+   * The exit, or null after `ms`; with `outputsFinished`, null as soon as it has held for
+   * OUTPUTS_FINISHED_GRACE_MS without the process exiting.
+   */
+  async #waitFor(ms: number, outputsFinished?: () => boolean): Promise<GstExitInfo | null> {
     let timer: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), ms);
+      if (!outputsFinished) return;
+      // Idle: no CPU used through the grace period (so no muxer is still finalising its file).
+      let since: { atMs: number; cpu: number } | null = null;
+      poll = setInterval(() => {
+        const cpu = cpuTicks(this.child.pid);
+        if (!outputsFinished() || cpu === null) since = null;
+        else if (since === null) since = { atMs: Date.now(), cpu };
+        else if (Date.now() - since.atMs >= OUTPUTS_FINISHED_GRACE_MS) {
+          if (cpu - since.cpu <= 1) {
+            this.#outputsFinishedStop = true;
+            resolve(null);
+          }
+          else since = { atMs: Date.now(), cpu };
+        }
+      }, 100);
     });
     const result = await Promise.race([this.#exited, timeout]);
     clearTimeout(timer);
+    clearInterval(poll);
     return result;
   }
 

@@ -161,7 +161,7 @@ export class MediaTransport {
   /**
    * Starts the recording at `atUs` (capture clock, µs) and returns the start actually used; the
    * newest frame seen before it becomes the first frame, at running time 0. With alignStartToFrames the
-   * start moves (by at most half a frame) onto the grid of the frames captured so far, so each frame
+   * start moves later (by less than a frame) onto the grid of the frames captured so far, so each frame
    * lands exactly on one of the output's frame slots. Off the grid, videorate rounds every frame to
    * its nearest slot: the picture moves by up to half a frame against the audio, by an amount that
    * depends only on where the start fell between two captures, so the A/V offset of one page changed
@@ -172,7 +172,9 @@ export class MediaTransport {
     const frame = this.opts.alignStartToFrames && this.opts.video ? this.#lastFrame : null;
     if (frame) {
       const frameUs = 1e6 / this.opts.framerate;
-      atUs = frame.ptsUs + Math.round((atUs - frame.ptsUs) / frameUs) * frameUs;
+      // Only later, never earlier: a start signal means nothing before it is recorded, and the frames
+      // captured in the half frame before it (still the old picture) may arrive after this call.
+      atUs = frame.ptsUs + Math.ceil((atUs - frame.ptsUs) / frameUs - 1e-6) * frameUs;
     }
     this.#startUs = atUs;
     return atUs;

@@ -516,14 +516,21 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       const endNs = BigInt(Math.max(0, Math.round((stopAtUs - this.#recordingStartUs) * 1000)));
       for (const i of this.#images) i.setEnd(endNs);
     }
+    const inputsEndedAtMs = Date.now();
     this.#transport?.end(stopAtUs);
     let frozen = false;
     if (this.#gst) {
       try {
         // A killed egress ends now: what the muxer has not finished by then is cut at its last
         // complete fragment (#deliverFile), rather than holding the CPU or memory it was killed for.
-        const exit = this.#killed ? await this.#gst.stopOrKill(KILL_EOS_MS) : await this.#gst.stop(this.deps.eosTimeoutMs ?? 30_000);
-        // Killed or crashed before EOS: the muxer never finished the file.
+        // An HLS output's last fragment closed after the inputs ended shows EOS went through the
+        // pipeline, even when gst-launch then never sees it (see GstProcess.stop).
+        const segments = this.#segments;
+        const outputsFinished = segments ? () => (segments.closedAtMs ?? 0) >= inputsEndedAtMs : undefined;
+        const gst = this.#gst;
+        const exit = this.#killed ? await gst.stopOrKill(KILL_EOS_MS) : await gst.stop(this.deps.eosTimeoutMs ?? 30_000, { outputsFinished });
+        if (gst.endedAfterOutputsFinished) log.warn(`the pipeline finished its outputs but never posted EOS: gst-launch ended [egress:${plan.egressId}]`);
+        // Killed or crashed before EOS: the muxer never finished the file (read back from disk).
         this.#fileUnfinished = exit.code !== 0 || exit.signal !== null;
       } catch (err) {
         this.#fileUnfinished = true;

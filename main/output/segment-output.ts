@@ -46,6 +46,7 @@ export class SegmentOutput {
   readonly #queue: UploadQueue;
   readonly #pending = new Map<string, Segment>();
   #open: { location: string; runningTimeNs: bigint } | null = null;
+  #lastClosedAtMs = 0;
   #startUs: number | null = null;
   #index = 0;
   #durationNs = 0n;
@@ -90,6 +91,14 @@ export class SegmentOutput {
     this.#startUs ??= startUs;
   }
 
+  /**
+   * When (ms, wall clock) the last fragment was closed, or null while one is open: after the inputs
+   * ended, a close then means the pipeline's EOS has gone through this output.
+   */
+  get closedAtMs(): number | null {
+    return this.#open ? null : this.#lastClosedAtMs;
+  }
+
   /** A splitmuxsink fragment message from the pipeline. */
   onFragment(msg: FragmentMessage): void {
     if (this.#finished) return;
@@ -100,6 +109,7 @@ export class SegmentOutput {
     const open = this.#open;
     if (!open || open.location !== msg.location) return;
     this.#open = null;
+    this.#lastClosedAtMs = Date.now();
     this.#closeSegment(open.location, open.runningTimeNs, msg.runningTimeNs);
   }
 
