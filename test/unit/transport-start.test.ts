@@ -63,3 +63,40 @@ test('a second start changes nothing', () => {
   assert.equal(t.start(2_500_000), first);
   close();
 });
+
+test('on the frame grid a pause takes whole frames out of the timeline (the resume rounded up)', () => {
+  const { t, close } = transport(true);
+  try {
+    t.pushVideo(frame(3_000_000));
+    t.start(3_000_000);
+    for (const [fromUs, toUs] of [
+      [3_500_000, 4_510_000],
+      [5_000_000, 5_000_000 + 10 * FRAME_US],
+      [6_000_000, 6_000_001],
+    ] as const) {
+      t.pause(fromUs);
+      t.resume(toUs);
+    }
+    const lengths = t.pauses.map((p) => ((p.toUs as number) - p.fromUs) / FRAME_US);
+    assert.deepEqual(
+      lengths.map((n) => Math.round(n * 1000) / 1000),
+      [31, 10, 1],
+    );
+    for (const [i, p] of t.pauses.entries()) assert.ok((p.toUs as number) >= [4_510_000, 5_000_000 + 10 * FRAME_US, 6_000_001][i]! - 0.01, 'never earlier than asked');
+  } finally {
+    close();
+  }
+});
+
+test('off the grid a pause is taken as given', () => {
+  const { t, close } = transport(false);
+  try {
+    t.pushVideo(frame(3_000_000));
+    t.start(3_000_000);
+    t.pause(3_500_000);
+    t.resume(4_510_000);
+    assert.equal((t.pauses[0]?.toUs as number) - 3_500_000, 1_010_000);
+  } finally {
+    close();
+  }
+});
