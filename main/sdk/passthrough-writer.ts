@@ -18,6 +18,8 @@ const BUFFER_FLAG_DELTA_UNIT = 0x2000;
 /** An RTP jump further than this (either way) is a new timeline: continue 1 frame after the last. */
 const MAX_RTP_JUMP = 10 * VIDEO_CLOCK_HZ;
 const ASSUMED_FRAME_TICKS = VIDEO_CLOCK_HZ / 30;
+/** One millisecond: the container's time unit. */
+const MIN_SPACING_TICKS = VIDEO_CLOCK_HZ / 1000;
 
 export interface PassthroughStats {
   written: number;
@@ -71,7 +73,10 @@ export class PassthroughVideoWriter {
       }
       // A keyframe at the same RTP time as the frame before (the SFU switched layers on it) starts
       // the chain the next frames decode from: kept, a millisecond later, so times stay increasing.
-      if (delta === 0) delta = VIDEO_CLOCK_HZ / 1000;
+      // Any frame less than a millisecond after the last goes a millisecond after it too: WebM and
+      // MP4 keep times in milliseconds, and two frames in one millisecond would share a timestamp
+      // (decoders then report "non monotonically increasing dts").
+      if (delta < MIN_SPACING_TICKS) delta = MIN_SPACING_TICKS;
       this.#lastRtp = f.rtpTimestamp;
       this.#ticks += delta;
     }

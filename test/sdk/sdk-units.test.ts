@@ -246,4 +246,13 @@ test('passthrough writer: times only increase — a second frame at one RTP time
   w.push(frame(96_000, false));
   assert.equal(w.stats.lastPtsNs, 67_666_666n);
   assert.equal(w.stats.written, 4);
+  // Less than a millisecond after the last (a layer switch with shifted stamps): a millisecond after
+  // it, so a millisecond container never holds two frames at one time; the spacing after it holds.
+  w.push(frame(96_030, false));
+  assert.equal(w.stats.lastPtsNs, 68_666_666n);
+  w.push(frame(96_040, true));
+  assert.equal(w.stats.lastPtsNs, 69_666_666n);
+  w.push(frame(99_040, false));
+  assert.equal(w.stats.lastPtsNs, 103_000_000n);
+  assert.equal(w.stats.written, 7);
 });
