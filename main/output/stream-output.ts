@@ -133,6 +133,9 @@ interface Destination {
 
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
+/** The error of a URL whose server stopped taking data. */
+const livenessError = (rules: StreamRobustness): string => `no outbound progress for ${Math.round(rules.livenessIdleMs / 1000)}s`;
+
 /**
  * The RTMP stream output of one egress: the pipeline's FLV stream is
  * copied to one publisher process per URL (gst-launch, remux only, rtmp2sink), so a URL added by
@@ -349,7 +352,13 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
     // publisher noticed: a server that stopped reading is only noticed once the socket buffers are
     // full and rtmp2sink's I/O timeout fires, tens of seconds later.
     dest.firstDisconnectAt ??= Math.min(now, dest.lastProgressAt);
-    if (now - dest.firstDisconnectAt > this.rules.reconnectWindowMs) return this.#failDest(dest, error);
+    if (now - dest.firstDisconnectAt > this.rules.reconnectWindowMs) {
+      // A reconnection timing out at the end of the window to a server that stopped taking data is
+      // the liveness failure that was due at the same moment: report it as such, whichever of the two
+      // noticed first.
+      const idle = dest.everProgressed && now - dest.lastProgressAt >= this.rules.livenessIdleMs && /timed out/i.test(error);
+      return this.#failDest(dest, idle ? livenessError(this.rules) : error);
+    }
     dest.info.retries += 1;
     dest.info.lastRetryAt = nowNs();
     log.warn(`stream ${dest.logUrl} disconnected (${error}), retry ${dest.info.retries} [egress:${this.egressId}]`);
@@ -382,7 +391,7 @@ export class StreamOutput extends EventEmitter<StreamOutputEvents> {
           if (value !== undefined) this.#onProbe(dest, value, now);
           else dest.flowing = false;
           if (dest.everProgressed && !dest.flowing && now - dest.lastProgressAt >= this.rules.livenessIdleMs) {
-            this.#failDest(dest, `no outbound progress for ${Math.round(this.rules.livenessIdleMs / 1000)}s`);
+            this.#failDest(dest, livenessError(this.rules));
           }
         }
       })
