@@ -281,14 +281,6 @@ export class MediaTransport {
     const open = this.#pauses[this.#pauses.length - 1];
     if (!open || open.toUs !== null) return false;
     open.toUs = Math.max(atUs, open.fromUs);
-    if (this.opts.alignStartToFrames && this.opts.video) {
-      // Whole frames out of the timeline, so the frames after the resume stay on the slot grid the
-      // start was put on (see start()); any other length moves them against the audio by up to half
-      // a frame, as videorate rounds them to the nearest slot. Rounded up: nothing captured while
-      // paused is written.
-      const frameUs = 1e6 / this.opts.framerate;
-      open.toUs = open.fromUs + Math.ceil((open.toUs - open.fromUs) / frameUs - 1e-6) * frameUs;
-    }
     // Fresh frames from the resume on are still in flight: the idle repeat must give them the usual
     // time before it pads with the last picture.
     this.#lastVideoWriteAtUs = Math.max(this.#lastVideoWriteAtUs, this.#now());
