@@ -36,26 +36,24 @@ test('outputs finished and the process idle: ended after the grace period, stop(
   }
 });
 
-test('a busy process is not ended early, even with the outputs finished: PipelineFrozenError at the timeout', async () => {
-  const s = await standIn('while true; do :; done');
+/** Stops a stand-in running `body` and expects the EOS timeout to run out: PipelineFrozenError, not ended early. */
+async function expectFrozenAtTimeout(body: string, timeoutMs: number, outputsFinished: () => boolean): Promise<void> {
+  const s = await standIn(body);
   try {
     const gst = await GstProcess.start({ args: [], video: false, audio: false, gstLaunchPath: s.path });
     const t0 = Date.now();
-    await assert.rejects(gst.stop(4000, { outputsFinished: () => true }), PipelineFrozenError);
-    assert.ok(Date.now() - t0 >= 4000);
+    await assert.rejects(gst.stop(timeoutMs, { outputsFinished }), PipelineFrozenError);
+    assert.ok(Date.now() - t0 >= timeoutMs);
     assert.equal(gst.endedAfterOutputsFinished, false);
   } finally {
     await s.dispose();
   }
+}
+
+test('a busy process is not ended early, even with the outputs finished: PipelineFrozenError at the timeout', async () => {
+  await expectFrozenAtTimeout('while true; do :; done', 4000, () => true);
 });
 
 test('no evidence from the outputs: PipelineFrozenError at the timeout', async () => {
-  const s = await standIn('sleep 600');
-  try {
-    const gst = await GstProcess.start({ args: [], video: false, audio: false, gstLaunchPath: s.path });
-    await assert.rejects(gst.stop(3000, { outputsFinished: () => false }), PipelineFrozenError);
-    assert.equal(gst.endedAfterOutputsFinished, false);
-  } finally {
-    await s.dispose();
-  }
+  await expectFrozenAtTimeout('sleep 600', 3000, () => false);
 });
