@@ -20,6 +20,8 @@ import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock, type Pa
 
 const log = logger('chromium');
 
+/** How long the browser has to answer its first DevTools call (see #launch). */
+const BROWSER_START_TIMEOUT_MS = 60_000;
 /** The original's page-load rules. */
 const NAVIGATION_TIMEOUT_MS = 30_000;
 const NAVIGATION_ATTEMPTS = 3;
@@ -263,7 +265,13 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     this.#cdp = cdp;
     cdp.on('event', (ev) => this.#onEvent(ev));
 
-    const { targetInfos } = (await cdp.send('Target.getTargets', {}, undefined, 15_000)) as { targetInfos: { targetId: string; type: string }[] };
+    // The first reply comes once the browser is up: a second or less when its files are in the page
+    // cache, but 9 s from a cold cache on a quiet machine and 17 s on a fresh one (measured), more
+    // under load. A browser that has not answered in a minute is stuck, not slow.
+    const launchedAt = Date.now();
+    const { targetInfos } = (await cdp.send('Target.getTargets', {}, undefined, BROWSER_START_TIMEOUT_MS)) as { targetInfos: { targetId: string; type: string }[] };
+    const startMs = Date.now() - launchedAt;
+    if (startMs > 5_000) log.warn(`the browser took ${(startMs / 1000).toFixed(1)} s to start (cold disk cache or a loaded machine) [egress:${this.opts.egressId}]`);
     const page = targetInfos.find((t) => t.type === 'page');
     if (!page) throw errChrome('no page target');
     const { sessionId } = (await cdp.send('Target.attachToTarget', { targetId: page.targetId, flatten: true })) as { sessionId: string };
