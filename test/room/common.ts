@@ -16,6 +16,7 @@ import { disposeRtc, type PublisherHandle, type PublisherOptions, type Rgb } fro
 import { startRemotePublisher } from '../support/remote-publisher.js';
 import { analyseRoomMedia, formatRoomMedia, presence, type PublisherRegion, type Rect, type RoomMediaReport } from '../support/room-media.js';
 import { startWorker, type WorkerProc } from '../service/worker-harness.js';
+import { keepWorkerLog } from '../support/worker-log.js';
 
 export interface RoomEnv {
   redis: RedisInstance;
@@ -74,8 +75,9 @@ export function infoOf(env: RoomEnv, id: string): Promise<EgressInfo | undefined
   return egressInfoOf(env.egress, id);
 }
 
+/** waitStatus of service/common; when it fails, the worker's log is kept and its status lines printed. */
 export function waitStatus(env: RoomEnv, id: string, status: EgressStatus, timeoutMs = 45_000): Promise<EgressInfo> {
-  return waitEgressStatus(env.egress, id, status, timeoutMs);
+  return waitEgressStatus(env.egress, id, status, timeoutMs).catch((err: unknown) => keepWorkerLog(env.worker, id, err));
 }
 
 export { sleep };
@@ -171,7 +173,9 @@ export function assertPresent(report: RoomMediaReport, from: number, to: number,
   for (const p of report.publishers) {
     const pres = presence(report, p.identity, from, to);
     assert.ok(pres.seconds >= to - from - 1, `${p.identity}: ${pres.seconds} s analysed`);
-    if (what.colour ?? true) assert.ok(pres.colour >= min, `${p.identity} colour in ${(pres.colour * 100).toFixed(0)} % of ${pres.seconds} s`);
+    if (what.colour ?? true) {
+      assert.ok(pres.colour >= min, `${p.identity} colour in ${(pres.colour * 100).toFixed(0)} % of ${pres.seconds} s (per second: colour ${p.colourSeconds.map(Number).join('')}, frames ${report.framesBySecond.join(' ')})`);
+    }
     if (what.tone ?? true) assert.ok(pres.tone >= min, `${p.identity} tone in ${(pres.tone * 100).toFixed(0)} % of ${pres.seconds} s`);
   }
 }

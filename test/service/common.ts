@@ -83,7 +83,8 @@ export async function waitStatus(api: EgressClient, id: string, status: EgressSt
     async () => {
       const i = await infoOf(api, id);
       if (i && i.status === status) return i;
-      if (i && i.status >= EgressStatus.EGRESS_COMPLETE && status < EgressStatus.EGRESS_COMPLETE) throw new Error(`ended ${EgressStatus[i.status]} ${i.error}`);
+      // An egress that ended otherwise will not reach `status`: say how it ended, now.
+      if (i && i.status >= EgressStatus.EGRESS_COMPLETE) throw new Error(`ended ${EgressStatus[i.status]} ${i.error}`);
       return undefined;
     },
     timeoutMs,

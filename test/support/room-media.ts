@@ -95,6 +95,8 @@ export interface RoomMediaReport {
   /** Seconds covered by the per-second arrays. */
   seconds: number;
   videoFrames: number;
+  /** Per second: how many video frames the file has in it (a passthrough file has gaps where its source sent none). */
+  framesBySecond: number[];
   /** Wall time the analysis took, ms. */
   analysisMs: number;
   publishers: PublisherMedia[];
@@ -361,7 +363,12 @@ export async function analyseRoomMedia(path: string, regions: PublisherRegion[],
       sync: syncReport(pairOnsets(flashes, beeps, opts.pairWindow ?? 0.45), flashes.length, beeps.length, opts.driftWindow ?? 20),
     };
   });
-  return { path, width, height, seconds, videoFrames: va?.times.length ?? 0, analysisMs: Math.round(performance.now() - started), publishers };
+  const framesBySecond = new Array<number>(seconds).fill(0);
+  for (const t of va?.times ?? []) {
+    const s = Math.floor(t);
+    if (s >= 0 && s < seconds) framesBySecond[s] = (framesBySecond[s] as number) + 1;
+  }
+  return { path, width, height, seconds, videoFrames: va?.times.length ?? 0, framesBySecond, analysisMs: Math.round(performance.now() - started), publishers };
 }
 
 export interface Presence {
