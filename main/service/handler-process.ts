@@ -1,6 +1,6 @@
 /**
  * Worker side of one handler process: forks `handler-entry.js` in its
- * own session, hands it the request and config, waits for the ready handshake (10 s), relays its
+ * own session, hands it the request and config, waits for the ready handshake (30 s), relays its
  * validated EgressInfo updates, and turns an unexpected exit into FAILED 500 with the process error
  * (Go's exec error text: `signal: killed`, `exit status 1`).
  */

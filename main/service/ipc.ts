@@ -11,8 +11,14 @@ import { EgressInfo } from '@livekit/protocol';
 import { OUTPUT_TYPES } from '../upload/types.js';
 import { UPLOAD_STATUSES } from '../upload/metrics.js';
 
-/** The original's handler-ready deadline. */
-export const HANDLER_READY_TIMEOUT_MS = 10_000;
+/**
+ * How long a forked handler has to say it is ready (Node start, imports, the egress built). The
+ * original allows 10 s; ours took 0.65 s on a quiet machine but over 10 s twice on a saturated one
+ * (four publishers encoding beside a busy core), and failing a start there fails the user's request.
+ * livekit-server's own StartEgress deadline (10 s, retried at 20 s and 40 s) is joined, not raced:
+ * its retries are answered with the first attempt's result.
+ */
+export const HANDLER_READY_TIMEOUT_MS = 30_000;
 
 /** Upper bounds that keep a misbehaving peer from making us allocate without limit. */
 const MAX_B64 = 8 * 1024 * 1024;

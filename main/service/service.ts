@@ -6,7 +6,7 @@
  * - StartEgress: shutting down → `server is shutting down`; duplicate id → `egress already exists`;
  *   admission → `not enough CPU`; buildPipelinePlan validation BEFORE anything is spawned; then the
  *   EgressHandler topics (StopEgress, UpdateStream on the egress id), IOInfo.CreateEgress and the
- *   handler process (ready within 10 s) in parallel; replies the STARTING info.
+ *   handler process (ready within 30 s) in parallel; replies the STARTING info.
  * - Every status change from the handler → IOInfo.UpdateEgress (ordered, coalesced, retried).
  * - One handler process per egress: its crash fails only that egress (FAILED 500, exec error text).
  */
@@ -68,6 +68,8 @@ interface Active {
   handler: HandlerProcess | null;
   regs: Registration[];
   result: HandlerResult | null;
+  /** Its handler was forked but the start failed (reported FAILED): retries get that answer. */
+  startFailed?: boolean;
 }
 
 /**
@@ -104,7 +106,8 @@ export class EgressService {
    * StartEgress answers by egress id, kept while the egress runs here: livekit-server retries a
    * StartEgress that took longer than its attempt timeout (a loaded machine) with the same payload and
    * egress id. That retry is claimed here and gets the first attempt's answer — refusing it as a
-   * duplicate would fail the API call of an egress that is in fact running.
+   * duplicate would fail the API call of an egress that is in fact running. A start that failed
+   * after its handler was forked keeps its answer (the failure) as long as its id is remembered.
    */
   private readonly answers = new Map<string, { readonly payload: string; readonly answer: Promise<EgressInfo> }>();
   private readonly finished = new Map<string, number>();
@@ -220,8 +223,10 @@ export class EgressService {
     this.finished.set(id, now);
     if (this.finished.size > FINISHED_MEMORY_MAX) {
       for (const [k, t] of this.finished) {
-        if (now - t > FINISHED_MEMORY_MS || this.finished.size > FINISHED_MEMORY_MAX) this.finished.delete(k);
-        else break;
+        if (now - t > FINISHED_MEMORY_MS || this.finished.size > FINISHED_MEMORY_MAX) {
+          this.finished.delete(k);
+          this.answers.delete(k);
+        } else break;
       }
     }
   }
@@ -248,7 +253,12 @@ export class EgressService {
     const answer = this.startEgress(req, requestId);
     if (!prior) {
       this.answers.set(id, { payload: payloadKey(req), answer });
-      answer.catch(() => this.answers.delete(id));
+      // A start refused before anything ran (admission) may be retried for real; one whose handler
+      // was forked and failed has been reported FAILED, and livekit-server's retry of it (it retries
+      // unavailable and deadline errors) gets that same error, not `egress already exists`.
+      answer.catch(() => {
+        if (!this.active.get(id)?.startFailed) this.answers.delete(id);
+      });
     }
     return answer;
   }
@@ -306,6 +316,7 @@ export class EgressService {
         const err = c.status === 'rejected' ? c.reason : (l as PromiseRejectedResult).reason;
         log.error(`StartEgress failed: ${toEgressError(err).message} [egress:${id}]`);
         a.result = 'process_error';
+        a.startFailed = true;
         handler.killProcess();
         throw err;
       }
@@ -349,7 +360,7 @@ export class EgressService {
     a.regs = [];
     this.monitor.release(a.id);
     this.active.delete(a.id);
-    this.answers.delete(a.id);
+    if (!a.startFailed) this.answers.delete(a.id);
     this.rememberFinished(a.id);
     this.maybeFinishShutdown();
   }

@@ -28,6 +28,8 @@ export interface WorkerOptions {
    * neither is allowed the worker does not start and startWorker throws with unshare's error.
    */
   readonly tmpfsMb?: number;
+  /** Extra environment of the worker process (serve-entry's test hooks). */
+  readonly env?: Record<string, string>;
 }
 
 export interface WorkerProc {
@@ -79,9 +81,9 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerProc> {
           process.execPath,
           ...args,
         ],
-        { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+        { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
       )
-    : spawn(process.execPath, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    : spawn(process.execPath, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer): void => {

@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { EgressStatus, ImageOutput, SegmentedFileOutput, StreamOutput, StreamProtocol } from 'livekit-server-sdk';
 import { expectTwirpError, livekitBinary } from '../harness/livekit.js';
@@ -147,6 +148,44 @@ describe('egress serve against livekit-server v1.13.5', { skip: binary ? false :
     } finally {
       await client.close();
       await bus.close();
+    }
+  });
+
+  test('a start whose handler never becomes ready fails with `handler failed to start`, and livekit-server\'s retry of it (same id and payload) gets that error again, not `egress already exists`', async () => {
+    // Named like the real entry, so the harness sees it as the worker's handler process.
+    const standIn = join(env.dir, 'never-ready', 'handler-entry.js');
+    await mkdir(dirname(standIn), { recursive: true });
+    await writeFile(standIn, 'setInterval(() => {}, 1 << 30);\n');
+    const slow = await startWorker({
+      redisPort: env.redis.port,
+      tmpDir: join(env.dir, 'tmp-never-ready'),
+      cwd: env.dir,
+      name: 'never-ready',
+      env: { EGRESS_TEST_HANDLER_ENTRY: standIn, EGRESS_TEST_HANDLER_READY_MS: '1000' },
+    });
+    const bus = await RedisBus.connect({ redis: env.redis.url });
+    const client = new PsrpcClient(bus);
+    try {
+      // The shared worker is stopped from claiming: the stand-in's worker gets the request.
+      w.signal('SIGSTOP');
+      const req = rpcWebStart(env.pageUrl, join(env.dir, 'never.mp4'), undefined, true);
+      const call = () => client.call(EgressInternal.StartEgress, '', req, { timeoutMs: 10_000, selection: LK_SELECTION });
+      const failed = (e: unknown) => e instanceof PsrpcError && e.code === 'internal' && e.message === 'handler failed to start';
+      await assert.rejects(call(), failed);
+      assert.match(slow.logs(), /handler did not become ready in 1000 ms/);
+      await waitFor('the stand-in handler killed', () => slow.handlers().size === 0, 10_000);
+      await assert.rejects(call(), failed, 'the retry gets the first attempt\'s failure');
+      assert.match(slow.logs(), /StartEgress retried by the server: answering with the first attempt's result/);
+      // Another payload with that id is still a duplicate.
+      await assert.rejects(
+        client.call(EgressInternal.StartEgress, '', rpcWebStart(env.pageUrl, join(env.dir, 'never-2.mp4'), req.egressId, true), { timeoutMs: 10_000, selection: LK_SELECTION }),
+        (e: unknown) => e instanceof PsrpcError && e.code === 'already_exists',
+      );
+    } finally {
+      w.signal('SIGCONT');
+      await client.close();
+      await bus.close();
+      await slow.kill();
     }
   });
 
