@@ -150,6 +150,8 @@ describe('egress console API', () => {
 
     const active = await waitFor('ACTIVE', async () => {
       const r = (await state()).recording;
+      // A recording that failed to start will not become ACTIVE: say why, now.
+      if (r?.status === 'FAILED') throw new Error(`the recording failed: ${r.error}`);
       return r?.status === 'ACTIVE' && r.startedAtMs > 0 ? r : null;
     });
     // ACTIVE is reported once the pipeline plays, a moment after the recording's first instant.

@@ -172,6 +172,8 @@ describe('booth UI (egress console, headless Chromium)', () => {
       assert.equal(started.status, 200, JSON.stringify(started.body));
       const rec = await waitFor('ACTIVE', async () => {
         const r = (await state()).recording;
+        // A recording that failed to start will not become ACTIVE: say why, now.
+        if (r?.status === 'FAILED') throw new Error(`the recording failed: ${r.error}`);
         return r?.status === 'ACTIVE' && r.startedAtMs > 0 ? r : null;
       });
       await sleepUntil(rec.startedAtMs + 6000);
