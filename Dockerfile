@@ -47,6 +47,8 @@ RUN groupadd --system egress \
  && chown egress:egress /data
 USER egress
 WORKDIR /data
+# GStreamer's plugin registry is per user and built on first use (tens of seconds): build it now.
+RUN gst-inspect-1.0 > /dev/null
 
 EXPOSE 8080
 

@@ -54,13 +54,20 @@ export interface GstStartOptions {
   readonly audio: boolean;
   /** Read the muxed live stream from STREAM_FD (see StreamSinkPlan). */
   readonly streamOut?: boolean;
-  /** Deadline for the readiness handshake (egress uses 10 s for its handler). */
+  /** Deadline for the readiness handshake (default LAUNCH_TIMEOUT_MS). */
   readonly launchTimeoutMs?: number;
   readonly gstLaunchPath?: string;
   readonly env?: NodeJS.ProcessEnv;
 }
 
 const MAX_LOG_LINES = 50;
+
+/**
+ * How long gst-launch has to preroll. Usually well under a second, but the first run on a machine
+ * (or after a plugin update) rebuilds GStreamer's plugin registry first: 26 s measured with a cold
+ * disk cache. A pipeline that has not prerolled in a minute is stuck, not slow.
+ */
+const LAUNCH_TIMEOUT_MS = 60_000;
 
 /**
  * How long every output must have said it finished, with the process still running, before stop()
@@ -152,7 +159,7 @@ export class GstProcess extends EventEmitter<GstProcessEvents> {
     const gst = new GstProcess(child, video, audio);
     gst.streamOutput = opts.streamOut ? ((child.stdio as unknown as (Readable | null)[])[STREAM_FD] ?? null) : null;
     gst.#readOutput();
-    await gst.#awaitReady(opts.launchTimeoutMs ?? 10_000);
+    await gst.#awaitReady(opts.launchTimeoutMs ?? LAUNCH_TIMEOUT_MS);
     return gst;
   }
 

@@ -40,6 +40,10 @@ if (( ${#missing[@]} )); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# GStreamer builds its plugin registry (~/.cache/gstreamer-1.0) on first use: 26 s measured on a cold
+# disk. Built here, so the first recording does not wait for it.
+gst-inspect-1.0 > /dev/null 2>&1 || true
+
 # npm packages without install scripts: the electron package (and its types) is needed, its binary
 # download is not (it cannot be fetched on build machines; the Chromium host covers servers/tests).
 stamp=node_modules/.setup-lock-hash
