@@ -123,6 +123,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     });
     const result = await this.#evaluate(`globalThis.__egressCapture.start(${args})`, executionContextId, true);
     this.#captureContext = executionContextId;
+    this.#capturingVideo = opts.video;
     this.#audioLatencyUs = audioLatencyUsOf(result);
     // Starting a tab capture shows a "sharing this tab" bar a moment later, which takes height from
     // the page: give it back so the page keeps the requested size (no letterboxing, no resize).
@@ -135,6 +136,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   }
 
   #captureContext = 0;
+  #capturingVideo = false;
 
   async stopCapture(): Promise<void> {
     // A crashed renderer never answers: asking it would only wait for the CDP timeout.
@@ -148,7 +150,15 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
 
   async snapshot(width: number): Promise<Buffer | null> {
     if (!this.#cdp || this.#cdp.closed || this.#died || this.#closing || !this.#sessionId) return null;
-    // The browser scales and JPEG-encodes: one small readback, nothing decoded on our side.
+    // While the page's video is captured, the preview is one of the captured frames (page-capture.ts
+    // draws and encodes it): a screenshot stalls the tab's compositor, and the recording lost about
+    // 100 ms of frames at every one.
+    if (this.#captureContext !== 0 && this.#capturingVideo) {
+      const jpeg = await this.#evaluate(`globalThis.__egressCapture.snapshot(${Math.round(width)})`, this.#captureContext, true, 5000);
+      return typeof jpeg === 'string' && jpeg !== '' ? Buffer.from(jpeg, 'base64') : null;
+    }
+    // Nothing captures video (not started, or audio only): the browser scales and JPEG-encodes a
+    // screenshot, one small readback with nothing decoded on our side.
     const scale = Math.min(1, width / this.opts.width);
     const clip = { x: 0, y: 0, width: this.opts.width, height: this.opts.height, scale };
     const res = (await this.#cdp.send('Page.captureScreenshot', { format: 'jpeg', quality: 60, clip, optimizeForSpeed: true }, this.#sessionId, 5000)) as { data?: string };

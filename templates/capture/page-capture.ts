@@ -29,6 +29,8 @@ interface EgressCaptureOptions {
 interface EgressCaptureApi {
   start(opts: EgressCaptureOptions): Promise<string>;
   stop(): void;
+  /** A small JPEG (base64, `width` px wide) of a captured frame; '' when there is none. */
+  snapshot(width: number): Promise<string>;
 }
 
 // Chrome ships MediaStreamTrackProcessor; lib.dom does not type it yet.
@@ -122,6 +124,60 @@ declare class MediaStreamTrackProcessor {
     return worker;
   }
 
+  /**
+   * Previews are drawn from the captured frames themselves. A browser screenshot (CDP
+   * Page.captureScreenshot) stalls the tab's compositor: the capture lost about 100 ms of frames at
+   * every preview, once a second in the booth, and a frozen picture showed in the recording.
+   */
+  const PREVIEW_WAIT_MS = 500;
+  let previewWanted: { width: number; resolve: (jpeg: string) => void } | null = null;
+  let lastPreview = '';
+  let previewWidth = 320;
+  let previewEncoding = false;
+
+  function snapshot(width: number): Promise<string> {
+    if (stopped || !videoSender) return Promise.resolve('');
+    previewWidth = Math.max(16, Math.round(width));
+    return new Promise((resolve) => {
+      previewWanted?.resolve(lastPreview);
+      const wanted = { width: previewWidth, resolve };
+      previewWanted = wanted;
+      // A page that does not repaint sends no frames: it gets the newest preview there is.
+      setTimeout(() => {
+        if (previewWanted !== wanted) return;
+        previewWanted = null;
+        resolve(lastPreview);
+      }, PREVIEW_WAIT_MS);
+    });
+  }
+
+  function toBase64(bytes: Uint8Array): string {
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(bin);
+  }
+
+  /** Draws `frame` small now (it is closed right after) and encodes it in the background. */
+  function takePreview(frame: VideoFrame, w: number, h: number): void {
+    const wanted = previewWanted;
+    previewWanted = null;
+    const pw = Math.min(w, wanted?.width ?? previewWidth);
+    const ph = Math.max(2, Math.round((h * pw) / w));
+    const canvas = new OffscreenCanvas(pw, ph);
+    const ctx = canvas.getContext('2d');
+    if (!ctx) return wanted?.resolve(lastPreview);
+    ctx.drawImage(frame, 0, 0, pw, ph);
+    previewEncoding = true;
+    void canvas
+      .convertToBlob({ type: 'image/jpeg', quality: 0.6 })
+      .then(async (blob) => {
+        lastPreview = toBase64(new Uint8Array(await blob.arrayBuffer()));
+        wanted?.resolve(lastPreview);
+      })
+      .catch(() => wanted?.resolve(lastPreview))
+      .finally(() => (previewEncoding = false));
+  }
+
   async function pumpVideo(track: MediaStreamTrack, sender: Worker): Promise<void> {
     const reader = new MediaStreamTrackProcessor({ track, maxBufferSize: 2 }).readable.getReader();
     // VideoFrame.timestamp of a tab-capture frame is its capture time on the machine's monotonic
@@ -148,6 +204,8 @@ declare class MediaStreamTrackProcessor {
         dv.setUint8(12, 1);
         dv.setFloat64(16, frame.timestamp, true);
         sender.postMessage(buf, [buf]);
+        // The first frame always, so a page that never repaints still has a preview.
+        if (previewWanted || (lastPreview === '' && !previewEncoding)) takePreview(frame, w, h);
       } finally {
         frame.close();
       }
@@ -214,6 +272,7 @@ declare class MediaStreamTrackProcessor {
 
   async function start(opts: EgressCaptureOptions): Promise<string> {
     stopped = false;
+    lastPreview = '';
     // Probed while the capture starts (it takes ~200 ms), so it adds nothing to the start time.
     const latencyUs = opts.audio ? outputLatencyUs() : Promise.resolve(0);
     socket = new WebSocket(opts.wsUrl);
@@ -274,5 +333,5 @@ declare class MediaStreamTrackProcessor {
     socket = null;
   }
 
-  g.__egressCapture = { start, stop };
+  g.__egressCapture = { start, stop, snapshot };
 })();

@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { execFile } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BoothState, RecordingEntry } from '../../main/contracts/ipc.js';
+import { StaticServer } from '../../main/capture/static-server.js';
 import { ffprobe, videoStream } from '../support/media.js';
 import { REPO_ROOT, tempDir } from '../support/web-egress.js';
 import { startConsole, waitFor, type ConsoleProcess } from './console.js';
@@ -137,6 +138,57 @@ describe('egress console API', () => {
     assert.equal(onDisk['serverUrl'], 'wss://lk.example');
     assert.equal((await con.api<{ error: string }>('saveSettings', { apiSecret: 's' })).status, 400, 'a secret is not a setting');
     await con.api('saveSettings', {});
+  });
+
+  it('the live preview is a small JPEG of the captured picture, also of a page that never repaints', async () => {
+    // One paint, then nothing: no frame follows the capture's first, so every preview comes from it.
+    const dir = join(tmp.path, 'still-page');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'index.html'), '<!doctype html><html><body style="margin:0;background:rgb(30,80,200)"></body></html>');
+    const pages = new StaticServer(dir);
+    const url = await pages.listen();
+    const abort = new AbortController();
+    try {
+      const events = await fetch(`${con.base}api/events`, { headers: { authorization: `Bearer ${con.token}` }, signal: abort.signal });
+      const previews: { egressId: string; jpeg: string }[] = [];
+      void (async () => {
+        const decoder = new TextDecoder();
+        let text = '';
+        for await (const chunk of events.body as unknown as AsyncIterable<Uint8Array>) {
+          text += decoder.decode(chunk, { stream: true });
+          let end: number;
+          while ((end = text.indexOf('\n\n')) >= 0) {
+            const block = text.slice(0, end);
+            text = text.slice(end + 2);
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            if (block.startsWith('event: preview') && data) previews.push(JSON.parse(data) as { egressId: string; jpeg: string });
+          }
+        }
+      })().catch(() => undefined);
+      const started = await con.api<BoothState>('start', { source: { kind: 'web', url } });
+      assert.equal(started.status, 200, JSON.stringify(started.body));
+      const egressId = started.body.recording?.egressId ?? '';
+      const mine = await waitFor('three previews', () => {
+        const m = previews.filter((p) => p.egressId === egressId);
+        return m.length >= 3 ? m : null;
+      }, 30_000);
+      assert.equal((await con.api('stop')).status, 200);
+      await waitFor('the recording to end', async () => !(await state()).busy);
+      for (const [i, p] of mine.slice(0, 3).entries()) {
+        assert.match(p.jpeg, /^data:image\/jpeg;base64,\/9j\//, 'a JPEG');
+        const file = join(dir, `preview-${i}.jpg`);
+        await writeFile(file, Buffer.from(p.jpeg.slice(p.jpeg.indexOf(',') + 1), 'base64'));
+        const probe = await ffprobe(file);
+        assert.deepEqual([probe.streams[0]?.width, probe.streams[0]?.height], [320, 180], 'scaled to the preview width, the page\'s aspect');
+        // Its picture: the page's colour (one pixel, averaged over the whole image).
+        const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', file, '-vf', 'scale=1:1:flags=area', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { encoding: 'buffer' });
+        const rgb = [...(stdout as Buffer)];
+        assert.ok(Math.abs((rgb[0] ?? 0) - 30) <= 12 && Math.abs((rgb[1] ?? 0) - 80) <= 12 && Math.abs((rgb[2] ?? 0) - 200) <= 12, `preview colour ${rgb.join(',')}`);
+      }
+    } finally {
+      abort.abort();
+      await pages.close();
+    }
   });
 
   it('two starts at once: one records, the other is refused (409); a stop during a pause completes the file', async () => {
