@@ -477,6 +477,14 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
     }
     // Frames up to the stop are in; later ones are not written (the page closes with the pipeline's input).
     this.#passthrough?.close();
+    if (this.#passthrough) {
+      // What a viewer of the file would need to explain a damaged stretch: where the source's
+      // keyframes were, and what was not written.
+      const st = this.#passthrough.stats;
+      log.info(
+        `passthrough video: ${st.written} frames written, keyframes at ${st.keyframeTimesS.map((t) => t.toFixed(2)).join(' ') || 'none'} s; dropped ${st.droppedBeforeKeyframe} before the first keyframe, ${st.droppedBackwards} going back in time [egress:${this.plan.egressId}]`,
+      );
+    }
     await this.#encodedPage?.close();
     await this.#slots?.close();
     this.#mixer?.close();

@@ -24,10 +24,14 @@ const MIN_SPACING_TICKS = VIDEO_CLOCK_HZ / 1000;
 export interface PassthroughStats {
   written: number;
   keyframes: number;
+  /** Where the keyframes are in the file (s, the first MAX_KEYFRAME_TIMES): a source's recovery points. */
+  keyframeTimesS: number[];
   droppedBeforeKeyframe: number;
   droppedBackwards: number;
   lastPtsNs: bigint;
 }
+
+const MAX_KEYFRAME_TIMES = 100;
 
 export class PassthroughVideoWriter {
   #started = false;
@@ -35,7 +39,7 @@ export class PassthroughVideoWriter {
   #lastRtp = 0;
   /** Unwrapped ticks since the first keyframe. */
   #ticks = 0;
-  readonly stats: PassthroughStats = { written: 0, keyframes: 0, droppedBeforeKeyframe: 0, droppedBackwards: 0, lastPtsNs: -1n };
+  readonly stats: PassthroughStats = { written: 0, keyframes: 0, keyframeTimesS: [], droppedBeforeKeyframe: 0, droppedBackwards: 0, lastPtsNs: -1n };
 
   constructor(
     private readonly out: Writable,
@@ -84,7 +88,10 @@ export class PassthroughVideoWriter {
     this.out.write(gdpBufferHeader(f.data.length, ptsNs, 0xffffffffffffffffn, f.keyframe ? 0 : BUFFER_FLAG_DELTA_UNIT));
     this.out.write(f.data);
     this.stats.written++;
-    if (f.keyframe) this.stats.keyframes++;
+    if (f.keyframe) {
+      this.stats.keyframes++;
+      if (this.stats.keyframeTimesS.length < MAX_KEYFRAME_TIMES) this.stats.keyframeTimesS.push(Number(ptsNs / 1_000_000n) / 1000);
+    }
     this.stats.lastPtsNs = ptsNs;
   }
 

@@ -12,7 +12,7 @@ import { waitFor, type WorkerProc } from '../service/worker-harness.js';
 export async function keepWorkerLog(w: WorkerProc, name: string, err: unknown): Promise<never> {
   const path = join(tmpdir(), `egress-${name}-worker-${Date.now()}.log`);
   await writeFile(path, w.logs());
-  const lines = w.logs().split('\n').filter((l) => /loading|capture started|recording started|status |stopping|limit|failed|frozen/i.test(l));
+  const lines = w.logs().split('\n').filter((l) => /loading|capture started|recording started|status |stopping|limit|failed|frozen|passthrough/i.test(l));
   process.stdout.write(`# worker log kept at ${path}\n${lines.slice(-40).map((l) => `# ${l}`).join('\n')}\n`);
   throw err;
 }
