@@ -155,10 +155,13 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     // 100 ms of frames at every one.
     if (this.#captureContext !== 0 && this.#capturingVideo) {
       const jpeg = await this.#evaluate(`globalThis.__egressCapture.snapshot(${Math.round(width)})`, this.#captureContext, true, 5000);
-      return typeof jpeg === 'string' && jpeg !== '' ? Buffer.from(jpeg, 'base64') : null;
+      if (typeof jpeg === 'string' && jpeg !== '') return Buffer.from(jpeg, 'base64');
+      // No frame captured yet: a page that has not painted since the capture started (seen once on
+      // a still page). A screenshot then costs the recording nothing, and its repaint hands the
+      // capture a frame for the next preview.
     }
-    // Nothing captures video (not started, or audio only): the browser scales and JPEG-encodes a
-    // screenshot, one small readback with nothing decoded on our side.
+    // Nothing captures video (not started, or audio only), or no frame yet: the browser scales and
+    // JPEG-encodes a screenshot, one small readback with nothing decoded on our side.
     const scale = Math.min(1, width / this.opts.width);
     const clip = { x: 0, y: 0, width: this.opts.width, height: this.opts.height, scale };
     const res = (await this.#cdp.send('Page.captureScreenshot', { format: 'jpeg', quality: 60, clip, optimizeForSpeed: true }, this.#sessionId, 5000)) as { data?: string };

@@ -187,6 +187,11 @@ describe('egress console API', () => {
       }
     } finally {
       abort.abort();
+      // A failed check must not leave its recording running into the next test.
+      if ((await state()).busy) {
+        await con.api('stop');
+        await waitFor('the recording to end', async () => !(await state()).busy);
+      }
       await pages.close();
     }
   });
