@@ -130,7 +130,7 @@ declare class MediaStreamTrackProcessor {
    * every preview, once a second in the booth, and a frozen picture showed in the recording.
    */
   const PREVIEW_WAIT_MS = 500;
-  let previewWanted: { width: number; resolve: (jpeg: string) => void } | null = null;
+  let previewWanted: { resolve: (jpeg: string) => void } | null = null;
   let lastPreview = '';
   let previewWidth = 320;
   let previewEncoding = false;
@@ -140,7 +140,7 @@ declare class MediaStreamTrackProcessor {
     previewWidth = Math.max(16, Math.round(width));
     return new Promise((resolve) => {
       previewWanted?.resolve(lastPreview);
-      const wanted = { width: previewWidth, resolve };
+      const wanted = { resolve };
       previewWanted = wanted;
       // A page that does not repaint sends no frames: it gets the newest preview there is.
       setTimeout(() => {
@@ -161,7 +161,7 @@ declare class MediaStreamTrackProcessor {
   function takePreview(frame: VideoFrame, w: number, h: number): void {
     const wanted = previewWanted;
     previewWanted = null;
-    const pw = Math.min(w, wanted?.width ?? previewWidth);
+    const pw = Math.min(w, previewWidth);
     const ph = Math.max(2, Math.round((h * pw) / w));
     const canvas = new OffscreenCanvas(pw, ph);
     const ctx = canvas.getContext('2d');

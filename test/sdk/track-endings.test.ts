@@ -85,9 +85,11 @@ describe('video track egress endings (SDK source, no transcode) through livekit-
       assert.equal(decodeErrors.trim(), '', 'decodes without errors');
       const report = await analyse(`track-end-${i}`, f.location, regionsOf([p], [{ x: 0, y: 0, w: 640, h: 360 }]));
       // A damaged stretch: the worker's log says where the source's keyframes were.
-      await Promise.resolve()
-        .then(() => assertPresent(report, 1, report.seconds - 1, 0.95, { tone: false }))
-        .catch((err: unknown) => keepWorkerLog(env.worker, `track-end-${i}`, err));
+      try {
+        assertPresent(report, 1, report.seconds - 1, 0.95, { tone: false });
+      } catch (err) {
+        await keepWorkerLog(env.worker, `track-end-${i}`, err);
+      }
     });
   });
 });
