@@ -298,11 +298,14 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       host: this.deps.browser,
     });
     this.#encodedPage = page;
-    const writer = new PassthroughVideoWriter(input, codec, (arrivalUs) => {
-      if (this.#stopRequested) return;
-      this.#recordingStartUs = page.toEgressUs(arrivalUs);
-      log.info(`recording started (${mime}, no transcode) [egress:${plan.egressId}]`);
-      this.#maybeActive();
+    const writer = new PassthroughVideoWriter(input, codec, {
+      onStart: (arrivalUs) => {
+        if (this.#stopRequested) return;
+        this.#recordingStartUs = page.toEgressUs(arrivalUs);
+        log.info(`recording started (${mime}, no transcode) [egress:${plan.egressId}]`);
+        this.#maybeActive();
+      },
+      onKeyframeNeeded: () => page.requestKeyframe(),
     });
     this.#passthrough = writer;
     page.on('frame', (f) => writer.push(f));
@@ -311,6 +314,9 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       // Closing the page at the stop disconnects it: that is ours, not a failure.
       if (this.#stopRequested || this.#failure) return;
       switch (m.type) {
+        case 'subscribed':
+          log.info(`track page subscribed to the ${m.kind} track${m.via ? ` (${m.via})` : ''} [egress:${plan.egressId}]`);
+          break;
         case 'ended':
           log.info(`track ${hit.pub.sid ?? ''} ended (${m.reason}) [egress:${plan.egressId}]`);
           this.stop('Source closed');
@@ -482,7 +488,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       // keyframes were, and what was not written.
       const st = this.#passthrough.stats;
       log.info(
-        `passthrough video: ${st.written} frames written, keyframes at ${st.keyframeTimesS.map((t) => t.toFixed(2)).join(' ') || 'none'} s; dropped ${st.droppedBeforeKeyframe} before the first keyframe, ${st.droppedBackwards} going back in time [egress:${this.plan.egressId}]`,
+        `passthrough video: ${st.written} frames written (${st.reordered} put back in RTP order), keyframes at ${st.keyframeTimesS.map((t) => t.toFixed(2)).join(' ') || 'none'} s; dropped ${st.droppedBeforeKeyframe} before the first keyframe, ${st.droppedLate} too late and ${st.droppedAwaitingKeyframe} after them until a keyframe, ${st.droppedDuplicates} duplicates [egress:${this.plan.egressId}]`,
       );
     }
     await this.#encodedPage?.close();

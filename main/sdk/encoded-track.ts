@@ -54,7 +54,7 @@ export function parseFrameMessage(buf: Buffer): EncodedFrame | null {
 
 const ControlMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('track'), mime: z.string() }),
-  z.object({ type: z.literal('subscribed'), kind: z.string() }),
+  z.object({ type: z.literal('subscribed'), kind: z.string(), via: z.string().optional() }),
   z.object({ type: z.literal('ended'), reason: z.string() }),
   z.object({ type: z.literal('muted'), muted: z.boolean() }),
   z.object({ type: z.literal('disconnected'), reason: z.string() }),
@@ -83,6 +83,8 @@ export class EncodedTrackPage extends EventEmitter<EncodedTrackEvents> {
   #wss: WebSocketServer | null = null;
   #host: ChromiumHost | null = null;
   readonly #sockets = new Set<WebSocket>();
+  /** The page worker's socket that carries the video frames (keyframe requests go back on it). */
+  #videoSocket: WebSocket | null = null;
   #closed = false;
 
   constructor(private readonly opts: EncodedTrackOptions) {
@@ -106,9 +108,13 @@ export class EncodedTrackPage extends EventEmitter<EncodedTrackEvents> {
       wss.once('listening', () => resolve());
       wss.once('error', reject);
     });
-    wss.on('connection', (ws: WebSocket, _req: IncomingMessage) => {
+    wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
       this.#sockets.add(ws);
-      ws.on('close', () => this.#sockets.delete(ws));
+      if (new URL(req.url ?? '/', 'ws://127.0.0.1').searchParams.get('kind') === 'video') this.#videoSocket = ws;
+      ws.on('close', () => {
+        this.#sockets.delete(ws);
+        if (this.#videoSocket === ws) this.#videoSocket = null;
+      });
       ws.on('message', (data, isBinary) => {
         const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
         if (isBinary) {
@@ -128,12 +134,20 @@ export class EncodedTrackPage extends EventEmitter<EncodedTrackEvents> {
     });
     const ingest = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`;
     const q = new URLSearchParams({ url: this.opts.wsUrl, token: this.opts.token, track: this.opts.trackSid, ingest });
+    // Test hook: frames handed over out of order (`reorder=N:M&late=N:M`, see the page).
+    for (const [k, v] of new URLSearchParams(process.env['EGRESS_TEST_TRACK_FAULTS'] ?? '')) if (k === 'reorder' || k === 'late') q.set(k, v);
     const host = new ChromiumHost({ width: 320, height: 240, framerate: 1, workDir: this.opts.workDir, egressId: this.opts.egressId, ...this.opts.host });
     this.#host = host;
     host.on('died', (err) => {
       if (!this.#closed) this.emit('died', err);
     });
     await host.open(`${base}index.html?${q.toString()}`);
+  }
+
+  /** Asks the publisher for a keyframe, through the page (which sends at most one every 500 ms). */
+  requestKeyframe(): void {
+    if (this.#closed || this.#videoSocket?.readyState !== 1) return;
+    this.#videoSocket.send(JSON.stringify({ type: 'keyframe' }));
   }
 
   async close(): Promise<void> {

@@ -37,7 +37,7 @@ export const PUBLISHER_LOOKS: readonly { colour: Rgb; toneHz: number }[] = [
   { colour: [230, 200, 40], toneHz: 988 },
 ];
 
-export async function startRoomEnv(extraConfig: Record<string, unknown> = {}): Promise<RoomEnv> {
+export async function startRoomEnv(extraConfig: Record<string, unknown> = {}, workerEnv: Record<string, string> = {}): Promise<RoomEnv> {
   const redis = await startRedis();
   const lk = await startLivekit({ redis });
   const dir = mkdtempSync(join(tmpdir(), 'egress-room-test-'));
@@ -49,6 +49,7 @@ export async function startRoomEnv(extraConfig: Record<string, unknown> = {}): P
     name: 'room-worker',
     cpuCost: { room_composite_cpu_cost: 1 },
     extra: { ws_url: lk.wsUrl, template_port: templatePort, ...extraConfig },
+    env: workerEnv,
   });
   return {
     redis,

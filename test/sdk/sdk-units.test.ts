@@ -230,7 +230,7 @@ test('mixer: an input stamped back over itself is cut, not added on top of what 
 test('passthrough writer: times only increase — a second frame at one RTP time is dropped, a keyframe there is kept a millisecond later', () => {
   const out = new PassThrough();
   out.resume();
-  const w = new PassthroughVideoWriter(out, 'vp8', () => undefined);
+  const w = new PassthroughVideoWriter(out, 'vp8', { onStart: () => undefined, reorderWindowMs: 0 });
   const frame = (rtpTimestamp: number, keyframe: boolean): EncodedFrame => ({ kind: 'video', keyframe, payloadType: 96, rtpTimestamp, arrivalUs: 0, width: 640, height: 360, data: Buffer.alloc(10) });
   w.push(frame(90_000, true));
   assert.equal(w.stats.lastPtsNs, 0n);
@@ -239,7 +239,7 @@ test('passthrough writer: times only increase — a second frame at one RTP time
   // The same picture forwarded twice: not written.
   w.push(frame(93_000, false));
   assert.equal(w.stats.written, 2);
-  assert.equal(w.stats.droppedBackwards, 1);
+  assert.equal(w.stats.droppedDuplicates, 1);
   // A keyframe on the same RTP time (a layer switch): written 1 ms later; what follows keeps its spacing.
   w.push(frame(93_000, true));
   assert.equal(w.stats.lastPtsNs, 34_333_333n);
@@ -255,4 +255,64 @@ test('passthrough writer: times only increase — a second frame at one RTP time
   w.push(frame(99_040, false));
   assert.equal(w.stats.lastPtsNs, 103_000_000n);
   assert.equal(w.stats.written, 7);
+});
+
+/** A writer whose output is read back as the sequence of frame names written (`f<rtp>`). */
+function recordingWriter(reorderWindowMs: number): { w: PassthroughVideoWriter; push: (rtp: number, key?: boolean) => void; written: () => string[]; keyframeRequests: () => number } {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  let requests = 0;
+  const w = new PassthroughVideoWriter(out, 'vp8', { onStart: () => undefined, onKeyframeNeeded: () => requests++, reorderWindowMs });
+  return {
+    w,
+    push: (rtp, key = false) => w.push({ kind: 'video', keyframe: key, payloadType: 96, rtpTimestamp: rtp >>> 0, arrivalUs: 0, width: 640, height: 360, data: Buffer.from(`<f${rtp >>> 0}>`) }),
+    written: () => [...Buffer.concat(chunks).toString('latin1').matchAll(/<(f-?\d+)>/g)].map((m) => m[1] as string),
+    keyframeRequests: () => requests,
+  };
+}
+
+test('passthrough writer: a frame completed late (a retransmission) is put back in its place within the reorder window', () => {
+  const r = recordingWriter(100); // 100 ms = 9000 ticks
+  // The RTP clock wraps between the frames: unwrapped as one timeline.
+  const t0 = 2 ** 32 - 6000;
+  r.push(t0, true);
+  r.push(t0 + 3000);
+  r.push(t0 + 9000); // t0 + 6000 is late
+  r.push(t0 + 6000);
+  for (let k = 4; k <= 8; k++) r.push(t0 + k * 3000);
+  assert.equal(r.w.stats.reordered, 1);
+  // Written once 100 ms older than the newest frame: up to t0 + 12000 so far.
+  assert.deepEqual(r.written(), [0, 3000, 6000, 9000, 12000, 15000].map((d) => `f${(t0 + d) >>> 0}`));
+  r.w.close();
+  assert.deepEqual(r.written(), [0, 3000, 6000, 9000, 12000, 15000, 18000, 21000, 24000].map((d) => `f${(t0 + d) >>> 0}`));
+  assert.equal(r.w.stats.lastPtsNs, 266_666_666n);
+  assert.deepEqual([r.w.stats.droppedLate, r.w.stats.droppedAwaitingKeyframe, r.keyframeRequests()], [0, 0, 0]);
+});
+
+test('passthrough writer: a frame later than the window is dropped with every delta after it until a keyframe, which is asked for', () => {
+  const r = recordingWriter(100);
+  r.push(0, true);
+  for (let k = 1; k <= 6; k++) if (k !== 2) r.push(k * 3000);
+  // Written so far: 0, 3000, 9000 (frame 6000 missing); 6000 arrives too late to go before 9000.
+  assert.deepEqual(r.written(), ['f0', 'f3000', 'f9000']);
+  r.push(6000);
+  assert.equal(r.w.stats.droppedLate, 1);
+  assert.equal(r.keyframeRequests(), 1);
+  r.push(21000);
+  r.push(24000);
+  r.push(27000, true);
+  r.push(30000);
+  r.w.close();
+  // 12000 … 24000 decode against the missing frame's successor chain: not written; the keyframe restarts it.
+  assert.deepEqual(r.written(), ['f0', 'f3000', 'f9000', 'f27000', 'f30000']);
+  assert.equal(r.w.stats.droppedAwaitingKeyframe, 5);
+  assert.ok(r.keyframeRequests() >= 2, 'asked again while waiting');
+  // A frame older than the first keyframe, overtaken by it, is simply before the recording.
+  const q = recordingWriter(100);
+  q.push(3000, true);
+  q.push(0);
+  q.w.close();
+  assert.deepEqual(q.written(), ['f3000']);
+  assert.deepEqual([q.w.stats.droppedBeforeKeyframe, q.w.stats.droppedLate, q.keyframeRequests()], [1, 0, 0]);
 });
