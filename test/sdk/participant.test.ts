@@ -94,15 +94,25 @@ describe('participant and track composite egress (SDK source) through livekit-se
     assert.equal(done.fileResults[0]?.size ?? 0n, 0n);
   });
 
-  test('participant that never joins → FAILED `participant … not found` after 30 s', async () => {
+  test('participant that never joins → FAILED `participant … not found` after 30 s; track composite: a track id that is never published → FAILED `track … not found` after 30 s (both at once)', async () => {
     const room = 'part-missing';
     await env.rooms.createRoom({ name: room });
     const info = await env.egress.startParticipantEgress(room, 'nobody', { file: new EncodedFileOutput({ filepath: join(env.dir, 'missing.mp4') }) });
     const t0 = Date.now();
-    const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED, 60_000);
-    assert.equal(done.error, 'participant nobody not found');
-    assert.equal(done.errorCode, 404);
-    assert.ok(Date.now() - t0 >= 28_000, `waited ${Date.now() - t0} ms`);
+    const tcRoom = 'tc-missing';
+    await env.rooms.createRoom({ name: tcRoom });
+    const tcInfo = await env.egress.startTrackCompositeEgress(tcRoom, { file: new EncodedFileOutput({ filepath: join(env.dir, 'tc-missing.mp4') }) }, { videoTrackId: 'TR_nothere' });
+    const tcT0 = Date.now();
+    const [done, tcDone] = await Promise.all([
+      waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED, 60_000).then((d) => ({ d, ms: Date.now() - t0 })),
+      waitStatus(env, tcInfo.egressId, EgressStatus.EGRESS_FAILED, 60_000).then((d) => ({ d, ms: Date.now() - tcT0 })),
+    ]);
+    assert.equal(done.d.error, 'participant nobody not found');
+    assert.equal(done.d.errorCode, 404);
+    assert.ok(done.ms >= 28_000, `waited ${done.ms} ms`);
+    assert.equal(tcDone.d.error, 'track TR_nothere not found');
+    assert.equal(tcDone.d.errorCode, 404);
+    assert.ok(tcDone.ms >= 28_000, `waited ${tcDone.ms} ms`);
   });
 
   test('track composite, VP8 video + Opus audio → MP4 named after the publisher; colour, tone, A/V', async () => {
@@ -138,15 +148,6 @@ describe('participant and track composite egress (SDK source) through livekit-se
     assert.ok(Math.abs(Number(probe.format.duration) - Number(fa.duration) / 1e9) <= 1, `duration ${probe.format.duration} vs ${Number(fa.duration) / 1e9}`);
     const tones = await analyse('track-composite-audio', fa.location, regionsOf([p1], [undefined]));
     assertPresent(tones, 1, tones.seconds - 1, 0.95, { colour: false });
-  });
-
-  test('track composite: a track id that is never published → FAILED `track … not found` after 30 s', async () => {
-    const room = 'tc-missing';
-    await env.rooms.createRoom({ name: room });
-    const info = await env.egress.startTrackCompositeEgress(room, { file: new EncodedFileOutput({ filepath: join(env.dir, 'tc-missing.mp4') }) }, { videoTrackId: 'TR_nothere' });
-    const done = await waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED, 60_000);
-    assert.equal(done.error, 'track TR_nothere not found');
-    assert.equal(done.errorCode, 404);
   });
 
   test('participant: the recorder losing its room connection → FAILED `connection to room failed`, the partial file delivered', async () => {
