@@ -15,7 +15,7 @@ import type { BoothState, RecordingEntry } from '../../main/contracts/ipc.js';
 import { StaticServer } from '../../main/capture/static-server.js';
 import { ffprobe, videoStream } from '../support/media.js';
 import { REPO_ROOT, tempDir } from '../support/web-egress.js';
-import { startConsole, waitFor, type ConsoleProcess } from './console.js';
+import { startConsole, waitActive, waitFor, type ConsoleProcess } from './console.js';
 
 const run = promisify(execFile);
 let tmp: { path: string; remove: () => Promise<void> };
@@ -205,12 +205,7 @@ describe('egress console API', () => {
     const egressId = accepted[0]?.body.recording?.egressId ?? '';
     assert.match(refused[0]?.body.error ?? '', new RegExp(`^a recording is already running \\(${egressId}\\): stop it before starting another$`));
 
-    const active = await waitFor('ACTIVE', async () => {
-      const r = (await state()).recording;
-      // A recording that failed to start will not become ACTIVE: say why, now.
-      if (r?.status === 'FAILED') throw new Error(`the recording failed: ${r.error}`);
-      return r?.status === 'ACTIVE' && r.startedAtMs > 0 ? r : null;
-    });
+    const active = await waitActive(state);
     // ACTIVE is reported once the pipeline plays, a moment after the recording's first instant.
     await new Promise((r) => setTimeout(r, Math.max(0, active.startedAtMs + 2000 - Date.now())));
     const paused = await con.api<BoothState>('pause');

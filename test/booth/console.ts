@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import type { BoothState } from '../../main/contracts/ipc.js';
 import { REPO_ROOT } from '../support/web-egress.js';
 
 /** A real `egress console` process for the booth tests (free port, its own config and recordings dirs). */
@@ -72,4 +73,18 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+type BoothRecording = NonNullable<BoothState['recording']>;
+
+/**
+ * Waits for the booth's recording to be ACTIVE with its start instant. A recording that failed to
+ * start will never be ACTIVE: the wait fails at once with its error instead.
+ */
+export function waitActive(state: () => Promise<BoothState>): Promise<BoothRecording> {
+  return waitFor('ACTIVE', async () => {
+    const r = (await state()).recording;
+    if (r?.status === 'FAILED') throw new Error(`the recording failed: ${r.error}`);
+    return r?.status === 'ACTIVE' && r.startedAtMs > 0 ? r : null;
+  });
 }

@@ -15,7 +15,7 @@ import type { BoothState, RecordingEntry } from '../../main/contracts/ipc.js';
 import { findChromium } from '../../main/capture/chromium-host.js';
 import { ffprobe, frozenRuns, makeFlashBeepFile, measureAvSync, videoStream } from '../support/media.js';
 import { FIXTURE_PAGES_DIR, REPO_ROOT, tempDir, withServer } from '../support/web-egress.js';
-import { startConsole, waitFor, type ConsoleProcess } from './console.js';
+import { startConsole, waitActive, waitFor, type ConsoleProcess } from './console.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'out', 'booth-ui');
 let tmp: { path: string; remove: () => Promise<void> };
@@ -170,12 +170,7 @@ describe('booth UI (egress console, headless Chromium)', () => {
     await withServer(site, async (url) => {
       const started = await con.api<BoothState>('start', { source: { kind: 'web', url }, outputs: { folder: 'av' } });
       assert.equal(started.status, 200, JSON.stringify(started.body));
-      const rec = await waitFor('ACTIVE', async () => {
-        const r = (await state()).recording;
-        // A recording that failed to start will not become ACTIVE: say why, now.
-        if (r?.status === 'FAILED') throw new Error(`the recording failed: ${r.error}`);
-        return r?.status === 'ACTIVE' && r.startedAtMs > 0 ? r : null;
-      });
+      const rec = await waitActive(state);
       await sleepUntil(rec.startedAtMs + 6000);
       assert.equal((await con.api('pause')).status, 200);
       await sleepUntil(rec.startedAtMs + 9000);
