@@ -29,10 +29,11 @@ const ASSUMED_FRAME_TICKS = VIDEO_CLOCK_HZ / 30;
 /** One millisecond: the container's time unit. */
 const MIN_SPACING_TICKS = VIDEO_CLOCK_HZ / 1000;
 /**
- * How long (RTP time) a frame waits for an earlier one. Chrome asks for a lost packet again every
- * round trip (at least every 20 ms or so), up to 10 times; on a loaded machine a retransmission
- * that completes a frame was seen arriving after the next 1–3 frames. Half a second covers that
- * with room to spare and only delays the writing.
+ * How long (RTP time) a frame waits for an earlier one. Chrome asks for a lost packet again about
+ * every round trip, up to 10 times, so a retransmission that completes a frame comes a few round
+ * trips late at most. Half a second covers that on any network a recorder should be on, and only
+ * delays the writing. (Not measured on real loss: loopback tests lose nothing; the test hook in
+ * templates/track shows the reordering itself.)
  */
 export const REORDER_WINDOW_MS = 500;
 

@@ -37,7 +37,8 @@ const AUDIO_EARLY_US = 10_000;
  * one Node callback and one pipeline write. Measured with bench/sdk-sources (Opus track → OGG, 30 s):
  * 6.41 CPU-s per recorded minute at 10 ms (handler 4.54, gst 1.87), 4.09 at 50 ms, 3.65 at 100 ms
  * (handler 2.82, gst 0.83). Each frame is stamped from its arrival less its length, as before; the
- * mixer holds its output 200 ms behind real time, so a longer frame never arrives after its place.
+ * mixer hands on its output 200 ms behind real time and the timeline writes silence 1 s behind, so
+ * a longer frame still arrives before its place is filled.
  */
 const AUDIO_FRAME_MS = 100;
 
