@@ -49,7 +49,7 @@ export interface PassthroughStats {
   droppedLate: number;
   /** Delta frames after a late one, until the next keyframe: not written. */
   droppedAwaitingKeyframe: number;
-  /** A second frame at one RTP time (a simulcast layer forwarded twice across a switch). */
+  /** A second frame within a millisecond of another (a simulcast layer forwarded twice across a switch). */
   droppedDuplicates: number;
   lastPtsNs: bigint;
 }
@@ -172,15 +172,22 @@ export class PassthroughVideoWriter {
   }
 
   #insert(p: Pending): void {
-    // A keyframe at the same time as a waiting frame (the SFU switched layers on it) goes after it
-    // and starts the chain the next frames decode from; a second delta frame there is a duplicate.
+    // Frames less than a millisecond apart are one picture twice: the SFU switched simulcast layers
+    // there and forwarded both. A keyframe replaces the waiting frames there (it starts the chain the
+    // next frames decode from); a delta frame there is dropped. Kept, the two would go a millisecond
+    // apart, which a container holds but ffmpeg's decode reports as "non monotonically increasing
+    // dts" (seen once in a clean-clone run).
+    const near = this.#pending.filter((q) => Math.abs(q.ticks - p.ticks) < MIN_SPACING_TICKS);
+    if (near.length > 0) {
+      if (!p.frame.keyframe) {
+        this.stats.droppedDuplicates++;
+        return;
+      }
+      this.#pending = this.#pending.filter((q) => !near.includes(q));
+      this.stats.droppedDuplicates += near.length;
+    }
     let i = this.#pending.length;
     while (i > 0 && (this.#pending[i - 1] as Pending).ticks > p.ticks) i--;
-    const before = this.#pending[i - 1];
-    if (before && before.ticks === p.ticks && !p.frame.keyframe) {
-      this.stats.droppedDuplicates++;
-      return;
-    }
     this.#pending.splice(i, 0, p);
   }
 

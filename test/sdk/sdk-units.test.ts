@@ -316,3 +316,19 @@ test('passthrough writer: a frame later than the window is dropped with every de
   assert.deepEqual(q.written(), ['f3000']);
   assert.deepEqual([q.w.stats.droppedBeforeKeyframe, q.w.stats.droppedLate, q.keyframeRequests()], [1, 0, 0]);
 });
+
+test('passthrough writer: within the window, a keyframe less than a millisecond from waiting frames replaces them (a layer switch); a delta frame there is dropped', () => {
+  const r = recordingWriter(100);
+  r.push(0, true);
+  r.push(3000);
+  r.push(6000);
+  r.push(6000, true); // the new layer's keyframe on the same picture
+  r.push(9030, true); // and another, shifted by a third of a millisecond…
+  r.push(9000); // …from a frame of the old layer that came after it
+  r.push(12000);
+  r.w.close();
+  assert.deepEqual(r.written(), ['f0', 'f3000', 'f6000', 'f9030', 'f12000']);
+  assert.equal(r.w.stats.droppedDuplicates, 2);
+  // Written a millisecond or more apart, in the publisher's spacing.
+  assert.equal(r.w.stats.lastPtsNs, 133_333_333n);
+});
