@@ -168,6 +168,10 @@ describe('egress console API', () => {
       const started = await con.api<BoothState>('start', { source: { kind: 'web', url } });
       assert.equal(started.status, 200, JSON.stringify(started.body));
       const egressId = started.body.recording?.egressId ?? '';
+      // Previews come once the recording is ACTIVE. This is the first recording of a CI run, whose
+      // Chromium and GStreamer start cold (up to ~20 s here): the 30 s for three previews count from
+      // ACTIVE, not from the start (they ran out twice in clean-clone runs).
+      await waitActive(state);
       const mine = await waitFor('three previews', () => {
         const m = previews.filter((p) => p.egressId === egressId);
         return m.length >= 3 ? m : null;
