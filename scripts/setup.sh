@@ -20,6 +20,16 @@ for arg in "$@"; do
   esac
 done
 
+# The Go builds (livekit-server, fake-gcs-server) take minutes of CPU and need only the Go toolchain:
+# they run in the background while apt and npm (network and disk bound) do their part.
+GO_LOG_DIR=""
+GO_PIDS=()
+if (( WITH_TEST )); then
+  GO_LOG_DIR="$(mktemp -d)"
+  bash scripts/install-livekit.sh > "$GO_LOG_DIR/livekit.log" 2>&1 & GO_PIDS+=($!)
+  bash scripts/install-storage-emulators.sh > "$GO_LOG_DIR/emulators.log" 2>&1 & GO_PIDS+=($!)
+fi
+
 PKGS=(chromium gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg fonts-dejavu-core
       iproute2)
@@ -53,8 +63,13 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 
-if (( WITH_TEST )); then
-  bash scripts/install-livekit.sh
-  bash scripts/install-storage-emulators.sh
+go_failed=0
+for i in "${!GO_PIDS[@]}"; do
+  wait "${GO_PIDS[$i]}" || go_failed=1
+done
+if [[ -n "$GO_LOG_DIR" ]]; then
+  cat "$GO_LOG_DIR/livekit.log" "$GO_LOG_DIR/emulators.log"
+  rm -rf "$GO_LOG_DIR"
 fi
+(( go_failed )) && { echo "setup: a Go build failed (its output is above)" >&2; exit 1; }
 echo "setup: done"

@@ -83,16 +83,24 @@ describe('v2 media source (SDK source) through livekit-server', { skip }, () => 
   let p1: Publisher;
   let p2: Publisher;
   let p3: Publisher;
+  // The two 30 s waits for what never appears are started with the suite and checked by the last
+  // test: they wait while the tests before it record, not on their own.
+  let missing: Promise<MissingOutcome>;
+  let missingIds: string[];
 
   before(async () => {
-    // Two media egresses run at once below, next to three publisher processes, on a 2-core machine
-    // shared with other suites: admission and the CPU-overload drain (whose 0.8 default would
+    // Three media egresses run at once below (two waiting for what never appears, one recording),
+    // next to three publisher processes, on a 2-core machine: admission and the CPU-overload drain (whose 0.8 default would
     // stop one of them) are not what is tested here.
     env = await startRoomEnv({ cpu_cost: { participant_cpu_cost: 0.5, room_composite_cpu_cost: 1, web_cpu_cost: 1, audio_web_cpu_cost: 0.5, max_cpu_utilization: 1 } });
     const std = await startPublishers(env, room, 2, { video: { codec: 'vp8' } });
     const [agent] = await startPublishers(env, room, 1, { video: { codec: 'vp8', source: 'screen_share' }, kind: 'agent' }, 2);
     assert.ok(std[0] && std[1] && agent);
     [p1, p2, p3] = [std[0], std[1], agent];
+    const started = await requestMissing(env, p2);
+    missingIds = started.ids;
+    missing = started.outcome;
+    missing.catch(() => undefined); // its test awaits it and reports the error
   });
 
   after(async () => {
@@ -131,7 +139,8 @@ describe('v2 media source (SDK source) through livekit-server', { skip }, () => 
     await expectTwirpError(bad(video, []), 'invalid_argument', 400, F('output'));
     await expectTwirpError(bad(video, [fileOutput(join(env.dir, 'a.mp4')), fileOutput(join(env.dir, 'b.mp4'))]), 'invalid_argument', 400, F('multiple file outputs'));
     await expectTwirpError(bad(video, [new Output({ config: { case: 'segments', value: new SegmentedFileOutput({ filenamePrefix: join(env.dir, 'm') }) } })]), 'invalid_argument', 400, /segmented \(HLS\) output of media egress is not yet supported/);
-    assert.equal(env.worker.handlers().size, 0);
+    // Only the two egresses waiting for what never appears have handlers: no refused request added one.
+    assert.deepEqual([...env.worker.handlers().keys()].filter((id) => !missingIds.includes(id)), []);
   });
 
   test('participant_video p1 (camera unpublished and republished), routes p1 (identity) → LEFT, p2 (track id) → RIGHT: p1\'s colour, p1 on the left only, p2 on the right only, the agent not recorded; A/V', async () => {
@@ -262,33 +271,57 @@ describe('v2 media source (SDK source) through livekit-server', { skip }, () => 
     assert.equal(report.publishers.find((p) => p.identity === 'p1')?.colourSeconds.filter(Boolean).length, 0, 'p1\'s camera is not taken instead');
   });
 
-  test('a named participant / track that never appears → FAILED `participant … not found` / `track … not found` after 30 s', async () => {
-    const t0 = Date.now();
-    const byIdentity = await env.egress.startEgress(
-      new StartEgressRequest({
-        roomName: room,
-        source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: p1.trackSids.video ?? '' }, audio: new AudioConfig({ routes: [route({ case: 'participantIdentity', value: 'nobody' }, AudioChannel.LEFT)] }) }) },
-        outputs: [fileOutput(join(env.dir, 'nobody.mp4'))],
-      }),
-    );
-    const byTrack = await env.egress.startEgress(
-      new StartEgressRequest({
-        roomName: room,
-        source: { case: 'media', value: new MediaSource({ audio: new AudioConfig({ routes: [route({ case: 'trackId', value: 'TR_nothere' }, AudioChannel.RIGHT)] }) }) },
-        outputs: [fileOutput(join(env.dir, 'nothere.ogg'))],
-      }),
-    );
-    const [a, b] = await Promise.all([waitStatus(env, byIdentity.egressId, EgressStatus.EGRESS_FAILED, 60_000), waitStatus(env, byTrack.egressId, EgressStatus.EGRESS_FAILED, 60_000)]).catch((e: unknown) => {
-      console.log(env.worker.logs().split('\n').filter((l) => l.includes(byIdentity.egressId) || l.includes(byTrack.egressId)).join('\n'));
-      throw e;
-    });
-    assert.equal(a.error, 'participant nobody not found');
-    assert.equal(a.errorCode, 404);
-    assert.equal(b.error, 'track TR_nothere not found');
-    assert.equal(b.errorCode, 404);
-    assert.ok(Date.now() - t0 >= 28_000, `waited ${Date.now() - t0} ms`);
-    // Nothing was recorded while waiting (p1's video was there all along).
-    assert.equal(a.fileResults[0]?.size ?? 0n, 0n);
-    assert.equal((await infoOf(env, byIdentity.egressId))?.status, EgressStatus.EGRESS_FAILED);
+  test('a named participant / track that never appears → FAILED `participant … not found` / `track … not found` after 30 s (started with the suite)', async () => {
+    const { byIdentity, byTrack } = await missing;
+    assert.equal(byIdentity.info.error, 'participant nobody not found');
+    assert.equal(byIdentity.info.errorCode, 404);
+    assert.equal(byTrack.info.error, 'track TR_nothere not found');
+    assert.equal(byTrack.info.errorCode, 404);
+    assert.ok(byIdentity.ms >= 28_000 && byTrack.ms >= 28_000, `waited ${byIdentity.ms} and ${byTrack.ms} ms`);
+    // Nothing was recorded while waiting (p2's video was there all along).
+    assert.equal(byIdentity.info.fileResults[0]?.size ?? 0n, 0n);
+    assert.equal((await infoOf(env, byIdentity.info.egressId))?.status, EgressStatus.EGRESS_FAILED);
   });
 });
+
+interface MissingOutcome {
+  byIdentity: { info: EgressInfo; ms: number };
+  byTrack: { info: EgressInfo; ms: number };
+}
+
+/**
+ * Starts two media egresses in the suite's room that wait for what never appears: one for p2's
+ * camera and the audio of identity `nobody`, one for the audio of track `TR_nothere`. Resolves once
+ * both are accepted; `outcome` once both FAILED (`ms`: request → FAILED).
+ */
+async function requestMissing(env: RoomEnv, p2: Publisher): Promise<{ ids: string[]; outcome: Promise<MissingOutcome> }> {
+  const start = async (request: StartEgressRequest): Promise<{ id: string; failed: Promise<{ info: EgressInfo; ms: number }> }> => {
+    const t0 = Date.now();
+    const { egressId } = await env.egress.startEgress(request);
+    const failed = waitStatus(env, egressId, EgressStatus.EGRESS_FAILED, 60_000).then(
+      (info) => ({ info, ms: Date.now() - t0 }),
+      (e: unknown) => {
+        console.log(env.worker.logs().split('\n').filter((l) => l.includes(egressId)).join('\n'));
+        throw e;
+      },
+    );
+    failed.catch(() => undefined); // awaited below
+    return { id: egressId, failed };
+  };
+  const byIdentity = await start(
+    new StartEgressRequest({
+      roomName: 'media',
+      source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: p2.trackSids.video ?? '' }, audio: new AudioConfig({ routes: [route({ case: 'participantIdentity', value: 'nobody' }, AudioChannel.LEFT)] }) }) },
+      outputs: [fileOutput(join(env.dir, 'nobody.mp4'))],
+    }),
+  );
+  const byTrack = await start(
+    new StartEgressRequest({
+      roomName: 'media',
+      source: { case: 'media', value: new MediaSource({ audio: new AudioConfig({ routes: [route({ case: 'trackId', value: 'TR_nothere' }, AudioChannel.RIGHT)] }) }) },
+      outputs: [fileOutput(join(env.dir, 'nothere.ogg'))],
+    }),
+  );
+  const outcome = Promise.all([byIdentity.failed, byTrack.failed]).then(([a, b]) => ({ byIdentity: a, byTrack: b }));
+  return { ids: [byIdentity.id, byTrack.id], outcome };
+}

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { EgressStatus, EncodedFileOutput, EncodedFileType } from 'livekit-server-sdk';
+import { EgressStatus, EncodedFileOutput, EncodedFileType, type EgressInfo } from 'livekit-server-sdk';
 import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import { existsSync } from 'node:fs';
@@ -28,8 +28,13 @@ describe('participant and track composite egress (SDK source) through livekit-se
   let env: RoomEnv;
   const pubs: Publisher[] = [];
 
+  // The two 30 s waits for what never appears are started first and checked by their own test
+  // below: they wait while the tests before it record, not on their own.
+  let missing: Promise<MissingOutcome>;
   before(async () => {
     env = await startRoomEnv();
+    missing = requestMissing(env);
+    missing.catch(() => undefined); // its test awaits it and reports the error
   });
 
   after(async () => {
@@ -94,19 +99,8 @@ describe('participant and track composite egress (SDK source) through livekit-se
     assert.equal(done.fileResults[0]?.size ?? 0n, 0n);
   });
 
-  test('participant that never joins → FAILED `participant … not found` after 30 s; track composite: a track id that is never published → FAILED `track … not found` after 30 s (both at once)', async () => {
-    const room = 'part-missing';
-    await env.rooms.createRoom({ name: room });
-    const info = await env.egress.startParticipantEgress(room, 'nobody', { file: new EncodedFileOutput({ filepath: join(env.dir, 'missing.mp4') }) });
-    const t0 = Date.now();
-    const tcRoom = 'tc-missing';
-    await env.rooms.createRoom({ name: tcRoom });
-    const tcInfo = await env.egress.startTrackCompositeEgress(tcRoom, { file: new EncodedFileOutput({ filepath: join(env.dir, 'tc-missing.mp4') }) }, { videoTrackId: 'TR_nothere' });
-    const tcT0 = Date.now();
-    const [done, tcDone] = await Promise.all([
-      waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED, 60_000).then((d) => ({ d, ms: Date.now() - t0 })),
-      waitStatus(env, tcInfo.egressId, EgressStatus.EGRESS_FAILED, 60_000).then((d) => ({ d, ms: Date.now() - tcT0 })),
-    ]);
+  test('participant that never joins → FAILED `participant … not found` after 30 s; track composite: a track id that is never published → FAILED `track … not found` after 30 s (both at once, started with the suite)', async () => {
+    const { done, tcDone } = await missing;
     assert.equal(done.d.error, 'participant nobody not found');
     assert.equal(done.d.errorCode, 404);
     assert.ok(done.ms >= 28_000, `waited ${done.ms} ms`);
@@ -191,3 +185,25 @@ describe('participant and track composite egress (SDK source) through livekit-se
     await p1.stop();
   });
 });
+
+interface MissingOutcome {
+  done: { d: EgressInfo; ms: number };
+  tcDone: { d: EgressInfo; ms: number };
+}
+
+/** A participant egress for an identity that never joins and a track composite for a track id never published, each in its own room. */
+async function requestMissing(env: RoomEnv): Promise<MissingOutcome> {
+  const room = 'part-missing';
+  await env.rooms.createRoom({ name: room });
+  const info = await env.egress.startParticipantEgress(room, 'nobody', { file: new EncodedFileOutput({ filepath: join(env.dir, 'missing.mp4') }) });
+  const t0 = Date.now();
+  const tcRoom = 'tc-missing';
+  await env.rooms.createRoom({ name: tcRoom });
+  const tcInfo = await env.egress.startTrackCompositeEgress(tcRoom, { file: new EncodedFileOutput({ filepath: join(env.dir, 'tc-missing.mp4') }) }, { videoTrackId: 'TR_nothere' });
+  const tcT0 = Date.now();
+  const [done, tcDone] = await Promise.all([
+    waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED, 60_000).then((d) => ({ d, ms: Date.now() - t0 })),
+    waitStatus(env, tcInfo.egressId, EgressStatus.EGRESS_FAILED, 60_000).then((d) => ({ d, ms: Date.now() - tcT0 })),
+  ]);
+  return { done, tcDone };
+}
