@@ -15,8 +15,11 @@ const log = logger('sdk-mixer');
 
 export type AudioRoute = 'both' | 'left' | 'right';
 
-/** Mixed audio is handed on at least this far behind real time. */
-const MIX_LAG_US = 200_000;
+/**
+ * Mixed audio is handed on at least this far behind real time: a chunk's first sample is stamped
+ * its 100 ms length and the receive delay (~50 ms, receive-delay.ts) before it arrives.
+ */
+const MIX_LAG_US = 300_000;
 /**
  * A live input holds the mix back until its audio arrived (an event-loop stall delays chunks that
  * are then laid in the past), but never more than this: an input this far behind has paused.

@@ -4,6 +4,7 @@ import { nowUs, type AudioChunkIn, type VideoFrameIn } from '../../gst/media-tra
 import { monotonicToEgressUs } from '../capture/clock.js';
 import { logger } from '../log.js';
 import { s16ToF32 } from './pcm.js';
+import { ReceiveDelays } from './receive-delay.js';
 
 /**
  * The room side of an SDK source (no page): the recorder's @livekit/rtc-node connection, with
@@ -18,6 +19,9 @@ import { s16ToF32 } from './pcm.js';
  *   stall only delays their arrival). A chunk arriving well after its place (the stream paused:
  *   muted, DTX, a lost connection) re-anchors the timeline forward; one arriving well before it
  *   means the anchor was taken late (the first chunk waited in a stall) and re-anchors it back.
+ * Both are then moved back by how long the receiving side held them (receive-delay.ts: NetEQ and
+ * the packet time for audio, jitter buffer, decoder and render lead for video), which differs by
+ * kind: stamped at playout, a participant's audio came out 30–40 ms behind its video.
  * Frames stay at the published size: GStreamer scales them to the output.
  */
 
@@ -37,7 +41,7 @@ const AUDIO_EARLY_US = 10_000;
  * one Node callback and one pipeline write. Measured with bench/sdk-sources (Opus track → OGG, 30 s):
  * 6.41 CPU-s per recorded minute at 10 ms (handler 4.54, gst 1.87), 4.09 at 50 ms, 3.65 at 100 ms
  * (handler 2.82, gst 0.83). Each frame is stamped from its arrival less its length, as before; the
- * mixer hands on its output 200 ms behind real time and the timeline writes silence 1 s behind, so
+ * mixer hands on its output 300 ms behind real time and the timeline writes silence 1 s behind, so
  * a longer frame still arrives before its place is filled.
  */
 const AUDIO_FRAME_MS = 100;
@@ -59,8 +63,11 @@ export interface RoomSourceOptions {
 export class RoomSource {
   readonly room = new Room();
   #disconnecting = false;
+  readonly #delays: ReceiveDelays;
 
-  constructor(private readonly opts: RoomSourceOptions) {}
+  constructor(private readonly opts: RoomSourceOptions) {
+    this.#delays = new ReceiveDelays(() => this.room.getRtcStats(), opts.egressId);
+  }
 
   /** Joins the room as the recorder; nothing is subscribed until asked. */
   async connect(): Promise<void> {
@@ -76,12 +83,14 @@ export class RoomSource {
   async disconnect(): Promise<void> {
     if (this.#disconnecting) return;
     this.#disconnecting = true;
+    this.#delays.stop();
     await this.room.disconnect().catch(() => undefined);
   }
 
   /** Reads decoded video of `track` as I420 frames stamped on the egress clock. */
   readVideo(track: RemoteTrack, onFrame: (f: VideoFrameIn) => void): TrackReader {
     const reader = new VideoStream(track).getReader();
+    this.#delays.start();
     let offsetUs: number | null = null;
     const ended = (async () => {
       for (;;) {
@@ -93,7 +102,9 @@ export class RoomSource {
           offsetUs = Math.abs(arrival - mapped) < MONOTONIC_TOLERANCE_US ? 0 : arrival - mapped;
           if (offsetUs !== 0) log.warn(`video timestamps of ${track.sid ?? ''} are not on CLOCK_MONOTONIC; stamping by arrival [egress:${this.opts.egressId}]`);
         }
-        const ptsUs = monotonicToEgressUs(Number(ev.timestampUs)) + offsetUs;
+        const renderUs = monotonicToEgressUs(Number(ev.timestampUs)) + offsetUs;
+        this.#delays.noteVideoLead(renderUs - arrival);
+        const ptsUs = renderUs - this.#delays.videoUs;
         const f = ev.frame.type === VideoBufferType.I420 ? ev.frame : ev.frame.convert(VideoBufferType.I420);
         onFrame({ ptsUs, format: 'I420', width: f.width, height: f.height, data: Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength) });
       }
@@ -107,7 +118,11 @@ export class RoomSource {
   /** Reads decoded audio of `track` as 48 kHz stereo float32 chunks stamped on the egress clock. */
   readAudio(track: RemoteTrack, onChunk: (c: AudioChunkIn) => void): TrackReader {
     const reader = new AudioStream(track, { sampleRate: SDK_SAMPLE_RATE, numChannels: SDK_CHANNELS, frameSizeMs: AUDIO_FRAME_MS }).getReader();
+    this.#delays.start();
     let nextUs: number | null = null;
+    // The receive delay in use for this track: taken at its first chunk and at each re-anchoring
+    // only. Moved while the track plays on, it would cut or pad its audio by a few ms (a click).
+    let delayUs = 0;
     const ended = (async () => {
       for (;;) {
         const { value: fr, done } = await reader.read();
@@ -115,9 +130,12 @@ export class RoomSource {
         const durUs = (fr.samplesPerChannel * 1e6) / fr.sampleRate;
         const byArrival = nowUs() - durUs;
         let start: number = nextUs ?? byArrival;
-        if (byArrival - start > AUDIO_GAP_US || start - byArrival > AUDIO_EARLY_US) start = byArrival;
+        if (nextUs === null || byArrival - start > AUDIO_GAP_US || start - byArrival > AUDIO_EARLY_US) {
+          start = byArrival;
+          delayUs = this.#delays.audioUs;
+        }
         nextUs = start + durUs;
-        onChunk({ ptsUs: start, sampleRate: fr.sampleRate, channels: fr.channels, data: s16ToF32(fr.data) });
+        onChunk({ ptsUs: start - delayUs, sampleRate: fr.sampleRate, channels: fr.channels, data: s16ToF32(fr.data) });
       }
     })().catch((err: unknown) => log.warn(`audio reader of ${track.sid ?? ''} ended: ${(err as Error).message}`));
     return { sid: track.sid ?? '', ended, cancel: async () => {
