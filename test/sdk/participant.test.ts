@@ -13,7 +13,7 @@ import { setLogLevel } from '../../main/log.js';
 import { existsSync } from 'node:fs';
 import { startPublisher, type PublisherHandle as Publisher } from '../support/publisher.js';
 import { waitFor } from '../service/worker-harness.js';
-import { analyse, assertAvSync, assertPresent, checkFile, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '../room/common.js';
+import { SDK_AV_P80_MS, analyse, assertAvSync, assertPresent, checkFile, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '../room/common.js';
 import { audioStream, ffprobe, videoStream } from '../support/media.js';
 
 setLogLevel('error');
@@ -84,7 +84,7 @@ describe('participant and track composite egress (SDK source) through livekit-se
     assert.ok(pm);
     const gap = pm.colourSeconds.slice(Math.floor(secondOf(unpublishDoneAt, f.startedAt)) + 1, r - 1);
     assert.ok(gap.length >= 2 && gap.every((c) => !c), `no colour while unpublished (${gap.map(Number).join('')})`);
-    assertAvSync(report);
+    assertAvSync(report, SDK_AV_P80_MS);
   });
 
   test('participant that never publishes and leaves → ABORTED', async () => {
@@ -126,7 +126,7 @@ describe('participant and track composite egress (SDK source) through livekit-se
     const { path } = await checkFile(done, { width: W, height: H, profile: 'Main', audio: true, video: true });
     const report = await analyse('track-composite', path, regionsOf([p1], [FULL]));
     assertPresent(report, 1, report.seconds - 1);
-    assertAvSync(report);
+    assertAvSync(report, SDK_AV_P80_MS);
     // Its audio track alone, as OGG; the track being unpublished ends it.
     const audioOnly = await env.egress.startTrackCompositeEgress(room, { file: new EncodedFileOutput({ filepath: join(env.dir, 'tc-audio'), fileType: EncodedFileType.OGG }) }, { audioTrackId: audio });
     await waitStatus(env, audioOnly.egressId, EgressStatus.EGRESS_ACTIVE);
