@@ -4,7 +4,7 @@ import { logger } from '../log.js';
 /**
  * How long the receiving side holds media before rtc-node hands it out, per kind, so the room source
  * can stamp audio and video at the instant they came off the network instead of at their playout,
- * which libwebrtc delays by different amounts for each kind (rtc-node does not lip-sync them).
+ * which libwebrtc delays by different amounts for each kind (measured: rtc-node does not lip-sync them).
  *
  * Measured on a 2-publisher loopback room (bench and tests here): NetEQ holds audio 29–39 ms before
  * playout; a video frame spends 13–14 ms in its jitter buffer and decoder and is stamped with a

@@ -11,7 +11,7 @@ import { ReceiveDelays } from './receive-delay.js';
  * auto-subscribe off so the egress subscribes to exactly the tracks it records,
  * and readers that turn a subscribed track into decoded media stamped on the egress clock:
  * - video: rtc-node's `VideoFrameEvent.timestampUs` is libwebrtc's render time on CLOCK_MONOTONIC
- *   (jitter-buffered, and lip-synced to the participant's audio when both share a stream), mapped
+ *   (the instant libwebrtc means it to be shown: after its jitter buffer, decoder and a render lead), mapped
  *   onto the egress clock exactly (clock.ts); a source whose stamps are not on that clock falls back
  *   to arrival time;
  * - audio: an rtc-node AudioFrame carries no timestamp, so the first 10 ms chunk ends when it
