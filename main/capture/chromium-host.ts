@@ -27,6 +27,8 @@ const NAVIGATION_TIMEOUT_MS = 30_000;
 const NAVIGATION_ATTEMPTS = 3;
 /** A live page stops its capture in milliseconds; one that does not answer in this time is wedged. */
 const STOP_CAPTURE_TIMEOUT_MS = 3000;
+/** How long the capture start waits for Chromium's "sharing this tab" bar (it comes in 0.1–0.3 s). */
+const SHARING_BAR_WAIT_MS = 3000;
 const RETRYABLE_NET_ERRORS = ['net::ERR_CERT_VERIFIER_CHANGED', 'net::ERR_CONNECTION_CLOSED'];
 
 const CAPTURE_SCRIPT_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../templates/capture/page-capture.js');
@@ -127,10 +129,18 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     this.#audioLatencyUs = audioLatencyUsOf(result);
     // Starting a tab capture shows a "sharing this tab" bar a moment later, which takes height from
     // the page: give it back so the page keeps the requested size (no letterboxing, no resize).
-    for (let i = 0; i < 10; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      if (await this.#fitViewport()) break;
+    // "A moment" was over 100 ms on a cold machine: a viewport still of the right size then only
+    // meant the bar had not come yet, and the whole recording was captured 56 px short. So the
+    // watch goes on until the bar came and its height was given back, or SHARING_BAR_WAIT_MS.
+    const t0 = Date.now();
+    let gaveBack = false;
+    while (Date.now() - t0 < SHARING_BAR_WAIT_MS) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (!(await this.#fitViewport())) gaveBack = true;
+      else if (gaveBack) break;
     }
+    if (!gaveBack) log.warn(`no sharing bar within ${SHARING_BAR_WAIT_MS} ms of the capture start; the viewport was left as it was [egress:${this.opts.egressId}]`);
+    else log.debug(`sharing bar fitted ${Date.now() - t0} ms after the capture start [egress:${this.opts.egressId}]`);
     if (opts.video) await this.#minimize();
     log.info(`capture started ${String(result)} [egress:${this.opts.egressId}]`);
   }
