@@ -90,8 +90,8 @@ describe('v2 media source (SDK source) through livekit-server', { skip }, () => 
 
   before(async () => {
     // Three media egresses run at once below (two waiting for what never appears, one recording),
-    // next to three publisher processes, on a 2-core machine: admission and the CPU-overload drain (whose 0.8 default would
-    // stop one of them) are not what is tested here.
+    // next to three publisher processes, on a 2-core machine: admission and the CPU-overload drain
+    // (whose 0.8 default would stop one of them) are not what is tested here.
     env = await startRoomEnv({ cpu_cost: { participant_cpu_cost: 0.5, room_composite_cpu_cost: 1, web_cpu_cost: 1, audio_web_cpu_cost: 0.5, max_cpu_utilization: 1 } });
     const std = await startPublishers(env, room, 2, { video: { codec: 'vp8' } });
     const [agent] = await startPublishers(env, room, 1, { video: { codec: 'vp8', source: 'screen_share' }, kind: 'agent' }, 2);
