@@ -64,8 +64,8 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
 fi
 
 go_failed=0
-for i in "${!GO_PIDS[@]}"; do
-  wait "${GO_PIDS[$i]}" || go_failed=1
+for pid in "${GO_PIDS[@]}"; do
+  wait "$pid" || go_failed=1
 done
 if [[ -n "$GO_LOG_DIR" ]]; then
   cat "$GO_LOG_DIR/livekit.log" "$GO_LOG_DIR/emulators.log"

@@ -81,6 +81,12 @@ export function waitStatus(env: RoomEnv, id: string, status: EgressStatus, timeo
   return waitEgressStatus(env.egress, id, status, timeoutMs).catch((err: unknown) => keepWorkerLog(env.worker, id, err));
 }
 
+/** Waits until `id` is FAILED; `ms` runs from `sinceMs` (its request) to when FAILED was seen. */
+export async function waitFailed(env: RoomEnv, id: string, sinceMs: number): Promise<{ info: EgressInfo; ms: number }> {
+  const info = await waitStatus(env, id, EgressStatus.EGRESS_FAILED, 60_000);
+  return { info, ms: Date.now() - sinceMs };
+}
+
 export { sleep };
 
 /**

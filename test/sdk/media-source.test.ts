@@ -15,7 +15,7 @@ import { setLogLevel } from '../../main/log.js';
 import type { PublisherHandle as Publisher } from '../support/publisher.js';
 import { audioStream, ffprobe, videoStream } from '../support/media.js';
 import type { RoomMediaReport } from '../support/room-media.js';
-import { SDK_AV_P80_MS, analyse, assertAvSync, checkFile, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '../room/common.js';
+import { SDK_AV_P80_MS, analyse, assertAvSync, checkFile, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitFailed, waitStatus, type RoomEnv } from '../room/common.js';
 
 setLogLevel('error');
 const skip = livekitBinary() ? false : 'livekit-server not built: bash scripts/setup.sh --test';
@@ -285,8 +285,8 @@ describe('v2 media source (SDK source) through livekit-server', { skip }, () => 
 });
 
 interface MissingOutcome {
-  byIdentity: { info: EgressInfo; ms: number };
-  byTrack: { info: EgressInfo; ms: number };
+  byIdentity: Awaited<ReturnType<typeof waitFailed>>;
+  byTrack: Awaited<ReturnType<typeof waitFailed>>;
 }
 
 /**
@@ -295,16 +295,10 @@ interface MissingOutcome {
  * both are accepted; `outcome` once both FAILED (`ms`: request → FAILED).
  */
 async function requestMissing(env: RoomEnv, p2: Publisher): Promise<{ ids: string[]; outcome: Promise<MissingOutcome> }> {
-  const start = async (request: StartEgressRequest): Promise<{ id: string; failed: Promise<{ info: EgressInfo; ms: number }> }> => {
+  const start = async (request: StartEgressRequest): Promise<{ id: string; failed: ReturnType<typeof waitFailed> }> => {
     const t0 = Date.now();
     const { egressId } = await env.egress.startEgress(request);
-    const failed = waitStatus(env, egressId, EgressStatus.EGRESS_FAILED, 60_000).then(
-      (info) => ({ info, ms: Date.now() - t0 }),
-      (e: unknown) => {
-        console.log(env.worker.logs().split('\n').filter((l) => l.includes(egressId)).join('\n'));
-        throw e;
-      },
-    );
+    const failed = waitFailed(env, egressId, t0);
     failed.catch(() => undefined); // awaited below
     return { id: egressId, failed };
   };

@@ -7,13 +7,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { EgressStatus, EncodedFileOutput, EncodedFileType, type EgressInfo } from 'livekit-server-sdk';
+import { EgressStatus, EncodedFileOutput, EncodedFileType } from 'livekit-server-sdk';
 import { livekitBinary } from '../harness/livekit.js';
 import { setLogLevel } from '../../main/log.js';
 import { existsSync } from 'node:fs';
 import { startPublisher, type PublisherHandle as Publisher } from '../support/publisher.js';
 import { waitFor } from '../service/worker-harness.js';
-import { SDK_AV_P80_MS, analyse, assertAvSync, assertPresent, checkFile, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitStatus, type RoomEnv } from '../room/common.js';
+import { SDK_AV_P80_MS, analyse, assertAvSync, assertPresent, checkFile, infoOf, regionsOf, sleep, startPublishers, startRoomEnv, waitFailed, waitStatus, type RoomEnv } from '../room/common.js';
 import { audioStream, ffprobe, videoStream } from '../support/media.js';
 
 setLogLevel('error');
@@ -101,11 +101,11 @@ describe('participant and track composite egress (SDK source) through livekit-se
 
   test('participant that never joins → FAILED `participant … not found` after 30 s; track composite: a track id that is never published → FAILED `track … not found` after 30 s (both at once, started with the suite)', async () => {
     const { done, tcDone } = await missing;
-    assert.equal(done.d.error, 'participant nobody not found');
-    assert.equal(done.d.errorCode, 404);
+    assert.equal(done.info.error, 'participant nobody not found');
+    assert.equal(done.info.errorCode, 404);
     assert.ok(done.ms >= 28_000, `waited ${done.ms} ms`);
-    assert.equal(tcDone.d.error, 'track TR_nothere not found');
-    assert.equal(tcDone.d.errorCode, 404);
+    assert.equal(tcDone.info.error, 'track TR_nothere not found');
+    assert.equal(tcDone.info.errorCode, 404);
     assert.ok(tcDone.ms >= 28_000, `waited ${tcDone.ms} ms`);
   });
 
@@ -187,8 +187,8 @@ describe('participant and track composite egress (SDK source) through livekit-se
 });
 
 interface MissingOutcome {
-  done: { d: EgressInfo; ms: number };
-  tcDone: { d: EgressInfo; ms: number };
+  done: Awaited<ReturnType<typeof waitFailed>>;
+  tcDone: Awaited<ReturnType<typeof waitFailed>>;
 }
 
 /** A participant egress for an identity that never joins and a track composite for a track id never published, each in its own room. */
@@ -201,9 +201,6 @@ async function requestMissing(env: RoomEnv): Promise<MissingOutcome> {
   await env.rooms.createRoom({ name: tcRoom });
   const tcInfo = await env.egress.startTrackCompositeEgress(tcRoom, { file: new EncodedFileOutput({ filepath: join(env.dir, 'tc-missing.mp4') }) }, { videoTrackId: 'TR_nothere' });
   const tcT0 = Date.now();
-  const [done, tcDone] = await Promise.all([
-    waitStatus(env, info.egressId, EgressStatus.EGRESS_FAILED, 60_000).then((d) => ({ d, ms: Date.now() - t0 })),
-    waitStatus(env, tcInfo.egressId, EgressStatus.EGRESS_FAILED, 60_000).then((d) => ({ d, ms: Date.now() - tcT0 })),
-  ]);
+  const [done, tcDone] = await Promise.all([waitFailed(env, info.egressId, t0), waitFailed(env, tcInfo.egressId, tcT0)]);
   return { done, tcDone };
 }
