@@ -28,15 +28,24 @@ export interface Probe {
 
 /**
  * The A/V pages' media (test/fixtures/pages/media-avsync plays `av.mp4` next to it): black 1280x720
- * at 30 fps with a white flash and a 1 kHz beep at the same instant once a second (flash: whole
- * frames from k s to k + 0.1 s; beep gated per 1 ms block at the same instants).
+ * with a white flash and a 1 kHz beep at the same instant every `periodS` seconds (flash: whole
+ * frames from k·periodS to k·periodS + 0.1 s; beep gated per 1 ms block at the same instants).
+ *
+ * At the default 1 s and 30 fps every flash falls at the same phase of a 30 fps capture, so all of
+ * a recording's flashes carry the same sub-frame rounding. `periodS: 1.04` (26 frames of a 25 fps
+ * file, 31.2 frames of a 30 fps capture) walks the flash through five phases of the capture's frame,
+ * so the rounding averages out over any five seconds and a drift finer than a frame can be seen.
  */
-export async function makeFlashBeepFile(path: string, seconds: number): Promise<void> {
+export async function makeFlashBeepFile(path: string, seconds: number, periodS = 1): Promise<void> {
+  // The file's rate must put every flash on a frame boundary: 30 fps for whole seconds, 25 fps for 1.04 s.
+  // Half a millisecond of slack keeps mod() from rounding a boundary frame (2.08 s) just under it.
+  const rate = periodS === 1 ? 30 : 25;
+  if (Math.abs(Math.round(periodS * rate) - periodS * rate) > 1e-9) throw new Error(`flash period ${periodS} s is not a whole number of ${rate} fps frames`);
   await run('ffmpeg', [
     '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', `color=c=black:s=1280x720:r=30:d=${seconds},drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t,1),0.1)'`,
-    '-f', 'lavfi', '-i', `sine=f=1000:r=48000:d=${seconds},asetnsamples=n=48,volume='if(lt(mod(t,1),0.1),1,0)':eval=frame`,
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', '-shortest',
+    '-f', 'lavfi', '-i', `color=c=black:s=1280x720:r=${rate}:d=${seconds},drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t+0.0005,${periodS}),0.1)'`,
+    '-f', 'lavfi', '-i', `sine=f=1000:r=48000:d=${seconds},asetnsamples=n=48,volume='if(lt(mod(t+0.0005,${periodS}),0.1),1,0)':eval=frame`,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(rate), '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', '-shortest',
     path,
   ]);
 }
