@@ -39,7 +39,7 @@ export interface Probe {
 export async function makeFlashBeepFile(path: string, seconds: number, periodS = 1): Promise<void> {
   // The file's rate must put every flash on a frame boundary: 30 fps for whole seconds, 25 fps for 1.04 s.
   // Half a millisecond of slack keeps mod() from rounding a boundary frame (2.08 s) just under it.
-  const rate = periodS === 1 ? 30 : 25;
+  const rate = Number.isInteger(periodS) ? 30 : 25;
   if (Math.abs(Math.round(periodS * rate) - periodS * rate) > 1e-9) throw new Error(`flash period ${periodS} s is not a whole number of ${rate} fps frames`);
   await run('ffmpeg', [
     '-v', 'error', '-y',

@@ -42,7 +42,7 @@ describe('A/V sync', () => {
       const ms = (x: number): string => `${(x * 1000).toFixed(1)} ms`;
       const mean = r.offsets.reduce((a, b) => a + b, 0) / Math.max(1, r.offsets.length);
       const summary = `pairs=${r.pairs} flashes=${r.flashes} beeps=${r.beeps} p50=${ms(r.p50)} p80=${ms(r.p80)} max=${ms(r.max)} drift=${ms(r.drift)} mean=${ms(mean)}; frames written ${st?.videoFramesWritten} repeated ${st?.videoFramesRepeated} dropped ${st?.videoFramesDropped}`;
-      process.stdout.write(`# avsync: ${summary}\n# avsync offsets (ms): ${r.offsets.map((o) => Math.round(o * 1000)).join(" ")}\n`);
+      process.stdout.write(`# avsync: ${summary}\n# avsync offsets (ms): ${r.offsets.map((o) => Math.round(o * 1000)).join(' ')}\n`);
       const expected = Math.floor(RECORD_S / FLASH_PERIOD_S);
       assert.ok(r.pairs >= expected - 3, `found a flash/beep pair for all but at most 3 of ${expected} flashes (${summary})`);
       assert.ok(r.p80 <= 0.04, `offset p80 ≤ 40 ms (${summary})`);
