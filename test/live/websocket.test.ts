@@ -90,7 +90,7 @@ async function checkPcm(server: PcmServer, name: string): Promise<{ bytes: numbe
   // A wrong rate or channel count would space them differently (44.1 kHz read as 48 kHz: 8.8 %; mono
   // read as stereo: 100 %). 2 % leaves room for a room template's jitter buffer, which starts low and
   // grows to its target by slowing playout: about 100 ms spread over the first 6–8 s of the page's
-  // audio, 12–17 ms per beep gap, half of the gaps of a 15 s recording on a loaded machine.
+  // audio, 12–17 ms per beep gap; a CI run's 15 s recording had a median gap of 1.006 s.
   assert.ok(Math.abs(spacing - 1) <= 0.02, `beeps ${spacing.toFixed(4)} s apart`);
   for (const ch of ['FL', 'FR']) {
     const mono = join(tmp.path, `${name}-${ch}.wav`);
