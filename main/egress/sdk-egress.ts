@@ -488,7 +488,7 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       // keyframes were, and what was not written.
       const st = this.#passthrough.stats;
       log.info(
-        `passthrough video: ${st.written} frames written (${st.reordered} put back in RTP order), keyframes at ${st.keyframeTimesS.map((t) => t.toFixed(2)).join(' ') || 'none'} s; dropped ${st.droppedBeforeKeyframe} before the first keyframe, ${st.droppedLate} too late and ${st.droppedAwaitingKeyframe} after them until a keyframe, ${st.droppedDuplicates} duplicates [egress:${this.plan.egressId}]`,
+        `passthrough video: ${st.written} frames written (${st.reordered} put back in RTP order), keyframes at ${st.keyframeTimesS.map((t) => t.toFixed(2)).join(' ') || 'none'} s; dropped ${st.droppedBeforeKeyframe} before the first keyframe, ${st.droppedLate} too late and ${st.droppedAwaitingKeyframe} after them until a keyframe, ${st.droppedDuplicates} duplicates, ${st.droppedFiller} SFU filler [egress:${this.plan.egressId}]`,
       );
     }
     await this.#encodedPage?.close();

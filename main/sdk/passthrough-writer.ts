@@ -17,7 +17,8 @@ import type { EncodedFrame } from './encoded-track.js';
  *   few frames instead of a damaged one;
  * - stamped from the RTP timestamps (90 kHz, unwrapped), i.e. the publisher's own frame spacing,
  *   from 0 at the first keyframe; a PTS never decreases;
- * - delta frames carry GST_BUFFER_FLAG_DELTA_UNIT, so the muxer marks keyframes (seek points).
+ * - delta frames carry GST_BUFFER_FLAG_DELTA_UNIT, so the muxer marks keyframes (seek points);
+ * - the SFU's filler is not written (see isSfuFiller).
  */
 
 const VIDEO_CLOCK_HZ = 90_000;
@@ -51,10 +52,25 @@ export interface PassthroughStats {
   droppedAwaitingKeyframe: number;
   /** A second frame within a millisecond of another (a simulcast layer forwarded twice across a switch). */
   droppedDuplicates: number;
+  /** The SFU's blank frames and any delta frame after them until a real keyframe. */
+  droppedFiller: number;
   lastPtsNs: bigint;
 }
 
 const MAX_KEYFRAME_TIMES = 100;
+
+/** Below this coded width or height a keyframe is no publisher's picture. */
+const MIN_PICTURE_PX = 16;
+
+/**
+ * LiveKit's SFU ends a forwarded video track (seen on unpublish) with ~200 ms of tiny blank
+ * keyframes of its own (VP8: 8x8), stamped from its clock, not on the publisher's frame grid.
+ * Written, a recording of an unpublished track ended in six 8x8 frames, 86 ms after the last real
+ * one, and ffmpeg's decode of it reported non-monotonic timestamps.
+ */
+function isSfuFiller(f: EncodedFrame): boolean {
+  return f.keyframe && f.width > 0 && f.height > 0 && (f.width < MIN_PICTURE_PX || f.height < MIN_PICTURE_PX);
+}
 
 interface Pending {
   /** Unwrapped RTP ticks since the first keyframe. */
@@ -84,6 +100,8 @@ export class PassthroughVideoWriter {
   #lastSourceTicks = -1;
   #lastOutTicks = 0;
   #awaitingKeyframe = false;
+  /** The last keyframe was the SFU's filler: what follows it until a real keyframe is not written. */
+  #inFiller = false;
   readonly stats: PassthroughStats = {
     written: 0,
     keyframes: 0,
@@ -93,6 +111,7 @@ export class PassthroughVideoWriter {
     droppedLate: 0,
     droppedAwaitingKeyframe: 0,
     droppedDuplicates: 0,
+    droppedFiller: 0,
     lastPtsNs: -1n,
   };
 
@@ -110,6 +129,11 @@ export class PassthroughVideoWriter {
 
   push(f: EncodedFrame): void {
     if (this.#closed || f.kind !== 'video') return;
+    if (f.keyframe) this.#inFiller = isSfuFiller(f);
+    if (this.#inFiller) {
+      this.stats.droppedFiller++;
+      return;
+    }
     if (!this.#started) {
       if (!f.keyframe) {
         this.stats.droppedBeforeKeyframe++;

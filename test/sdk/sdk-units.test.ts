@@ -257,6 +257,26 @@ test('passthrough writer: times only increase — a second frame at one RTP time
   assert.equal(w.stats.written, 7);
 });
 
+test("passthrough writer: the SFU's blank keyframes (8x8) and what follows them are not written; a real keyframe resumes", () => {
+  const out = new PassThrough();
+  out.resume();
+  const w = new PassthroughVideoWriter(out, 'vp8', { onStart: () => undefined, reorderWindowMs: 0 });
+  const frame = (rtpTimestamp: number, keyframe: boolean, [width, height] = [640, 360]): EncodedFrame => ({ kind: 'video', keyframe, payloadType: 96, rtpTimestamp, arrivalUs: 0, width: keyframe ? width : 0, height: keyframe ? height : 0, data: Buffer.alloc(10) });
+  // Filler before anything real (a track egress started on a muted track): not the start.
+  w.push(frame(87_000, true, [8, 8]));
+  assert.equal(w.started, false);
+  w.push(frame(90_000, true));
+  w.push(frame(93_000, false));
+  w.push(frame(99_000, true, [8, 8]));
+  w.push(frame(102_000, true, [8, 8]));
+  w.push(frame(105_000, false));
+  assert.equal(w.stats.written, 2);
+  assert.equal(w.stats.droppedFiller, 4);
+  w.push(frame(108_000, true));
+  assert.equal(w.stats.written, 3);
+  assert.equal(w.stats.lastPtsNs, 200_000_000n);
+});
+
 /** A writer whose output is read back as the sequence of frame names written (`f<rtp>`). */
 function recordingWriter(reorderWindowMs: number): { w: PassthroughVideoWriter; push: (rtp: number, key?: boolean) => void; written: () => string[]; keyframeRequests: () => number } {
   const out = new PassThrough();

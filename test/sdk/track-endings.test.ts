@@ -83,6 +83,10 @@ describe('video track egress endings (SDK source, no transcode) through livekit-
       assert.match(firstPacket.trim(), /^K/, `first packet flags ${firstPacket.trim()}`);
       const { stderr: decodeErrors } = await execFileP('ffmpeg', ['-v', 'error', '-i', f.location, '-f', 'null', '-']);
       assert.equal(decodeErrors.trim(), '', 'decodes without errors');
+      // Every frame is the publisher's picture: none of the SFU's 8x8 blank frames it ends a track with.
+      const { stdout: sizes } = await execFileP('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=width,height', '-of', 'csv=p=0', f.location]);
+      const odd = sizes.trim().split('\n').filter((l) => l !== '640,360');
+      assert.deepEqual(odd, [], 'every frame 640x360');
       const report = await analyse(`track-end-${i}`, f.location, regionsOf([p], [{ x: 0, y: 0, w: 640, h: 360 }]));
       // A damaged stretch: the worker's log says where the source's keyframes were.
       try {
