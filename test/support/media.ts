@@ -34,7 +34,7 @@ export interface Probe {
  * At the default 1 s and 30 fps every flash falls at the same phase of a 30 fps capture, so all of
  * a recording's flashes carry the same sub-frame rounding. `periodS: 1.04` (26 frames of a 25 fps
  * file, 31.2 frames of a 30 fps capture) walks the flash through five phases of the capture's frame,
- * so the rounding averages out over any five seconds and a drift finer than a frame can be seen.
+ * so the rounding averages out over any five flashes and a drift finer than a frame can be seen.
  */
 export async function makeFlashBeepFile(path: string, seconds: number, periodS = 1): Promise<void> {
   // The file's rate must put every flash on a frame boundary: 30 fps for whole seconds, 25 fps for 1.04 s.
