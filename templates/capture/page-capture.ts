@@ -134,6 +134,10 @@ declare class MediaStreamTrackProcessor {
   let lastPreview = '';
   let previewWidth = 320;
   let previewEncoding = false;
+  /** Size of the frame the newest preview was drawn from (0 × 0 before the first). */
+  let previewFrom = { w: 0, h: 0 };
+  /** The first frame of a new size, come while a preview was encoding: drawn once that is done. */
+  let previewNext: { frame: VideoFrame; w: number; h: number } | null = null;
 
   function snapshot(width: number): Promise<string> {
     if (stopped || !videoSender) return Promise.resolve('');
@@ -161,6 +165,7 @@ declare class MediaStreamTrackProcessor {
   function takePreview(frame: VideoFrame, w: number, h: number): void {
     const wanted = previewWanted;
     previewWanted = null;
+    previewFrom = { w, h };
     const pw = Math.min(w, previewWidth);
     const ph = Math.max(2, Math.round((h * pw) / w));
     const canvas = new OffscreenCanvas(pw, ph);
@@ -175,7 +180,13 @@ declare class MediaStreamTrackProcessor {
         wanted?.resolve(lastPreview);
       })
       .catch(() => wanted?.resolve(lastPreview))
-      .finally(() => (previewEncoding = false));
+      .finally(() => {
+        previewEncoding = false;
+        const next = previewNext;
+        previewNext = null;
+        if (next && !stopped) takePreview(next.frame, next.w, next.h);
+        next?.frame.close();
+      });
   }
 
   async function pumpVideo(track: MediaStreamTrack, sender: Worker): Promise<void> {
@@ -204,8 +215,15 @@ declare class MediaStreamTrackProcessor {
         dv.setUint8(12, 1);
         dv.setFloat64(16, frame.timestamp, true);
         sender.postMessage(buf, [buf]);
-        // The first frame always, so a page that never repaints still has a preview.
-        if (previewWanted || (lastPreview === '' && !previewEncoding)) takePreview(frame, w, h);
+        // The first frame always, and the first of every new size, so a page that never repaints
+        // still has a preview of what is recorded: the viewport is fitted to the sharing bar just
+        // after the start, and on a cold machine the first frame can already be the unfitted one.
+        const resized = w !== previewFrom.w || h !== previewFrom.h;
+        if (previewWanted || (resized && !previewEncoding)) takePreview(frame, w, h);
+        else if (resized) {
+          previewNext?.frame.close();
+          previewNext = { frame: frame.clone(), w, h };
+        }
       } finally {
         frame.close();
       }
@@ -273,6 +291,9 @@ declare class MediaStreamTrackProcessor {
   async function start(opts: EgressCaptureOptions): Promise<string> {
     stopped = false;
     lastPreview = '';
+    previewFrom = { w: 0, h: 0 };
+    previewNext?.frame.close();
+    previewNext = null;
     // Probed while the capture starts (it takes ~200 ms), so it adds nothing to the start time.
     const latencyUs = opts.audio ? outputLatencyUs() : Promise.resolve(0);
     socket = new WebSocket(opts.wsUrl);
