@@ -618,7 +618,10 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       // What players will play is what reached the disk: up to the last complete fragment / page.
       // An Ogg file of a lost room ends where the transport held it and cannot be cut after the
       // fact: what it holds is its duration.
-      const onDisk = await containerDurationNs(file.fileType, file.localFilepath);
+      // A container read here in which the reader finds no media (the pipeline died before its
+      // header or first fragment was complete) plays nothing: 0, not the time the recording ran.
+      const readable = file.fileType === 'mp4' || file.fileType === 'ogg';
+      const onDisk = (await containerDurationNs(file.fileType, file.localFilepath)) ?? (readable && this.#fileUnfinished ? 0n : null);
       if (onDisk !== null && (onDisk < result.duration || !this.#fileUnfinished)) {
         result.duration = onDisk;
         result.endedAt = startNs + onDisk;
