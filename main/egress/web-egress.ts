@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { fragmentedMp4DurationNs, truncateFragmentsAfter, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
-import { containerDurationNs } from '../../gst/container-duration.js';
+import { containerDurationNs, unfinishedDurationNs } from '../../gst/container-duration.js';
 import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs, type TransportStats } from '../../gst/media-transport.js';
 import { AudioGapFiller } from '../../gst/audio-gaps.js';
@@ -618,10 +618,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       // What players will play is what reached the disk: up to the last complete fragment / page.
       // An Ogg file of a lost room ends where the transport held it and cannot be cut after the
       // fact: what it holds is its duration.
-      // A container read here in which the reader finds no media (the pipeline died before its
-      // header or first fragment was complete) plays nothing: 0, not the time the recording ran.
-      const readable = file.fileType === 'mp4' || file.fileType === 'ogg';
-      const onDisk = (await containerDurationNs(file.fileType, file.localFilepath)) ?? (readable && this.#fileUnfinished ? 0n : null);
+      const onDisk = this.#fileUnfinished ? await unfinishedDurationNs(file.fileType, file.localFilepath) : await containerDurationNs(file.fileType, file.localFilepath);
       if (onDisk !== null && (onDisk < result.duration || !this.#fileUnfinished)) {
         result.duration = onDisk;
         result.endedAt = startNs + onDisk;

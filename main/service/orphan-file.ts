@@ -4,7 +4,7 @@ import type { ServiceConfig } from '../config/index.js';
 import type { PipelinePlan } from '../contracts/pipeline.js';
 import { createEgressUploads } from '../egress/uploads.js';
 import { truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
-import { containerDurationNs } from '../../gst/container-duration.js';
+import { unfinishedDurationNs } from '../../gst/container-duration.js';
 import { logger } from '../log.js';
 import { commOf, killRemembered, stillRunning, type ProcStat } from './proc.js';
 
@@ -54,7 +54,7 @@ export async function deliverOrphanedFile(plan: PipelinePlan, info: EgressInfo, 
   }
   if (size === 0) return;
   const startNs = result.startedAt > 0n ? result.startedAt : info.startedAt;
-  const onDisk = await containerDurationNs(file.fileType, file.localFilepath);
+  const onDisk = await unfinishedDurationNs(file.fileType, file.localFilepath);
   const duration = onDisk ?? (startNs > 0n && info.endedAt > startNs ? info.endedAt - startNs : 0n);
   result.startedAt = startNs;
   result.duration = duration;
