@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { EgressStatus, EncodingOptionsPreset, WebEgressRequest, EncodedFileOutput } from '@livekit/protocol';
 import { parseConfig } from '../main/config/index.js';
 import type { StartEgressEnvelope } from '../main/request/index.js';
-import { ChromiumHost } from '../main/capture/chromium-host.js';
+import { ChromiumHost, findChromium } from '../main/capture/chromium-host.js';
+import { WarmBrowser } from '../main/capture/warm-browser.js';
+import type { CaptureHostOptions } from '../main/capture/capture-host.js';
 import { StaticServer } from '../main/capture/static-server.js';
 import { createWebEgress } from '../main/egress/create-web-egress.js';
 import { newEgressId } from '../main/egress/ids.js';
@@ -21,7 +23,15 @@ import { dirname } from 'node:path';
  * the encode floor (the same encoder settings on generated frames alone) and the render floor (the
  * same page in the same browser with the same flags, no capture) — plus request-to-first-frame latency.
  *
- *   npm run bench:web -- [--seconds 60] [--presets 720,1080] [--page demo|avsync] [--chrome-flags a=b,c]
+ *   npm run bench:web -- [--seconds 60] [--presets 720,1080] [--page demo|avsync] [--chrome-flags a=b,c] [--video-path auto|x264|browser]
+ *
+ * Each line names the video path the egress took (config video_encode_path, see egress/video-path.ts;
+ * the encode floor is x264's either way).
+ *
+ * Start-up only: `--latency N [--pool]` records N short files (--seconds, default 2) per preset and
+ * prints request→first frame per run with its split, and the p50 — cold (a browser launched for the
+ * request), and with --pool also warm (a pre-launched browser, as the worker's browser_pool_size
+ * keeps, launched and left idle a moment before the request), runs interleaved.
  */
 
 const TEMPLATES = join(dirname(fileURLToPath(import.meta.url)), '../../templates');
@@ -36,10 +46,13 @@ interface Figures {
   renderFloorBreakdown: string;
   requestToFirstFrameMs: number;
   requestToActiveMs: number;
+  /** Where request→first frame went (see startupSplit). */
+  split: string;
   framesIn: number;
   framesRepeated: number;
   framesDropped: number;
   breakdown: string;
+  videoPath: string;
 }
 
 function arg(name: string, def: string): string {
@@ -47,8 +60,48 @@ function arg(name: string, def: string): string {
   return i >= 0 ? (process.argv[i + 1] ?? def) : def;
 }
 
-async function runOne(preset: EncodingOptionsPreset, label: string, seconds: number, page: string, base: string, dir: string): Promise<Figures> {
-  const config = parseConfig(`tmp_dir: ${dir}\n`);
+/**
+ * The start-up split of one egress, from the host's marks: request → open called (plan, outputs,
+ * ingest), browser launch → first CDP answer, page attached, navigation, viewport fit, clock offset
+ * and error check, then → capture called (the GStreamer child starting), the capture script injected,
+ * getDisplayMedia (with the audio latency probe beside it), the viewport settling under the sharing
+ * bar, the window minimised, → first frame.
+ */
+function startupSplit(t0: number, marks: ReadonlyMap<string, number>, firstFrameAt: number): string {
+  const steps: [string, string][] = [
+    ['open', 'request→open'],
+    ['cdpAnswered', 'launch→CDP'],
+    ['attached', 'attach'],
+    ['navigated', 'navigate'],
+    ['fitted', 'fit'],
+    ['opened', 'clock+checks'],
+    ['captureCalled', 'gst start'],
+    ['scriptLoaded', 'script'],
+    ['captureStarted', 'getDisplayMedia'],
+    ['viewportSettled', 'viewport settle'],
+    ['captureSettled', 'minimise'],
+  ];
+  let prev = t0;
+  const parts: string[] = [];
+  for (const [mark, name] of steps) {
+    const at = marks.get(mark);
+    if (at === undefined) continue;
+    parts.push(`${name} ${Math.round(at - prev)}`);
+    prev = at;
+  }
+  parts.push(`→first frame ${Math.round(firstFrameAt - prev)}`);
+  return parts.join(', ') + ' ms';
+}
+
+interface RunOptions {
+  /** Also measure the encode and render floors (the CPU figures); latency runs skip them. */
+  readonly floors: boolean;
+  /** Where the capture host comes from (default: a cold ChromiumHost). */
+  readonly hostFactory?: (o: CaptureHostOptions) => ChromiumHost;
+}
+
+async function runOne(preset: EncodingOptionsPreset, label: string, seconds: number, page: string, base: string, dir: string, runOpts: RunOptions = { floors: true }): Promise<Figures> {
+  const config = parseConfig(`tmp_dir: ${dir}\nvideo_encode_path: ${arg('video-path', 'auto')}\n`);
   const request = new WebEgressRequest({
     url: `${base}${page}/`,
     options: { case: 'preset', value: preset },
@@ -65,7 +118,7 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
   let host: ChromiumHost | null = null;
   const { plan, controller: c } = createWebEgress(envelope, config, {
     localBaseDir: dir,
-    hostFactory: (o) => (host = new ChromiumHost({ ...o, extraFlags })),
+    hostFactory: (o) => (host = runOpts.hostFactory ? runOpts.hostFactory({ ...o, extraFlags }) : new ChromiumHost({ ...o, extraFlags })),
   });
   const meter = new GroupCpuMeter();
   const nodeStart = process.cpuUsage();
@@ -99,13 +152,10 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
     .join(', ');
   const breakdown = `browser ${browserS.toFixed(1)} s [${roles}], gst ${(meter.total() - browserS).toFixed(1)} s, node ${nodeS.toFixed(1)} s`;
   const enc = plan.encoding;
-  const floor = await floorCpu(
-    videoEncodingOf(enc, 0),
-    audioEncodingOf(enc),
-    seconds,
-    join(dir, 'floor.mp4'),
-  );
-  const render = await renderFloorCpu(`${base}${page}/`, { width: enc.width, height: enc.height, framerate: enc.framerate }, seconds, join(dir, 'render-floor'), extraFlags);
+  const floor = runOpts.floors ? await floorCpu(videoEncodingOf(enc, 0), audioEncodingOf(enc), seconds, join(dir, 'floor.mp4')) : 0;
+  const render = runOpts.floors
+    ? await renderFloorCpu(`${base}${page}/`, { width: enc.width, height: enc.height, framerate: enc.framerate }, seconds, join(dir, 'render-floor'), extraFlags)
+    : { cpuS: 0, roles: [] };
   const stats = c.transportStats();
   return {
     label,
@@ -120,15 +170,48 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
       .join(', '),
     requestToFirstFrameMs: firstFrameAt - t0,
     requestToActiveMs: activeAt - t0,
+    split: startupSplit(t0, (host as ChromiumHost | null)?.startupMarks ?? new Map(), firstFrameAt),
     framesIn: stats?.videoFramesWritten ?? 0,
     framesRepeated: stats?.videoFramesRepeated ?? 0,
     framesDropped: stats?.videoFramesDropped ?? 0,
     breakdown,
+    videoPath: c.videoPath,
   };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/** `--latency N`: request→first frame of N short recordings, cold and (with --pool) warm, interleaved. */
+async function latencyRuns(preset: EncodingOptionsPreset, label: string, runs: number, pool: boolean, seconds: number, page: string, base: string, dir: string): Promise<void> {
+  const modes = pool ? (['cold', 'warm'] as const) : (['cold'] as const);
+  const results: Record<string, number[]> = { cold: [], warm: [] };
+  for (let i = 0; i < runs; i++) {
+    for (const mode of modes) {
+      let warm: WarmBrowser | null = null;
+      if (mode === 'warm') {
+        warm = await WarmBrowser.launch({ workDir: join(dir, `warm-${i}`), insecure: false, sandbox: false, extraFlags: {}, bin: findChromium() });
+      }
+      // Both start from a machine at rest (the warm browser idle, as in the pool).
+      await new Promise((r) => setTimeout(r, 1500));
+      const w = warm;
+      const f = await runOne(preset, label, seconds, page, base, dir, { floors: false, ...(w ? { hostFactory: (o: CaptureHostOptions) => new ChromiumHost(o, w) } : {}) });
+      results[mode]?.push(f.requestToFirstFrameMs);
+      process.stdout.write(`${label} ${mode} #${i + 1}: request→first frame ${Math.round(f.requestToFirstFrameMs)} ms (${f.split}), recorded ${f.recordedS.toFixed(2)} s\n`);
+    }
+  }
+  for (const mode of modes) {
+    const xs = results[mode] ?? [];
+    process.stdout.write(`${label} ${mode}: request→first frame p50 ${Math.round(median(xs))} ms over ${xs.length} runs (min ${Math.round(Math.min(...xs))}, max ${Math.round(Math.max(...xs))})\n`);
+  }
 }
 
 async function main(): Promise<void> {
   setLogLevel('warn');
+  const latency = Number(arg('latency', '0'));
   const seconds = Number(arg('seconds', '60'));
   const page = arg('page', 'demo');
   const presets = arg('presets', '720,1080').split(',');
@@ -138,12 +221,16 @@ async function main(): Promise<void> {
   try {
     for (const p of presets) {
       const [preset, label] = p === '1080' ? [EncodingOptionsPreset.H264_1080P_30, '1080p30'] : [EncodingOptionsPreset.H264_720P_30, '720p30'];
+      if (latency > 0) {
+        await latencyRuns(preset, label, latency, process.argv.includes('--pool'), Number(arg('seconds', '2')), page, base, dir);
+        continue;
+      }
       const f = await runOne(preset, label, seconds, page, base, dir);
       process.stdout.write(
-        `${f.label}: ${f.perMinute.toFixed(1)} CPU-s per recorded minute (encode floor: the encoder alone on generated frames ${f.floorPerMinute.toFixed(1)}; ` +
+        `${f.label} [video path: ${f.videoPath}]: ${f.perMinute.toFixed(1)} CPU-s per recorded minute (encode floor: the encoder alone on generated frames ${f.floorPerMinute.toFixed(1)}; ` +
           `render floor: the page in the same browser, no capture ${f.renderFloorPerMinute.toFixed(1)} [${f.renderFloorBreakdown}]; ` +
           `ours / (render + encode) ${(f.perMinute / (f.renderFloorPerMinute + f.floorPerMinute)).toFixed(2)}), ` +
-          `recorded ${f.recordedS.toFixed(2)} s using ${f.cpuS.toFixed(1)} CPU-s (${f.breakdown}); request→first frame ${Math.round(f.requestToFirstFrameMs)} ms, request→ACTIVE ${f.requestToActiveMs} ms; ` +
+          `recorded ${f.recordedS.toFixed(2)} s using ${f.cpuS.toFixed(1)} CPU-s (${f.breakdown}); request→first frame ${Math.round(f.requestToFirstFrameMs)} ms, request→ACTIVE ${f.requestToActiveMs} ms (${f.split}); ` +
           `frames captured ${f.framesIn}, repeated ${f.framesRepeated}, dropped ${f.framesDropped}\n`,
       );
     }

@@ -73,3 +73,6 @@ export function gdpTimeSegment(): Buffer {
 export function gdpBufferHeader(payloadLength: number, ptsNs: bigint, durationNs: bigint, flags = 0): Buffer {
   return header(PAYLOAD_BUFFER, payloadLength, ptsNs, durationNs, flags);
 }
+
+/** GST_BUFFER_FLAG_DELTA_UNIT (GST_MINI_OBJECT_FLAG_LAST << 9): not a keyframe. */
+export const BUFFER_FLAG_DELTA_UNIT = 0x2000;

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { AudioLevelMeter, type AudioLevel } from './audio-level.js';
-import { gdpBufferHeader, gdpCaps, gdpStreamStart, gdpTimeSegment } from './gdp.js';
+import { BUFFER_FLAG_DELTA_UNIT, gdpBufferHeader, gdpCaps, gdpStreamStart, gdpTimeSegment } from './gdp.js';
 
 /**
  * The timestamped transport from a capture host into the GStreamer child. Every frame and audio
@@ -13,6 +13,11 @@ import { gdpBufferHeader, gdpCaps, gdpStreamStart, gdpTimeSegment } from './gdp.
  * long as the recording. When the encoder falls behind, video frames are dropped here (never audio)
  * so memory stays bounded; videorate fills the gap by repeating.
  *
+ * Encoded video (pushEncodedVideo, the in-browser encode path): the page paces the frames itself
+ * (it encodes its last picture again when nothing was painted), so nothing is repeated here; a frame
+ * is written only after a keyframe — at the start, after a resume and after a frame dropped here — and
+ * one is asked of the page (requestKeyframe) whenever one is needed.
+ *
  * Pause: between pause(t) and resume(t') nothing is written and the running time does not advance —
  * media captured in the paused interval is dropped here, before any encoding, and media after it is
  * shifted back by the pause's length, so the file goes on with continuous timestamps.
@@ -23,6 +28,17 @@ export type RawVideoFormat = 'I420' | 'NV12' | 'RGBA' | 'RGBx' | 'BGRA' | 'BGRx'
 export interface VideoFrameIn {
   readonly ptsUs: number;
   readonly format: RawVideoFormat;
+  readonly width: number;
+  readonly height: number;
+  readonly data: Buffer;
+}
+
+/** One H.264 access unit (Annex B) encoded in the page, stamped with its picture's capture time. */
+export interface EncodedVideoIn {
+  readonly ptsUs: number;
+  readonly key: boolean;
+  /** The page encoded its previous picture again (nothing new was painted). */
+  readonly repeat: boolean;
   readonly width: number;
   readonly height: number;
   readonly data: Buffer;
@@ -72,10 +88,15 @@ export interface MediaTransportOptions {
    * come on a steady grid: a tab capture's frames are stamped on the display's vsync ticks.
    */
   readonly alignStartToFrames?: boolean;
+  /** Encoded video: asks the source for a keyframe (needed at the start, after a resume or a drop). */
+  readonly requestKeyframe?: () => void;
 }
 
 /** How long after the start a fresh frame may take before the last earlier one is used. */
 const FIRST_FRAME_GRACE_US = 500_000;
+
+/** Shortest time between two keyframe requests to the page (its answer takes a frame or two). */
+const KEYFRAME_ASK_US = 100_000;
 
 /** How far behind "now" a repeated frame is stamped. */
 const REPEAT_LAG_US = 50_000;
@@ -103,6 +124,8 @@ export function frameSize(format: RawVideoFormat, width: number, height: number)
   }
 }
 
+type DeferredItem = ['video', VideoFrameIn] | ['audio', AudioChunkIn] | ['encoded', EncodedVideoIn];
+
 export class MediaTransport {
   readonly stats: TransportStats = {
     videoFramesIn: 0,
@@ -127,7 +150,12 @@ export class MediaTransport {
   /** Nothing past this instant is written while set (the source's connection is being retried). */
   #holdUs: number | null = null;
   /** Media waiting while it is not known whether the source was lost (see defer()). */
-  #deferred: { readonly sinceMs: number; readonly queue: (['video', VideoFrameIn] | ['audio', AudioChunkIn])[] } | null = null;
+  #deferred: { readonly sinceMs: number; readonly queue: DeferredItem[] } | null = null;
+  /** Encoded video: frames are dropped until a keyframe (start, resume, after a drop). */
+  #needKeyframe = true;
+  #encodedSeen = false;
+  #encodedCaps = '';
+  #keyframeAskedAtUs = -Infinity;
   #lastAudioEndUs = -Infinity;
   #lastVideoInUs = -Infinity;
   /** Level of the audio the page plays (also while paused: the operator still sees the source). */
@@ -177,7 +205,83 @@ export class MediaTransport {
       atUs = frame.ptsUs + Math.ceil((atUs - frame.ptsUs) / frameUs - 1e-6) * frameUs;
     }
     this.#startUs = atUs;
+    // Encoded video opens on a keyframe: the page's first one came before the start.
+    this.#askKeyframe();
     return atUs;
+  }
+
+  /** Asks the source for a keyframe, at most every KEYFRAME_ASK_US. */
+  #askKeyframe(): void {
+    const now = this.#now();
+    if (now - this.#keyframeAskedAtUs < KEYFRAME_ASK_US) return;
+    this.#keyframeAskedAtUs = now;
+    this.opts.requestKeyframe?.();
+  }
+
+  /**
+   * One access unit encoded in the page. Written with its capture time mapped like a raw frame's;
+   * the first one at or after the start (a keyframe) opens the video at running time 0.
+   */
+  pushEncodedVideo(au: EncodedVideoIn): void {
+    if (this.#ended || !this.opts.video) return;
+    if (this.#deferring(['encoded', au])) return;
+    this.#encodedSeen = true;
+    this.#lastVideoInUs = Math.max(this.#lastVideoInUs, au.ptsUs);
+    const limitUs = this.#limitUs;
+    if (limitUs !== null && au.ptsUs >= limitUs) {
+      // Past a hold, frames are dropped: if it is released, the video goes on from a keyframe.
+      this.#needKeyframe = true;
+      return;
+    }
+    if (this.#startUs === null) return;
+    if (this.#isPausedAt(au.ptsUs)) {
+      this.#needKeyframe = true;
+      return;
+    }
+    let pts = this.#toNs(au.ptsUs);
+    // A keyframe up to a frame before the start opens the recording (the page answers a request
+    // with its newest picture, stamped a little early: its monotonic clock estimate errs low).
+    if (pts < 0n && au.key && this.#lastVideoPtsNs < 0n && pts >= -this.#frameNs) pts = 0n;
+    if (pts < 0n || (this.#needKeyframe && !au.key)) {
+      // The keyframe asked for may have been captured just before the start (or resume): ask
+      // again until one comes after it.
+      if (this.#needKeyframe) this.#askKeyframe();
+      return;
+    }
+    this.#needKeyframe = false;
+    // Onto the frame grid (as videorate puts raw frames): a constant-rate file, each frame at most
+    // half a frame from its capture time; a frame whose slot is taken goes into the next one.
+    if (this.#lastVideoPtsNs < 0n) pts = 0n;
+    else {
+      let slot = (pts + this.#frameNs / 2n) / this.#frameNs;
+      const lastSlot = this.#lastVideoPtsNs / this.#frameNs;
+      if (slot <= lastSlot) slot = lastSlot + 1n;
+      pts = slot * this.#frameNs;
+    }
+    const w = this.opts.video;
+    if (w.writableLength > this.#maxQueued) {
+      // A dropped access unit breaks every frame that references it: wait for the next keyframe.
+      this.stats.videoFramesDropped++;
+      this.#needKeyframe = true;
+      this.#askKeyframe();
+      return;
+    }
+    const caps = `video/x-h264, stream-format=(string)byte-stream, alignment=(string)au, width=(int)${au.width}, height=(int)${au.height}, pixel-aspect-ratio=(fraction)1/1`;
+    if (caps !== this.#encodedCaps) {
+      w.write(gdpCaps(caps));
+      if (this.#encodedCaps === '') w.write(gdpTimeSegment());
+      this.#encodedCaps = caps;
+    }
+    w.write(gdpBufferHeader(au.data.length, pts, this.#frameNs, au.key ? 0 : BUFFER_FLAG_DELTA_UNIT));
+    w.write(au.data);
+    this.#lastVideoPtsNs = pts;
+    this.stats.bytesWritten += au.data.length + 62;
+    if (au.repeat) this.stats.videoFramesRepeated++;
+    else {
+      this.stats.videoFramesWritten++;
+      this.stats.firstVideoPtsUs ??= au.ptsUs;
+    }
+    this.stats.videoFramesIn++;
   }
 
   pushVideo(frame: VideoFrameIn): void {
@@ -281,6 +385,17 @@ export class MediaTransport {
     const open = this.#pauses[this.#pauses.length - 1];
     if (!open || open.toUs !== null) return false;
     open.toUs = Math.max(atUs, open.fromUs);
+    if (this.opts.alignStartToFrames) {
+      // Whole frames out of the timeline: the frames after the resume stay on the slot grid the start
+      // was put on (see start()). Any other length moved them by up to a frame against the audio —
+      // the booth's A/V page read 24 ms before a pause and 53 ms after it. Rounded up, so nothing
+      // captured while paused is written.
+      const frameUs = 1e6 / this.opts.framerate;
+      open.toUs = open.fromUs + Math.ceil((open.toUs - open.fromUs) / frameUs - 1e-6) * frameUs;
+    }
+    // Encoded video goes on from a keyframe: what the page encodes next references paused frames.
+    this.#needKeyframe = true;
+    this.opts.requestKeyframe?.();
     // Fresh frames from the resume on are still in flight: the idle repeat must give them the usual
     // time before it pads with the last picture.
     this.#lastVideoWriteAtUs = Math.max(this.#lastVideoWriteAtUs, this.#now());
@@ -354,6 +469,10 @@ export class MediaTransport {
 
   release(): void {
     this.#holdUs = null;
+    if (this.#encodedSeen && this.#needKeyframe) {
+      this.#keyframeAskedAtUs = -Infinity;
+      this.#askKeyframe();
+    }
     this.#undefer();
   }
 
@@ -370,7 +489,7 @@ export class MediaTransport {
   }
 
   /** True when `item` was queued instead of written; a deferral past its bound writes what waited. */
-  #deferring(item: ['video', VideoFrameIn] | ['audio', AudioChunkIn]): boolean {
+  #deferring(item: DeferredItem): boolean {
     const d = this.#deferred;
     if (!d) return false;
     d.queue.push(item);
@@ -382,9 +501,10 @@ export class MediaTransport {
   #undefer(): void {
     const d = this.#deferred;
     this.#deferred = null;
-    for (const [kind, item] of d?.queue ?? []) {
-      if (kind === 'video') this.pushVideo(item);
-      else this.pushAudio(item);
+    for (const item of d?.queue ?? []) {
+      if (item[0] === 'video') this.pushVideo(item[1]);
+      else if (item[0] === 'encoded') this.pushEncodedVideo(item[1]);
+      else this.pushAudio(item[1]);
     }
   }
 
@@ -397,7 +517,7 @@ export class MediaTransport {
   /** True when every enabled stream has delivered media up to the stop time. */
   reachedStop(): boolean {
     if (this.#stopUs === null) return false;
-    const videoDone = !this.opts.video || this.#lastVideoInUs >= this.#stopUs || this.#lastFrame === null;
+    const videoDone = !this.opts.video || this.#lastVideoInUs >= this.#stopUs || (this.#lastFrame === null && !this.#encodedSeen);
     const audioDone = !this.opts.audio || this.#lastAudioEndUs >= this.#stopUs;
     return videoDone && audioDone;
   }

@@ -69,6 +69,12 @@ export interface StreamSinkPlan {
 }
 
 export interface OutputPipelinePlan {
+  /**
+   * Video arrives already encoded (H.264 Annex B access units from the page's WebCodecs encoder):
+   * parsed and muxed as it is, no x264. Its size and bitrate were the encoder's; `video` still
+   * describes them. Images need decoded frames and are refused with it.
+   */
+  readonly encodedVideo?: boolean;
   readonly stream?: StreamSinkPlan | null;
   readonly video: VideoEncoding | null;
   readonly audio: AudioEncoding | null;
@@ -101,6 +107,14 @@ function rawVideo(v: VideoEncoding): string {
 
 export function videoBranch(v: VideoEncoding): string {
   return `${rawVideo(v)} ! ${videoEncoder(v)}`;
+}
+
+/**
+ * Encoded video in: h264parse reads the SPS/PPS the page's encoder puts before every keyframe and
+ * gives each muxer the stream form it takes (avc for MP4, byte-stream for MPEG-TS).
+ */
+export function encodedVideoBranch(): string {
+  return `fdsrc fd=${VIDEO_FD} blocksize=1048576 ! gdpdepay ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! h264parse`;
 }
 
 function videoEncoder(v: VideoEncoding): string {
@@ -201,12 +215,14 @@ export function buildLaunchArgs(plan: OutputPipelinePlan): string[] {
   const images = plan.images ?? [];
   if (sinks.length === 0 && images.length === 0) throw new Error('pipeline needs an output');
   const parts: string[] = sinks.map((s) => s.desc);
+  if (plan.encodedVideo && images.length > 0) throw new Error('image outputs need raw video');
   // Thumbnails come from the raw video: a tee before the encoder (no encoder at all for images only).
   if (plan.video && images.length > 0) {
     parts.push(`${rawVideo(plan.video)} ! tee name=rawtee`);
     for (const img of images) parts.push(imageBranch(img, plan.video));
     if (sinks.length > 0) parts.push(`rawtee. ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0 ! ${videoEncoder(plan.video)} ! tee name=vtee`);
-  } else if (plan.video) parts.push(`${videoBranch(plan.video)} ! tee name=vtee`);
+  } else if (plan.video && plan.encodedVideo) parts.push(`${encodedVideoBranch()} ! tee name=vtee`);
+  else if (plan.video) parts.push(`${videoBranch(plan.video)} ! tee name=vtee`);
   // Encode once: each encoder feeds a tee with one queued branch per output.
   if (plan.video && sinks.length > 0) {
     for (const s of sinks) {

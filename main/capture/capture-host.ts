@@ -24,10 +24,25 @@ export interface CaptureHostOptions {
   readonly chromePath?: string;
 }
 
+/** The in-page WebCodecs encoder's settings (the in-browser encode path, see egress/video-path.ts). */
+export interface PageEncodeOptions {
+  /** avc1 codec string: profile and level. */
+  readonly codec: string;
+  readonly width: number;
+  readonly height: number;
+  readonly framerate: number;
+  /** bits per second */
+  readonly bitrate: number;
+  /** A keyframe at least every this many frames. */
+  readonly keyFrameInterval: number;
+}
+
 export interface CaptureStartOptions {
   readonly ingestUrl: string;
   readonly video: boolean;
   readonly audio: boolean;
+  /** Encode the video in the page and send H.264 (only when the host's canEncodeInPage). */
+  readonly encode?: PageEncodeOptions;
 }
 
 /**
@@ -117,6 +132,8 @@ export interface CaptureHostEvents {
 export interface CaptureHost extends EventEmitter<CaptureHostEvents> {
   /** How many connections the ingest must accept for one capture (the page, plus the host itself). */
   readonly ingestConnections: number;
+  /** True when startCapture honours `encode` (the page's video goes through WebCodecs). */
+  readonly canEncodeInPage: boolean;
   /** Starts the browser and loads `url`; rejects with a page-load, template or Chrome EgressError. */
   open(url: string, opts?: OpenOptions): Promise<void>;
   /** Starts the in-page capture; resolves once media flows to the ingest URL. */

@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { z } from 'zod';
-import { frameSize, type AudioChunkIn, type RawVideoFormat, type VideoFrameIn } from '../../gst/media-transport.js';
+import { frameSize, type AudioChunkIn, type EncodedVideoIn, type RawVideoFormat, type VideoFrameIn } from '../../gst/media-transport.js';
+import { checkH264AccessUnit } from '../../gst/h264-annexb.js';
 import { logger } from '../log.js';
 import type { CaptureClock } from './clock.js';
 
@@ -18,11 +19,18 @@ const log = logger('ingest');
 const HEADER = 24;
 const FORMATS: Record<number, RawVideoFormat> = { 1: 'I420', 2: 'NV12', 3: 'RGBA', 4: 'RGBx', 5: 'BGRA', 6: 'BGRx' };
 const MAX_DIMENSION = 8192;
+/** Encoded video (kind 3): codec codes, flag bits, and the largest access unit accepted. */
+const ENCODED_H264 = 1;
+const FLAG_KEY = 1;
+const FLAG_REPEAT = 2;
+const MAX_ACCESS_UNIT_BYTES = 8 * 1024 * 1024;
 
 const controlMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('started'), atUs: z.number().finite(), width: z.number().int().nonnegative(), height: z.number().int().nonnegative() }),
   z.object({ type: z.literal('ended'), atUs: z.number().finite() }),
   z.object({ type: z.literal('error'), message: z.string().max(2000) }),
+  /** Counters of the in-page encoder (cumulative): frames dropped before encoding, repeats encoded. */
+  z.object({ type: z.literal('stats'), dropped: z.number().int().nonnegative(), repeated: z.number().int().nonnegative() }),
 ]);
 export type CaptureControlMessage = z.infer<typeof controlMessage>;
 
@@ -31,10 +39,13 @@ const CLOCKS: Record<number, CaptureClock> = { 0: 'page', 1: 'monotonic', 2: 'eg
 /** A frame or chunk as captured: its pts is on `clock` until the controller maps it. */
 export type CapturedVideo = VideoFrameIn & { readonly clock: CaptureClock };
 export type CapturedAudio = AudioChunkIn & { readonly clock: CaptureClock };
+export type CapturedEncodedVideo = EncodedVideoIn & { readonly clock: CaptureClock };
 
 export interface CaptureIngestEvents {
   video: [CapturedVideo];
   audio: [CapturedAudio];
+  /** One H.264 access unit encoded in the page (the in-browser encode path). */
+  encoded: [CapturedEncodedVideo];
   control: [CaptureControlMessage];
   /** The page's connection closed (capture stopped, page crashed or browser died). */
   disconnected: [];
@@ -84,6 +95,11 @@ export class CaptureIngest extends EventEmitter<CaptureIngestEvents> {
     return this.#rejected;
   }
 
+  /** Asks the page's encoder for a keyframe next (encode path; a raw-frame page ignores it). */
+  requestKeyframe(): void {
+    for (const c of this.#clients) if (c.readyState === c.OPEN) c.send(JSON.stringify({ type: 'keyframe' }));
+  }
+
   async close(): Promise<void> {
     for (const c of this.#clients) c.terminate();
     this.#clients.clear();
@@ -129,6 +145,17 @@ export class CaptureIngest extends EventEmitter<CaptureIngestEvents> {
       if (channels < 1 || channels > 8 || sampleRate < 8000 || sampleRate > 192000) return this.#reject('bad audio header');
       if (payload.length % (4 * channels) !== 0) return this.#reject('audio payload size mismatch');
       this.emit('audio', { ptsUs, clock, sampleRate, channels, data: payload });
+    } else if (kind === 3) {
+      const flags = buf.readUInt8(2);
+      const width = buf.readUInt32LE(4);
+      const height = buf.readUInt32LE(8);
+      if (buf.readUInt8(1) !== ENCODED_H264 || (flags & ~(FLAG_KEY | FLAG_REPEAT)) !== 0 || buf.readUInt8(3) !== 0) return this.#reject('bad encoded video header');
+      if (width === 0 || height === 0 || width > MAX_DIMENSION || height > MAX_DIMENSION) return this.#reject('bad encoded video size');
+      if (payload.length > MAX_ACCESS_UNIT_BYTES) return this.#reject('encoded video payload too large');
+      const key = (flags & FLAG_KEY) !== 0;
+      const why = checkH264AccessUnit(payload, key);
+      if (why) return this.#reject(why);
+      this.emit('encoded', { ptsUs, clock, key, repeat: (flags & FLAG_REPEAT) !== 0, width, height, data: payload });
     } else {
       this.#reject(`unknown kind ${kind}`);
     }

@@ -1,15 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Readable, Writable } from 'node:stream';
 import { errChrome, errPageLoad, errTemplate, EgressError } from '../contracts/errors.js';
 import { findChrome } from '../config/index.js';
 import { logger } from '../log.js';
 import { nowUs } from '../../gst/media-transport.js';
-import { CdpConnection, type CdpEvent } from './cdp-connection.js';
+import type { CdpConnection, CdpEvent } from './cdp-connection.js';
+import { attachPage, chromiumFlags, killChromiumGroup, spawnChromium } from './chromium-launch.js';
+import type { AdoptedBrowser, WarmBrowser } from './warm-browser.js';
 import { ERROR_DIV_EXPRESSION, isPageSignal, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type HostTiming, type OpenOptions, audioLatencyUsOf } from './capture-host.js';
 import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock, type PageClockOffset } from './clock.js';
 
@@ -20,15 +21,19 @@ import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock, type Pa
 
 const log = logger('chromium');
 
-/** How long the browser has to answer its first DevTools call (see #launch). */
-const BROWSER_START_TIMEOUT_MS = 60_000;
 /** The original's page-load rules. */
 const NAVIGATION_TIMEOUT_MS = 30_000;
 const NAVIGATION_ATTEMPTS = 3;
 /** A live page stops its capture in milliseconds; one that does not answer in this time is wedged. */
 const STOP_CAPTURE_TIMEOUT_MS = 3000;
-/** How long the capture start waits for Chromium's "sharing this tab" bar (it comes in 0.1–0.3 s). */
-const SHARING_BAR_WAIT_MS = 3000;
+/**
+ * How long a started capture waits for Chromium's "sharing this tab" bar before it settles without:
+ * it comes in 0.1–0.3 s, but was over 100 ms late on a cold machine, which captured a whole
+ * recording 56 px short.
+ */
+const BAR_WAIT_MS = 3000;
+/** How long a window resize may take to reach the page before it is asked for again. */
+const RESIZE_SETTLE_MS = 300;
 const RETRYABLE_NET_ERRORS = ['net::ERR_CERT_VERIFIER_CHANGED', 'net::ERR_CONNECTION_CLOSED'];
 
 const CAPTURE_SCRIPT_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../templates/capture/page-capture.js');
@@ -62,12 +67,22 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   #closing = false;
   #died = false;
   #closePromise: Promise<void> | null = null;
-  readonly #title: string;
+  #title: string;
+  /** A pre-launched browser given at construction, until open() takes it (or closes it as unfit). */
+  #warm: WarmBrowser | null;
+  /** The pre-launched browser this host took over (its directory goes when the host closes). */
+  #adopted: AdoptedBrowser | null = null;
   /** The page's capture script: its main connection (audio, control) and its video sender's. */
   readonly ingestConnections = 2;
+  readonly canEncodeInPage = true;
 
-  constructor(private readonly opts: CaptureHostOptions) {
+  /** `warm`: a pre-launched browser to use for the page when it fits (else it is closed and a new one launched). */
+  constructor(
+    private readonly opts: CaptureHostOptions,
+    warm?: WarmBrowser,
+  ) {
     super();
+    this.#warm = warm ?? null;
     this.#title = `egress-capture-${opts.egressId}`;
   }
 
@@ -89,10 +104,38 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     return { pageClockOffsetUs: this.#pageClock.offsetUs, pageClockUncertaintyUs: this.#pageClock.uncertaintyUs, audioLatencyUs: this.#audioLatencyUs };
   }
 
+  /**
+   * When each start-up step of this host ended (wall clock, ms): launch → first CDP answer → page
+   * attached → navigated → viewport fitted → opened; capture script in → capture started → capture
+   * settled. bench/web-egress prints the split.
+   */
+  readonly startupMarks = new Map<string, number>();
+
+  #mark(step: string): void {
+    this.startupMarks.set(step, performance.timeOrigin + performance.now());
+  }
+
+  /** True when this host was given a pre-launched browser and opened its page in it. */
+  get warm(): boolean {
+    return this.#adopted !== null;
+  }
+
   async open(url: string, opts: OpenOptions = {}): Promise<void> {
-    await this.#launch(url);
+    this.#mark('open');
+    const warm = this.#warm;
+    this.#warm = null;
+    if (warm && warm.fits(this.opts, url)) await this.#adopt(warm);
+    else {
+      if (warm) {
+        log.info(`pre-launched browser does not fit this page, launching a new one [egress:${this.opts.egressId}]`);
+        void warm.close();
+      }
+      await this.#launch(url);
+    }
     await this.#navigate(url);
+    this.#mark('navigated');
     await this.#fitViewport();
+    this.#mark('fitted');
     this.#pageClock = await measurePageClockOffset(async () => Number(await this.#evaluate('(performance.timeOrigin + performance.now()) * 1000')));
     const errorText = await this.#evaluate(ERROR_DIV_EXPRESSION);
     if (typeof errorText === 'string') throw errTemplate(errorText.trim());
@@ -104,16 +147,22 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
         },
       );
     }
+    this.#mark('opened');
   }
+
+  /** outer − inner height of the window before the capture (browser UI without the sharing bar). */
+  #uiHeight = 0;
 
   #stopErrorWatch: (() => void) | null = null;
 
   async startCapture(opts: CaptureStartOptions): Promise<void> {
+    this.#mark('captureCalled');
     const cdp = this.#requireCdp();
     const { executionContextId } = (await cdp.send('Page.createIsolatedWorld', { frameId: this.#frameId, worldName: 'egress-capture', grantUniveralAccess: false }, this.#sessionId)) as {
       executionContextId: number;
     };
     await this.#evaluate(loadCaptureScript(), executionContextId);
+    this.#mark('scriptLoaded');
     const args = JSON.stringify({
       wsUrl: opts.ingestUrl,
       title: this.#title,
@@ -122,26 +171,18 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
       width: this.opts.width,
       height: this.opts.height,
       framerate: this.opts.framerate,
+      ...(opts.encode ? { encode: opts.encode } : {}),
     });
     const result = await this.#evaluate(`globalThis.__egressCapture.start(${args})`, executionContextId, true);
+    this.#mark('captureStarted');
     this.#captureContext = executionContextId;
     this.#capturingVideo = opts.video;
     this.#audioLatencyUs = audioLatencyUsOf(result);
-    // Starting a tab capture shows a "sharing this tab" bar a moment later, which takes height from
-    // the page: give it back so the page keeps the requested size (no letterboxing, no resize).
-    // "A moment" was over 100 ms on a cold machine: a viewport still of the right size then only
-    // meant the bar had not come yet, and the whole recording was captured 56 px short. So the
-    // watch goes on until the bar came and its height was given back, or SHARING_BAR_WAIT_MS.
-    const t0 = Date.now();
-    let gaveBack = false;
-    while (Date.now() - t0 < SHARING_BAR_WAIT_MS) {
-      await new Promise((r) => setTimeout(r, 50));
-      if (!(await this.#fitViewport())) gaveBack = true;
-      else if (gaveBack) break;
-    }
-    if (!gaveBack) log.warn(`no sharing bar within ${SHARING_BAR_WAIT_MS} ms of the capture start; the viewport was left as it was [egress:${this.opts.egressId}]`);
-    else log.debug(`sharing bar fitted ${Date.now() - t0} ms after the capture start [egress:${this.opts.egressId}]`);
+    // Audio only: the page's size is not recorded.
+    if (opts.video) await this.#settleViewport();
+    this.#mark('viewportSettled');
     if (opts.video) await this.#minimize();
+    this.#mark('captureSettled');
     log.info(`capture started ${String(result)} [egress:${this.opts.egressId}]`);
   }
 
@@ -207,108 +248,57 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     }
     // Helpers (zygote, GPU, renderers) share the process group: make sure none outlives the egress.
     this.#killGroup('SIGKILL');
+    await this.#warm?.close();
+    if (this.#adopted) await rm(this.#adopted.workDir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   #killGroup(signal: NodeJS.Signals): void {
-    const pid = this.#child?.pid;
-    if (!pid) return;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // Gone already.
-    }
-  }
-
-  #flags(url: string): string[] {
-    const { width, height } = this.opts;
-    const flags: Record<string, string | null> = {
-      'headless': 'new',
-      'remote-debugging-pipe': null,
-      'no-first-run': null,
-      'no-default-browser-check': null,
-      'disable-gpu': null,
-      'disable-extensions': null,
-      'disable-sync': null,
-      'disable-background-networking': null,
-      'disable-background-timer-throttling': null,
-      'disable-backgrounding-occluded-windows': null,
-      'disable-renderer-backgrounding': null,
-      'disable-hang-monitor': null,
-      'disable-ipc-flooding-protection': null,
-      'disable-popup-blocking': null,
-      'disable-features': 'Translate,TranslateUI,MediaRouter,DialMediaRouteProvider',
-      'force-color-profile': 'srgb',
-      'hide-scrollbars': null,
-      'autoplay-policy': 'no-user-gesture-required',
-      // Tab capture picks the tab with this title without a picker (see page-capture.ts).
-      'auto-select-tab-capture-source-by-title': this.#title,
-      // Room for the browser UI above the page; #fitViewport corrects the remainder.
-      'window-size': `${width},${height + 143}`,
-      'screen-info': `{${Math.max(width * 2, 3840)}x${Math.max(height * 2, 2160)}}`,
-      'window-position': '0,0',
-      'user-data-dir': join(this.opts.workDir, 'chrome-profile'),
-      'password-store': 'basic',
-      'use-mock-keychain': null,
-    };
-    if (!this.opts.sandbox) flags['no-sandbox'] = null;
-    if (this.opts.insecure) {
-      flags['disable-web-security'] = null;
-      flags['allow-running-insecure-content'] = null;
-    }
-    // getDisplayMedia needs a secure context: a plain-http page other than localhost gets one through
-    // this flag (the page is the one the user asked us to record).
-    const u = new URL(url);
-    if (u.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)) {
-      flags['unsafely-treat-insecure-origin-as-secure'] = u.origin;
-    }
-    for (const [k, v] of Object.entries(this.opts.extraFlags)) flags[k] = v === '' ? null : v;
-    return [...Object.entries(flags).map(([k, v]) => (v === null ? `--${k}` : `--${k}=${v}`)), 'about:blank'];
+    killChromiumGroup(this.#child?.pid, signal);
   }
 
   async #launch(url: string): Promise<void> {
     const bin = findChromium(this.opts.chromePath);
-    await mkdir(join(this.opts.workDir, 'chrome-profile'), { recursive: true });
-    const child = spawn(bin, this.#flags(url), { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true });
-    this.#child = child;
-    const stderrTail: string[] = [];
-    child.stderr?.on('data', (d: Buffer) => {
-      for (const line of d.toString('utf8').split('\n')) {
-        if (!line.trim()) continue;
-        stderrTail.push(line);
-        if (stderrTail.length > 20) stderrTail.shift();
-      }
+    const profileDir = join(this.opts.workDir, 'chrome-profile');
+    const flags = chromiumFlags({ ...this.opts, title: this.#title, profileDir, url });
+    const { cdp } = await spawnChromium(bin, flags, profileDir, (child, stderrTail) => this.#watch(child, stderrTail, bin));
+    this.#cdp = cdp;
+    cdp.on('event', (ev) => this.#onEvent(ev));
+    const launchedAt = Date.now();
+    const session = await attachPage(cdp, () => {
+      this.#mark('cdpAnswered');
+      const startMs = Date.now() - launchedAt;
+      if (startMs > 5_000) log.warn(`the browser took ${(startMs / 1000).toFixed(1)} s to start (cold disk cache or a loaded machine) [egress:${this.opts.egressId}]`);
     });
+    this.#sessionId = session.sessionId;
+    this.#frameId = session.frameId;
+    this.#mark('attached');
+  }
+
+  /** Takes over a pre-launched browser: watches it as its own and sizes its window for this page. */
+  async #adopt(warm: WarmBrowser): Promise<void> {
+    const b = warm.take();
+    this.#adopted = b;
+    this.#title = b.title;
+    this.#watch(b.child, b.stderrTail, 'chromium');
+    this.#cdp = b.cdp;
+    b.cdp.on('event', (ev) => this.#onEvent(ev));
+    this.#sessionId = b.sessionId;
+    this.#frameId = b.frameId;
+    if (b.child.exitCode !== null || b.child.signalCode !== null) throw errChrome('pre-launched browser is gone');
+    const { windowId } = (await b.cdp.send('Browser.getWindowForTarget', {}, this.#sessionId)) as { windowId: number };
+    await b.cdp.send('Browser.setWindowBounds', { windowId, bounds: { width: this.opts.width + b.uiWidth, height: this.opts.height + b.uiHeight } });
+    this.#mark('attached');
+    log.info(`page opens in a pre-launched browser (pid ${b.child.pid ?? '?'}) [egress:${this.opts.egressId}]`);
+  }
+
+  #watch(child: ChildProcess, stderrTail: string[], bin: string): void {
+    this.#child = child;
     child.on('exit', (code, signal) => {
       if (this.#closing) return;
       log.warn(`browser stderr (last lines): ${stderrTail.slice(-5).join(' | ')}`);
       this.#die(errChrome(signal ? `browser killed by ${signal}` : `browser exited with code ${code}`));
     });
     child.on('error', (err) => this.#die(errChrome(`could not start ${bin}: ${err.message}`, err)));
-    const cdp = new CdpConnection(child.stdio[3] as Writable, child.stdio[4] as Readable);
-    this.#cdp = cdp;
-    cdp.on('event', (ev) => this.#onEvent(ev));
-
-    // The first reply comes once the browser is up: a second or less when its files are in the page
-    // cache, but 9 s from a cold cache on a quiet machine and 17 s on a fresh one (measured), more
-    // under load. A browser that has not answered in a minute is stuck, not slow.
-    const launchedAt = Date.now();
-    const { targetInfos } = (await cdp.send('Target.getTargets', {}, undefined, BROWSER_START_TIMEOUT_MS)) as { targetInfos: { targetId: string; type: string }[] };
-    const startMs = Date.now() - launchedAt;
-    if (startMs > 5_000) log.warn(`the browser took ${(startMs / 1000).toFixed(1)} s to start (cold disk cache or a loaded machine) [egress:${this.opts.egressId}]`);
-    const page = targetInfos.find((t) => t.type === 'page');
-    if (!page) throw errChrome('no page target');
-    const { sessionId } = (await cdp.send('Target.attachToTarget', { targetId: page.targetId, flatten: true })) as { sessionId: string };
-    this.#sessionId = sessionId;
-    await Promise.all([
-      cdp.send('Page.enable', {}, sessionId),
-      cdp.send('Runtime.enable', {}, sessionId),
-      cdp.send('Network.enable', {}, sessionId),
-      cdp.send('Inspector.enable', {}, sessionId),
-      // Pages' CSPs must not block the capture socket or the worklet's blob module.
-      cdp.send('Page.setBypassCSP', { enabled: true }, sessionId),
-    ]);
-    const { frameTree } = (await cdp.send('Page.getFrameTree', {}, sessionId)) as { frameTree: { frame: { id: string } } };
-    this.#frameId = frameTree.frame.id;
   }
 
   #die(err: Error): void {
@@ -421,6 +411,43 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   }
 
   /**
+   * Starting a tab capture shows a "sharing this tab" bar (usually by the time getDisplayMedia
+   * answers), which takes height from the page: give it back so the page keeps the requested size
+   * (no letterboxing, no resize). Polled every few ms rather than slept on: done as soon as the bar
+   * is there and the page has its size again; gives up waiting for a bar after BAR_WAIT_MS.
+   */
+  async #settleViewport(): Promise<void> {
+    const deadline = Date.now() + BAR_WAIT_MS;
+    let resizedAt = 0;
+    let resizedFrom = '';
+    for (;;) {
+      const size = (await this.#evaluate('JSON.stringify([innerWidth, innerHeight, outerWidth, outerHeight])')) as string;
+      const [iw, ih, ow, oh] = JSON.parse(size) as number[];
+      const right = iw === this.opts.width && ih === this.opts.height;
+      if (right && (oh ?? 0) - (ih ?? 0) > this.#uiHeight) return;
+      // A resize takes a moment to reach the page: re-fitting from a half-applied size would overshoot.
+      const pending = resizedAt > 0 && `${iw},${ih}` === resizedFrom && Date.now() - resizedAt < RESIZE_SETTLE_MS;
+      if (!right && !pending) {
+        await this.#setViewport(this.opts.height, { iw: iw ?? 0, ih: ih ?? 0, ow: ow ?? 0, oh: oh ?? 0 });
+        resizedAt = Date.now();
+        resizedFrom = `${iw},${ih}`;
+      }
+      if (Date.now() > deadline) {
+        log.warn(`no sharing bar within ${BAR_WAIT_MS} ms of the capture start; the viewport was left as it was [egress:${this.opts.egressId}]`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Sizes the window so that the page's viewport is the requested width × `height`, given the current sizes. */
+  async #setViewport(height: number, cur: { iw: number; ih: number; ow: number; oh: number }): Promise<void> {
+    const cdp = this.#requireCdp();
+    const windowId = await this.#windowId(cdp);
+    await cdp.send('Browser.setWindowBounds', { windowId, bounds: { width: this.opts.width + (cur.ow - cur.iw), height: height + (cur.oh - cur.ih) } });
+  }
+
+  /**
    * Takes the window off the (headless) screen once the tab is being captured. Shown, every page frame
    * is composited twice — into the tab's own render pass for the capturer and again onto the window —
    * 60 times a second; minimised, the compositor draws the tab only for the frames the capture takes.
@@ -441,6 +468,8 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
   async #fitViewport(): Promise<boolean> {
     const size = (await this.#evaluate('JSON.stringify([innerWidth, innerHeight, outerWidth, outerHeight])')) as string;
     const [iw, ih, ow, oh] = JSON.parse(size) as number[];
+    // The browser UI above the page (a resize does not change it): the sharing bar adds to it.
+    this.#uiHeight = (oh ?? 0) - (ih ?? 0);
     if (iw === this.opts.width && ih === this.opts.height) return true;
     const cdp = this.#requireCdp();
     const windowId = await this.#windowId(cdp);

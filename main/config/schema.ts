@@ -181,6 +181,8 @@ export const serviceConfigSchema = z
     latency: latencyConfigSchema.default({}),
     latency_overrides: z.record(z.enum(REQUEST_TYPES), latencyConfigSchema).default({}),
     video_encoder_threads: nonNegInt,
+    /** Page egress video encoder: auto (x264 unless the raw path cannot run in real time), x264, browser (WebCodecs in the page). */
+    video_encode_path: z.enum(['auto', 'x264', 'browser']).default('auto'),
     enable_one_shot_sender_report_sync: bool,
     enable_sync_engine: bool,
     audio_tempo_controller: audioTempoControllerSchema.default({}),
@@ -198,6 +200,11 @@ export const serviceConfigSchema = z
     tmp_dir: str,
     /** Browser executable (default: `chromium`/`chromium-browser`/`google-chrome` found on PATH). */
     chrome_path: str,
+    /**
+     * Handlers kept forked with a browser launched and idle, for page egresses to start without
+     * launching one (unset: 1 on machines with ≥ 4 cores and ≥ 8 GB, else 0; see browser-pool.ts).
+     */
+    browser_pool_size: z.number().int().min(0).max(16).optional(),
     /** Ingest for `twitch://` URLs, with `{stream_key}` (default: the cached ingest list, else Twitch's auto-routing ingest). */
     twitch_ingest_template: str,
     /** Cached copy of Twitch's ingest list (`egress serve` refreshes it when older than a day). */

@@ -8,6 +8,10 @@ import { assertRunnable } from './capabilities.js';
 import { initialEgressInfo } from './info.js';
 import { createEgressUploads } from './uploads.js';
 import { WebEgressController } from './web-egress.js';
+import { chooseVideoPath } from './video-path.js';
+import { logger } from '../log.js';
+
+const log = logger('egress');
 
 export type CaptureHostFactory = (opts: CaptureHostOptions) => CaptureHost;
 
@@ -18,6 +22,11 @@ export interface CreateWebEgressOptions {
   readonly localBaseDir?: string;
   readonly registry?: Registry;
   readonly now?: Date;
+}
+
+/** config chrome_flags as the host takes them (`flag: ""` = `--flag` alone). */
+export function chromeFlagsOf(config: ServiceConfig): Record<string, string> {
+  return Object.fromEntries(Object.entries(config.chrome_flags).map(([k, v]) => [k, v === null ? '' : String(v)]));
 }
 
 /**
@@ -37,10 +46,12 @@ export function createWebEgress(envelope: StartEgressEnvelope, config: ServiceCo
     egressId: plan.egressId,
     insecure: config.insecure,
     sandbox: config.enable_chrome_sandbox,
-    extraFlags: Object.fromEntries(Object.entries(config.chrome_flags).map(([k, v]) => [k, v === null ? '' : String(v)])),
+    extraFlags: chromeFlagsOf(config),
     ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
   };
   const host = (opts.hostFactory ?? ((o) => new ChromiumHost(o)))(hostOptions);
+  const videoPath = chooseVideoPath(plan, config.video_encode_path, host.canEncodeInPage);
+  if (plan.videoEnabled) log.info(`video encoder: ${videoPath.path === 'browser' ? 'in the page (WebCodecs)' : 'x264'} — ${videoPath.reason} [egress:${plan.egressId}]`);
   const uploadOptions = {
     ...(opts.localBaseDir ? { localBaseDir: opts.localBaseDir } : {}),
     ...(opts.registry ? { registry: opts.registry } : {}),
@@ -53,6 +64,7 @@ export function createWebEgress(envelope: StartEgressEnvelope, config: ServiceCo
   const controller = new WebEgressController(plan, initialEgressInfo(plan, envelope, now), {
     host,
     encoderThreads: config.video_encoder_threads,
+    videoPath: videoPath.path,
     uploads,
     ...(segmentUploads ? { segmentUploads } : {}),
     imageUploads,

@@ -26,6 +26,8 @@ import { StreamOutput } from '../output/stream-output.js';
 import { WebSocketAudioOutput } from '../output/websocket-output.js';
 import { validateStreamUrl } from '../request/urls.js';
 import { StreamInfo_Status } from '@livekit/protocol';
+import { pageEncodeOptions, type VideoEncodePath } from './video-path.js';
+import { spsProfile } from '../../gst/h264-annexb.js';
 
 /**
  * Runs one page egress — a web page (web egress) or a room template (room composite, v2 template
@@ -54,6 +56,8 @@ export interface WebEgressDeps {
   readonly host: CaptureHost;
   /** x264 threads (config video_encoder_threads; 0 = auto). */
   readonly encoderThreads: number;
+  /** Where the video is encoded (egress/video-path.ts); default x264. */
+  readonly videoPath?: VideoEncodePath;
   /** Uploads of this egress (primary storage, backup, local storage), see uploads.ts. */
   readonly uploads: UploadManager;
   /** Uploads of the segments output (its own resolved storage); default: `uploads`. */
@@ -121,6 +125,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   /** WebSocket output (raw PCM, no GStreamer pipeline at all). */
   #websocket: WebSocketAudioOutput | null = null;
   #fileDelivered = false;
+  /** The page's encoder's own counters (in-browser encode path): frames dropped before encoding, repeats. */
+  #pageEncodeStats = { dropped: 0, repeated: 0 };
+  #profileLogged = false;
 
   constructor(
     readonly plan: PipelinePlan,
@@ -150,7 +157,19 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
 
   /** Counters of the media transport (frames in/repeated/dropped, bytes), once it exists. */
   transportStats(): Readonly<TransportStats> | null {
-    return this.#transport?.stats ?? null;
+    const stats = this.#transport?.stats;
+    if (!stats) return null;
+    // Frames the page's encoder dropped never reached the transport: they count as dropped too.
+    return { ...stats, videoFramesDropped: stats.videoFramesDropped + this.#pageEncodeStats.dropped };
+  }
+
+  /** Where this egress's video is encoded. */
+  get videoPath(): VideoEncodePath {
+    return this.#browserEncode ? 'browser' : 'x264';
+  }
+
+  get #browserEncode(): boolean {
+    return this.deps.videoPath === 'browser' && this.plan.videoEnabled && !this.#websocket;
   }
 
   /**
@@ -309,6 +328,15 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         this.#videoClock ??= f.clock;
         transport.pushVideo({ ...f, ptsUs: host.toEgressClock(f.ptsUs, f.clock) });
       });
+      this.#ingest.on('encoded', (v) => {
+        this.#videoClock ??= v.clock;
+        if (!this.#profileLogged && v.key) {
+          this.#profileLogged = true;
+          const p = spsProfile(v.data);
+          if (p) log.info(`in-page encoder: H.264 ${p.name} (profile_idc ${p.profileIdc}, constraints 0x${p.constraints.toString(16)}, level ${p.levelIdc / 10}) [egress:${plan.egressId}]`);
+        }
+        transport.pushEncodedVideo({ ...v, ptsUs: host.toEgressClock(v.ptsUs, v.clock) });
+      });
       const audioIn = new AudioGapFiller((a) => transport.pushAudio(a));
       this.#ingest.on('audio', (a) => {
         this.#audioClock ??= a.clock;
@@ -317,7 +345,8 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       const awaitSignal = this.#awaitsStartSignal();
       if (this.#pendingStartUs !== null) this.#startRecording(this.#pendingStartUs);
       this.#ingest.on('control', (m) => {
-        if (m.type === 'error') this.#fail(new EgressError('E_CAPTURE', 'internal', `capture failed: ${m.message}`));
+        if (m.type === 'stats') this.#pageEncodeStats = { dropped: m.dropped, repeated: m.repeated };
+        else if (m.type === 'error') this.#fail(new EgressError('E_CAPTURE', 'internal', `capture failed: ${m.message}`));
       });
       this.#ingest.on('disconnected', () => {
         this.#captureGone = true;
@@ -331,7 +360,12 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       });
       // With await_start_signal the capture runs from page load but nothing is kept before
       // START_RECORDING: the recording then starts exactly at the signal, with no start-up gap.
-      await host.startCapture({ ingestUrl, video: plan.videoEnabled, audio: plan.audioEnabled });
+      await host.startCapture({
+        ingestUrl,
+        video: plan.videoEnabled,
+        audio: plan.audioEnabled,
+        ...(this.#browserEncode ? { encode: pageEncodeOptions(plan.encoding) } : {}),
+      });
       // Without a start signal the recording starts once the host reports the capture settled
       // (media flowing, viewport at its final size).
       if (!awaitSignal) this.#startRecording(nowUs());
@@ -351,6 +385,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     const { plan } = this;
     const file = plan.file;
     const gstPlan: OutputPipelinePlan = {
+      encodedVideo: this.#browserEncode,
       video: plan.videoEnabled
         ? {
             ...videoEncodingOf(plan.encoding, this.deps.encoderThreads),
@@ -387,7 +422,13 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       this.#pipelinePlaying = true;
       this.#maybeActive();
     });
-    return new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate, alignStartToFrames: true });
+    return new MediaTransport({
+      video: gst.videoInput,
+      audio: gst.audioInput,
+      framerate: plan.encoding.framerate,
+      alignStartToFrames: true,
+      ...(this.#browserEncode ? { requestKeyframe: () => this.#ingest.requestKeyframe() } : {}),
+    });
   }
 
   /** Web pages start at once unless asked to wait; templates always wait. */

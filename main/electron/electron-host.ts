@@ -32,6 +32,8 @@ const CLOCK_EGRESS = 2;
 export class ElectronHost extends EventEmitter<CaptureHostEvents> implements CaptureHost {
   /** The page (audio, control; its video sender stays idle here) and this host (video). */
   readonly ingestConnections = 2;
+  /** Video comes from offscreen paint events (raw BGRA), not from the page script. */
+  readonly canEncodeInPage = false;
   #win: BrowserWindow | null = null;
   #videoSocket: WebSocket | null = null;
   #closing = false;

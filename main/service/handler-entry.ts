@@ -20,6 +20,12 @@ import { dirSize, OUTPUT_SIZE_CHECK_MS, sessionLimitMs } from './limits.js';
 import { envelopeOf } from './envelope.js';
 import { reportFinalDirectly } from './direct-report.js';
 import type { TransportStats } from '../../gst/media-transport.js';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { WarmBrowser } from '../capture/warm-browser.js';
+import { ChromiumHost, findChromium } from '../capture/chromium-host.js';
+import type { CaptureHost, CaptureHostOptions } from '../capture/capture-host.js';
+import { chromeFlagsOf } from '../egress/create-web-egress.js';
 
 const log = logger('handler');
 
@@ -46,8 +52,68 @@ class Handler {
   private earlyKill: { error: string; code: number } | null = null;
   private config: ServiceConfig | null = null;
   private orphan = false;
+  /** A pool handler's pre-launched browser, until a request takes it. */
+  private warm: Promise<WarmBrowser | null> | null = null;
+  private started = false;
+
+  /**
+   * Pool handler (browser-pool.ts): launches the browser a page egress will use and tells the worker
+   * it is ready; waits for `start`. A browser that dies while idle ends this process (the pool forks
+   * a replacement); so does any failure to launch it.
+   */
+  prewarm(msg: Extract<WorkerToHandler, { type: 'prewarm' }>): void {
+    let config: ServiceConfig;
+    try {
+      config = parseConfig(msg.config);
+    } catch (err) {
+      log.error(`handler: bad prewarm message: ${toEgressError(err).message}`);
+      process.exit(3);
+    }
+    const level = ({ debug: 'debug', info: 'info', warn: 'warn', error: 'error' } as Record<string, LogLevel>)[config.logging.level];
+    if (level) setLogLevel(level);
+    const launching = (async () =>
+      WarmBrowser.launch({
+        workDir: join(config.tmp_dir, 'browser-pool', `${process.pid}-${randomBytes(4).toString('hex')}`),
+        insecure: config.insecure,
+        sandbox: config.enable_chrome_sandbox,
+        extraFlags: chromeFlagsOf(config),
+        ...(config.chrome_path ? { chromePath: config.chrome_path } : {}),
+        bin: findChromium(config.chrome_path || undefined),
+      }))();
+    this.warm = launching.then(
+      (warm) => {
+        warm.on('died', () => {
+          if (!this.started) void warm.close().finally(() => process.exit(1));
+        });
+        if (!this.started && warm.pid) void send({ type: 'warm', browserPid: warm.pid });
+        return warm;
+      },
+      (err: unknown) => {
+        log.error(`pool handler: could not launch a browser: ${toEgressError(err).message}`);
+        if (!this.started) process.exit(1);
+        return null;
+      },
+    );
+  }
+
+  /** An idle pool handler is let go (worker shutdown, or the worker went away): closes its browser and exits. */
+  dispose(code: number): Promise<void> {
+    this.disposing ??= (async () => {
+      const warm = await this.warm;
+      await warm?.close();
+      process.exit(code);
+    })();
+    return this.disposing;
+  }
+
+  private disposing: Promise<void> | null = null;
+
+  get idle(): boolean {
+    return this.warm !== null && !this.started;
+  }
 
   async start(msg: Extract<WorkerToHandler, { type: 'start' }>): Promise<void> {
+    this.started = true;
     let config: ServiceConfig;
     let req: StartEgressRequest;
     try {
@@ -69,7 +135,22 @@ class Handler {
       // worker, whose /metrics outlives this process (the original merges ended handlers' metrics).
       const registry = new Registry();
       observeUploadMetrics(registry, (observation) => void send({ type: 'uploadMetric', observation }));
-      const { plan, controller } = await createEgress(envelope, config, { now, localBaseDir: process.cwd(), registry });
+      // A pool handler's browser goes to the page's host (which closes it, or launches its own when
+      // the page needs other launch flags); an egress without a page closes it.
+      const warm = this.warm ? await this.warm : null;
+      this.warm = null;
+      let warmUsed = false;
+      const hostFactory = warm
+        ? (o: CaptureHostOptions): CaptureHost => {
+            warmUsed = true;
+            return new ChromiumHost(o, warm);
+          }
+        : undefined;
+      const { plan, controller } = await createEgress(envelope, config, { now, localBaseDir: process.cwd(), registry, ...(hostFactory ? { hostFactory } : {}) }).catch(async (err: unknown) => {
+        await warm?.close();
+        throw err;
+      });
+      if (warm && !warmUsed) void warm.close();
       this.controller = controller;
       controller.on('update', (i) => {
         if (isTerminal(i.status)) return; // the final info goes out as `finished`
@@ -163,6 +244,10 @@ class Handler {
   /** The worker went away: end the recording and exit. */
   orphaned(): void {
     if (this.finished) process.exit(0);
+    if (!this.started) {
+      void this.dispose(0);
+      return;
+    }
     log.warn('handler: worker disconnected; ending the egress');
     this.orphan = true;
     if (this.controller) this.controller.kill(new EgressError('E_RESOURCE', 'internal', 'egress worker died'));
@@ -199,11 +284,19 @@ function main(): void {
       case 'updateStream':
         void h.onUpdateStream(m.seq, m.add, m.remove);
         break;
+      case 'prewarm':
+        if (started || h.idle) return;
+        h.prewarm(m);
+        break;
     }
   });
   process.on('disconnect', () => h.orphaned());
-  process.on('SIGINT', () => h.stop('Process killed'));
-  process.on('SIGTERM', () => h.stop('Process killed'));
+  const onSignal = (): void => {
+    if (h.idle) void h.dispose(0);
+    else h.stop('Process killed');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 main();

@@ -20,6 +20,16 @@ const log = logger('service');
 
 export const HANDLER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'handler-entry.js');
 
+/** Forks handler-entry in its own session (process group), IPC over JSON. */
+export function forkHandler(entry: string | undefined, args: string[]): ChildProcess {
+  return fork(entry ?? HANDLER_ENTRY, args, {
+    detached: true,
+    execArgv: [],
+    serialization: 'json',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
 /** `handler failed to start` (500), the original's text. */
 export function errHandlerFailedToStart(): EgressError {
   return new EgressError('E_INTERNAL', 'internal', 'handler failed to start');
@@ -106,14 +116,9 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
    * early exit the process is killed and this rejects with `handler failed to start` (500); `done`
    * then resolves with a FAILED info.
    */
-  start(req: StartEgressRequest, nowMs: number, configYaml: string): Promise<void> {
-    // The egress id in argv makes `ps` show which egress a handler runs.
-    const child = fork(this.opts.entry ?? HANDLER_ENTRY, [this.egressId], {
-      detached: true,
-      execArgv: [],
-      serialization: 'json',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+  start(req: StartEgressRequest, nowMs: number, configYaml: string, prewarmed?: ChildProcess): Promise<void> {
+    // The egress id in argv makes `ps` show which egress a handler runs (a pool handler's says `warm-pool`).
+    const child = prewarmed ?? forkHandler(this.opts.entry, [this.egressId]);
     this.child = child;
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -183,6 +188,8 @@ export class HandlerProcess extends EventEmitter<HandlerProcessEvents> {
     switch (m.type) {
       case 'ready':
         if (m.egressId === this.egressId) this.readyResolve?.();
+        break;
+      case 'warm':
         break;
       case 'uploadMetric':
         this.emit('uploadMetric', m.observation);

@@ -74,11 +74,18 @@ export const workerToHandlerSchema = z.discriminatedUnion('type', [
     .strict(),
   /** Ends the egress and reports it FAILED with this error (SIGINT shutdown, CPU/OOM kill). */
   z.object({ type: z.literal('kill'), error: z.string().max(1000), code: z.number().int().min(0).max(999) }).strict(),
+  /**
+   * To a pool handler (forked before any request, see browser-pool.ts): launch a browser and wait for
+   * a `start`. The config is the same YAML `start` carries.
+   */
+  z.object({ type: z.literal('prewarm'), config: z.string().max(4 * 1024 * 1024) }).strict(),
 ]);
 export type WorkerToHandler = z.infer<typeof workerToHandlerSchema>;
 
 export const handlerToWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready'), egressId: z.string().max(256) }).strict(),
+  /** A pool handler's browser is up and idle (its pid, so the worker can reap it should the handler die). */
+  z.object({ type: z.literal('warm'), browserPid: z.number().int().positive() }).strict(),
   /** A status change (every controller update, already rewritten for limits/kills). */
   z.object({ type: z.literal('update'), info: b64 }).strict(),
   /** The answer to an `updateStream` with the same seq: the info after it, or its error. */

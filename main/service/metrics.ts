@@ -18,6 +18,8 @@ export interface MetricsSource {
   cgroupMemoryBytes(): number | null;
   wouldRejectCgroup(): boolean;
   loadRatios(): { cpu: number; memory: number; pulse: number };
+  /** The warm pool: handlers with an idle browser ready, and their memory (not counted by admission). */
+  browserPool?(): { ready: number; rssBytes: number };
 }
 
 export class ServiceMetrics {
@@ -56,6 +58,8 @@ export class ServiceMetrics {
     gauge('livekit_egress_cgroup_memory_bytes', 'cgroup memory.current', (g) => g.set(src.cgroupMemoryBytes() ?? 0));
     gauge('livekit_egress_cgroup_read_success', '1 when the cgroup memory could be read', (g) => g.set(src.cgroupMemoryBytes() === null ? 0 : 1));
     gauge('livekit_egress_would_reject_cgroup', '1 when the cgroup memory would reject a request', (g) => g.set(src.wouldRejectCgroup() ? 1 : 0));
+    gauge('livekit_egress_browser_pool_ready', 'pre-launched browsers idle and ready (browser_pool_size)', (g) => g.set(src.browserPool?.().ready ?? 0));
+    gauge('livekit_egress_browser_pool_rss_bytes', 'RSS of the idle pre-launched browsers and their handlers', (g) => g.set(src.browserPool?.().rssBytes ?? 0));
     gauge('livekit_egress_pulse_sinks', 'PulseAudio sinks (none: capture does not use PulseAudio)', (g) => g.set(0));
     gauge(
       'livekit_load_ratio',

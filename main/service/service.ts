@@ -36,6 +36,7 @@ import { startTemplateServer, type TemplateServer } from '../capture/template-se
 import type { ProcStat } from './proc.js';
 import { deliverOrphanedFile, finishOrphanedPipeline, killAllButPipeline } from './orphan-file.js';
 import { redisOptionsOf } from './redis.js';
+import { BrowserPool, browserPoolSizeOf } from './browser-pool.js';
 
 const log = logger('service');
 
@@ -122,6 +123,8 @@ export class EgressService {
   readonly done: Promise<void>;
   private readonly configYaml: string;
   private templates: TemplateServer | null = null;
+  /** Pre-forked handlers with an idle browser (browser_pool_size), null when off. */
+  pool: BrowserPool | null = null;
 
   constructor(
     readonly config: ServiceConfig,
@@ -142,6 +145,7 @@ export class EgressService {
         return by;
       },
       procRssBytes: () => this.monitor.usedMemoryGb().used * 1024 ** 3,
+      browserPool: () => ({ ready: this.pool?.ready ?? 0, rssBytes: this.pool?.idleRssBytes() ?? 0 }),
       cgroupMemoryBytes: () => this.monitor.cgroupMemory,
       wouldRejectCgroup: () => {
         const c = this.config.cpu_cost;
@@ -195,6 +199,12 @@ export class EgressService {
     // Twitch's ingest list is fetched here, in the background, never while a request is validated.
     if (c.twitch_ingests_file && !c.twitch_ingest_template) void refreshTwitchIngests(c.twitch_ingests_file);
     this.templates = await startTemplateServer(c);
+    const poolSize = browserPoolSizeOf(c, this.monitor.cores);
+    if (poolSize > 0) {
+      this.pool = new BrowserPool({ size: poolSize, configYaml: this.configYaml, ...(this.opts.handlerEntry ? { entry: this.opts.handlerEntry } : {}) });
+      this.pool.start();
+      log.info(`browser pool: ${poolSize} pre-launched browser(s)`);
+    }
     this.startReg = await this.server.register(EgressInternal.StartEgress, c.cluster_id, (req, ctx) => this.onStartEgress(req, ctx.requestId), {
       affinity: (req) => this.affinity(req),
     });
@@ -300,7 +310,10 @@ export class EgressService {
       handler.on('update', (i) => this.onHandlerUpdate(a, i));
       handler.on('uploadMetric', (o) => recordUploadObservation(this.metrics.registry, o));
       const created = this.io.create(info);
-      const launched = handler.start(req, now.getTime(), this.configYaml).then(() => {
+      // A page egress takes a pre-forked handler with its browser idle when the pool has one.
+      const prewarmed = chrome ? (this.pool?.take() ?? undefined) : undefined;
+      if (prewarmed) log.info(`egress takes a pooled handler (pid ${prewarmed.pid ?? '?'}) [egress:${id}]`);
+      const launched = handler.start(req, now.getTime(), this.configYaml, prewarmed).then(() => {
         if (handler.pid !== undefined) this.monitor.setPid(id, handler.pid);
       });
       void handler.done.then(async (final) => {
@@ -450,6 +463,8 @@ export class EgressService {
       this.terminating = true;
       log.info(kill ? 'shutting down: ending all egresses' : 'draining: waiting for running egresses to finish');
       void this.startReg?.close().catch(() => undefined);
+      // No request will take a pooled browser any more.
+      void this.pool?.close();
     }
     if (kill) {
       for (const a of this.active.values()) {
@@ -470,6 +485,7 @@ export class EgressService {
 
   private async close(): Promise<void> {
     this.monitor.stop();
+    await this.pool?.close();
     await settleWithin(this.startReg?.close(), REDIS_CLOSE_GRACE_MS);
     await this.io?.drain(30_000);
     this.io?.close();

@@ -6,12 +6,15 @@
  * and PCM, both read with MediaStreamTrackProcessor and each stamped with its capture time, to a
  * loopback WebSocket owned by the egress, which maps the stamps onto its own clock (capture/clock.ts).
  *
- * Wire format of a binary message (little-endian): [0] kind 1=video 2=audio, [1] format code,
- * [2..3] channels, [4..7] width | sample rate, [8..11] height, [12] clock of the pts (1 = the
- * machine's monotonic clock, 0 = this page's timeOrigin + performance.now()), [13..15] reserved, [16..23] f64 pts µs,
- * then the payload (video: planes laid out with GStreamer's default strides; audio: interleaved f32).
- * Text messages are JSON: {type:'started'|'error'|'ended', ...}. Video uses a second connection
- * (see openVideoSender); audio and control messages the first.
+ * Wire format of a binary message (little-endian): [0] kind 1=video 2=audio 3=encoded video,
+ * [1] format code (encoded video: 1 = H.264 Annex B), [2..3] channels (encoded video: [2] flags,
+ * bit 0 keyframe, bit 1 a repeat of the previous picture), [4..7] width | sample rate, [8..11] height,
+ * [12] clock of the pts (1 = the machine's monotonic clock, 0 = this page's timeOrigin +
+ * performance.now()), [13..15] reserved, [16..23] f64 pts µs, then the payload (video: planes laid
+ * out with GStreamer's default strides; audio: interleaved f32; encoded video: one access unit).
+ * Text messages are JSON: {type:'started'|'error'|'ended'|'stats', ...}; the egress may send
+ * {type:'keyframe'} (the next encoded frame must be a keyframe). Raw video uses a second connection
+ * (see openVideoSender); audio, encoded video and control messages the first.
  *
  * This file is a classic script (no imports/exports): it is injected as text.
  */
@@ -24,6 +27,19 @@ interface EgressCaptureOptions {
   readonly width: number;
   readonly height: number;
   readonly framerate: number;
+  /** Encode in the page (WebCodecs) and send H.264 instead of raw frames. */
+  readonly encode?: EgressPageEncodeOptions;
+}
+
+interface EgressPageEncodeOptions {
+  /** avc1 codec string (profile and level), e.g. avc1.4d0028. */
+  readonly codec: string;
+  readonly width: number;
+  readonly height: number;
+  readonly framerate: number;
+  readonly bitrate: number;
+  /** A keyframe at least every this many frames. */
+  readonly keyFrameInterval: number;
 }
 
 interface EgressCaptureApi {
@@ -230,6 +246,145 @@ declare class MediaStreamTrackProcessor {
     }
   }
 
+  const ENCODED_FORMAT_H264 = 1;
+  const FLAG_KEY = 1;
+  const FLAG_REPEAT = 2;
+  /** Frames waiting in the encoder before new ones are dropped (before encoding, never after). */
+  const MAX_ENCODE_QUEUE = 3;
+  /** Encoded bytes waiting in the socket before new frames are dropped (before encoding). */
+  const MAX_ENCODED_BUFFERED_BYTES = 8 * 1024 * 1024;
+  /** Repeats encoded at most per pacing tick (a timer that fired late catches up this far). */
+  const MAX_CATCH_UP_SLOTS = 4;
+  let keyframeRequested = false;
+  let encodeKeyframeNow: (() => void) | null = null;
+  const encodeStats = { dropped: 0, repeated: 0 };
+
+  /**
+   * Encodes the tab's frames with WebCodecs and sends one access unit per message. Tab capture
+   * delivers a frame only when the page repaints: when none came for 1.5 frame intervals the last
+   * picture is encoded again on the next slot of the frame grid, so a still page still gives a
+   * constant-rate video that lasts as long as the recording. When the encoder or the socket falls
+   * behind, frames are dropped before they are encoded — the encoder only ever references what it
+   * encoded, so every encoded frame stays decodable.
+   */
+  async function pumpEncoded(track: MediaStreamTrack, opts: EgressPageEncodeOptions): Promise<void> {
+    const frameUs = 1e6 / opts.framerate;
+    let sinceKey = Infinity;
+    let last: VideoFrame | null = null;
+    // VideoFrame timestamps are on the monotonic clock; performance.now() runs at the same rate.
+    // The newest offset seen is the closest to the true one (delivery only ever adds latency).
+    let monoOffsetUs = -Infinity;
+    /** Timestamps of the repeats in the encoder (their chunks are flagged as such). */
+    const repeats = new Set<number>();
+    const encoder = new VideoEncoder({
+      output: (chunk) => {
+        const buf = new ArrayBuffer(HEADER + chunk.byteLength);
+        chunk.copyTo(new Uint8Array(buf, HEADER));
+        const dv = new DataView(buf);
+        dv.setUint8(0, 3);
+        dv.setUint8(1, ENCODED_FORMAT_H264);
+        dv.setUint8(2, (chunk.type === 'key' ? FLAG_KEY : 0) | (repeats.has(chunk.timestamp) ? FLAG_REPEAT : 0));
+        repeats.delete(chunk.timestamp);
+        dv.setUint32(4, opts.width, true);
+        dv.setUint32(8, opts.height, true);
+        dv.setUint8(12, 1);
+        dv.setFloat64(16, chunk.timestamp, true);
+        send(buf);
+      },
+      error: (e) => report(e),
+    });
+    encoder.configure({
+      codec: opts.codec,
+      width: opts.width,
+      height: opts.height,
+      bitrate: opts.bitrate,
+      framerate: opts.framerate,
+      hardwareAcceleration: 'prefer-software',
+      latencyMode: 'realtime',
+      avc: { format: 'annexb' },
+    } as VideoEncoderConfig);
+
+    // The frame grid: slot k is at origin + k frame intervals (origin: the first frame's time). Each
+    // slot gets at most one frame, encoded or dropped.
+    let origin = Number.NaN;
+    let lastSlot = -Infinity;
+    const slotOf = (ts: number): number => Math.round((ts - origin) / frameUs);
+    const slotTs = (k: number): number => origin + k * frameUs;
+
+    /** Encodes `frame` stamped `ts` into slot `slot`, or counts it dropped (the encoder or socket is behind). */
+    const encode = (frame: VideoFrame, ts: number, slot: number, repeat: boolean): void => {
+      if (encoder.state !== 'configured') return;
+      lastSlot = slot;
+      if (encoder.encodeQueueSize >= MAX_ENCODE_QUEUE || (socket?.bufferedAmount ?? 0) > MAX_ENCODED_BUFFERED_BYTES) {
+        encodeStats.dropped++;
+        return;
+      }
+      const keyFrame = keyframeRequested || sinceKey + 1 >= opts.keyFrameInterval;
+      const f = ts === frame.timestamp ? frame : new VideoFrame(frame, { timestamp: ts });
+      try {
+        if (repeat) {
+          repeats.add(ts);
+          encodeStats.repeated++;
+        }
+        encoder.encode(f, { keyFrame });
+      } finally {
+        if (f !== frame) f.close();
+      }
+      if (keyFrame) {
+        keyframeRequested = false;
+        sinceKey = 0;
+      } else sinceKey++;
+    };
+
+    encodeKeyframeNow = () => {
+      if (stopped || !last || !Number.isFinite(monoOffsetUs) || Number.isNaN(origin)) return;
+      // The newest picture into the first free slot at or after now (so it is not taken for media
+      // from before the start or resume that asked for it).
+      const nowMono = performance.now() * 1000 + monoOffsetUs;
+      const k = Math.max(lastSlot + 1, Math.ceil((nowMono - origin) / frameUs));
+      encode(last, slotTs(k), k, false);
+    };
+    const pace = setInterval(() => {
+      if (stopped || !last || !Number.isFinite(monoOffsetUs) || Number.isNaN(origin)) return;
+      const nowMono = performance.now() * 1000 + monoOffsetUs;
+      if (nowMono - slotTs(lastSlot) < 1.5 * frameUs) return;
+      // Every slot since the last frame, up to half a frame ago, gets the last picture (a late timer
+      // catches up a few slots; further behind, the page was starved and those slots are lost).
+      for (let n = 0; n < MAX_CATCH_UP_SLOTS && slotTs(lastSlot + 1) <= nowMono - frameUs / 2; n++) encode(last, slotTs(lastSlot + 1), lastSlot + 1, true);
+      const behind = Math.floor((nowMono - origin) / frameUs) - 1;
+      if (behind > lastSlot) {
+        encodeStats.dropped += behind - lastSlot;
+        lastSlot = behind;
+      }
+    }, frameUs / 2000);
+
+    const reader = new MediaStreamTrackProcessor({ track, maxBufferSize: 2 }).readable.getReader();
+    try {
+      for (;;) {
+        const { value: frame, done } = await reader.read();
+        if (done || stopped) {
+          frame?.close();
+          break;
+        }
+        monoOffsetUs = Math.max(monoOffsetUs, frame.timestamp - performance.now() * 1000);
+        last?.close();
+        last = frame;
+        if (Number.isNaN(origin)) origin = frame.timestamp;
+        // One frame per slot: a frame for a slot already filled (by a repeat stamped just before it
+        // came, or a burst) waits as the newest picture.
+        const k = slotOf(frame.timestamp);
+        if (k > lastSlot) encode(frame, frame.timestamp, k, false);
+      }
+    } finally {
+      clearInterval(pace);
+      encodeKeyframeNow = null;
+      last?.close();
+      last = null;
+      if (encoder.state === 'configured') await encoder.flush().catch(() => undefined);
+      if (encoder.state !== 'closed') encoder.close();
+    }
+  }
+
   /**
    * Audio: the tab's audio track read as AudioData through MediaStreamTrackProcessor. Each chunk
    * carries its capture time, so audio stays on the video's timeline by construction. (An AudioWorklet
@@ -303,6 +458,13 @@ declare class MediaStreamTrackProcessor {
       (socket as WebSocket).onerror = () => reject(new Error('capture socket failed to open'));
     });
     socket.onclose = () => stop();
+    socket.onmessage = (e: MessageEvent<unknown>) => {
+      if (typeof e.data === 'string' && e.data.includes('"keyframe"')) {
+        keyframeRequested = true;
+        // Answered at once with the newest picture rather than at the next repaint.
+        encodeKeyframeNow?.();
+      }
+    };
     // The browser auto-selects the tab whose title matches its --auto-select-tab-capture-source-by-title
     // flag: take that title only for the moment of the call.
     const oldTitle = document.title;
@@ -319,7 +481,11 @@ declare class MediaStreamTrackProcessor {
     }
     const vt = stream.getVideoTracks()[0];
     const at = stream.getAudioTracks()[0];
-    if (opts.video && vt) {
+    if (opts.video && vt && opts.encode) {
+      const enc = opts.encode;
+      void pumpEncoded(vt, enc).catch((e: unknown) => report(e));
+      statsTimer = setInterval(sendStats, 1000);
+    } else if (opts.video && vt) {
       videoSender = await openVideoSender(opts.wsUrl);
       void pumpVideo(vt, videoSender).catch((e: unknown) => report(e));
     } else vt?.stop();
@@ -340,9 +506,20 @@ declare class MediaStreamTrackProcessor {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'error', message }));
   }
 
+  let statsTimer: ReturnType<typeof setInterval> | null = null;
+
+  function sendStats(): void {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'stats', dropped: encodeStats.dropped, repeated: encodeStats.repeated }));
+  }
+
   function stop(): void {
     if (stopped) return;
     stopped = true;
+    if (statsTimer) {
+      clearInterval(statsTimer);
+      statsTimer = null;
+      sendStats();
+    }
     stream?.getTracks().forEach((t) => t.stop());
     stream = null;
     videoSender?.postMessage(null);

@@ -62,6 +62,9 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerProc> {
     tmp_dir: opts.tmpDir,
     logging: { level: 'info' },
     cpu_cost: { web_cpu_cost: 1, audio_web_cpu_cost: 0.5, ...(opts.cpuCost ?? {}) },
+    // Tests find an egress's browser by the egress id in its command line: no warm pool (whose
+    // browsers are launched before any egress id exists) unless a test asks for one.
+    browser_pool_size: 0,
     ...(opts.extra ?? {}),
   };
   const body = stringify(config);

@@ -9,7 +9,7 @@ import { parseConfig } from '../../main/config/index.js';
 import type { StartEgressEnvelope } from '../../main/request/index.js';
 import { StaticServer } from '../../main/capture/static-server.js';
 import type { WebEgressController } from '../../main/egress/web-egress.js';
-import { createWebEgress } from '../../main/egress/create-web-egress.js';
+import { createWebEgress, type CaptureHostFactory } from '../../main/egress/create-web-egress.js';
 import { newEgressId } from '../../main/egress/ids.js';
 import { EgressStatus } from '@livekit/protocol';
 
@@ -51,6 +51,10 @@ export interface RunOptions {
   readonly noDefaultFile?: boolean;
   /** v2 only: these outputs instead of the request's file (no default file is added). */
   readonly outputs?: Output[];
+  /** The capture host (default: a ChromiumHost launched for the egress). */
+  readonly hostFactory?: CaptureHostFactory;
+  /** Extra service config (YAML lines), e.g. `video_encode_path: browser`. */
+  readonly config?: string;
 }
 
 /** The v2 (unified) form of a v1 web request: web source, one file output, same encoding. */
@@ -71,11 +75,11 @@ export interface RunResult {
 
 /** Validates the request like the service does, then runs it to its end. */
 export async function runWebEgress(opts: RunOptions): Promise<RunResult> {
-  const config = parseConfig(`tmp_dir: ${opts.tmpDir}\n`);
+  const config = parseConfig(`tmp_dir: ${opts.tmpDir}\n${opts.config ?? ''}\n`);
   const request = new WebEgressRequest(opts.request);
   if (request.fileOutputs.length === 0 && !opts.noDefaultFile && !opts.outputs) request.fileOutputs.push(new EncodedFileOutput({ filepath: join(opts.tmpDir, 'out') + '/' }));
   const envelope: StartEgressEnvelope = { egressId: newEgressId(), request: opts.v2 || opts.outputs ? { case: 'egress', value: toV2(request, opts.outputs) } : { case: 'web', value: request } };
-  const { controller } = createWebEgress(envelope, config, { localBaseDir: opts.tmpDir });
+  const { controller } = createWebEgress(envelope, config, { localBaseDir: opts.tmpDir, ...(opts.hostFactory ? { hostFactory: opts.hostFactory } : {}) });
   const updates: EgressInfo[] = [];
   let timer: NodeJS.Timeout | undefined;
   controller.on('update', (i) => {

@@ -51,8 +51,16 @@ function browserHelpers(browserPid: number, type: 'renderer' | 'gpu-process'): n
 }
 
 describe('faults', () => {
-  for (const victim of ['gstreamer', 'browser', 'renderer'] as const) {
-    it(`SIGKILL of the ${victim} mid-recording → FAILED at once, the file ends at the fault and plays`, async () => {
+  // The in-browser encode path (the page encodes with WebCodecs) under the same guarantees, for the
+  // process whose death takes its encoder with it.
+  const cases = [
+    { victim: 'gstreamer', path: 'x264' },
+    { victim: 'browser', path: 'x264' },
+    { victim: 'renderer', path: 'x264' },
+    { victim: 'renderer', path: 'browser' },
+  ] as const;
+  for (const { victim, path } of cases) {
+    it(`SIGKILL of the ${victim} mid-recording${path === 'browser' ? ' (video encoded in the page)' : ''} → FAILED at once, the file ends at the fault and plays`, async () => {
       await withServer(TEMPLATES_DIR, async (base) => {
         let pids: number[] = [];
         let killedAt = 0;
@@ -60,6 +68,7 @@ describe('faults', () => {
           request: { url: `${base}demo/` },
           tmpDir: tmp.path,
           timeoutMs: 60_000,
+          config: `video_encode_path: ${path}`,
           onActive: (c) => {
             pids = c.pids();
             setTimeout(() => {
