@@ -129,13 +129,18 @@ async function main(): Promise<void> {
         .filter((p) => p.cpuS >= 0.05)
         .map((p) => `${p.name} ${p.cpuS.toFixed(1)}`)
         .join(', ');
+      const chromiumParts = meter
+        .byRole()
+        .filter((p) => p.role.startsWith('chromium:') && p.cpuS >= 0.05)
+        .map((p) => `${p.role.slice(9)} ${p.cpuS.toFixed(1)}`)
+        .join(', ');
       const rects = gridRects(n, preset.width, preset.height);
       const av = await analyseRoomMedia(done.fileResults[0]?.location ?? '', these.map((p, i) => ({ identity: p.identity, rect: rects[i] as (typeof rects)[number], colour: (LOOKS[i % LOOKS.length] as (typeof LOOKS)[number]).colour, toneHz: (LOOKS[i % LOOKS.length] as (typeof LOOKS)[number]).toneHz })), { colourTolerance: 60 });
       const ms = (x: number): string => (x * 1000).toFixed(0);
       const avLine = av.publishers.map((p) => `${p.identity} p50 ${ms(p.sync.p50)} p80 ${ms(p.sync.p80)} median ${ms(p.sync.median)} drift ${ms(p.sync.drift)} ms (${p.sync.pairs} pairs)`).join('; ');
       process.stdout.write(
         `grid 720p30, ${n} publishers (640x360 VP8)${hog ? ', CPU hog running' : ''}: ${perMinute.toFixed(1)} CPU-s per recorded minute (floor: encoder alone on generated frames ${((floor / seconds) * 60).toFixed(1)}), ` +
-          `recorded ${recordedS.toFixed(2)} s using ${cpuS.toFixed(1)} CPU-s (${parts}); request→ACTIVE ${activeMs} ms; A/V |video − audio|: ${avLine}\n`,
+          `recorded ${recordedS.toFixed(2)} s using ${cpuS.toFixed(1)} CPU-s (${parts} [chromium: ${chromiumParts}]); request→ACTIVE ${activeMs} ms; A/V |video − audio|: ${avLine}\n`,
       );
     }
   } finally {

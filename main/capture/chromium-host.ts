@@ -115,6 +115,17 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     this.startupMarks.set(step, performance.timeOrigin + performance.now());
   }
 
+  /** Each start-up mark with the milliseconds since the one before (`open 0, attached 412, …`), for the log. */
+  #startupSteps(): string {
+    let prev = 0;
+    const steps: string[] = [];
+    for (const [step, at] of this.startupMarks) {
+      steps.push(`${step} ${prev ? Math.round(at - prev) : 0}`);
+      prev = at;
+    }
+    return steps.join(', ');
+  }
+
   /** True when this host was given a pre-launched browser and opened its page in it. */
   get warm(): boolean {
     return this.#adopted !== null;
@@ -184,6 +195,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     if (opts.video) await this.#minimize();
     this.#mark('captureSettled');
     log.info(`capture started ${String(result)} [egress:${this.opts.egressId}]`);
+    log.info(`start-up steps (ms): ${this.#startupSteps()} [egress:${this.opts.egressId}]`);
   }
 
   #captureContext = 0;

@@ -315,13 +315,20 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       host.on('died', (err) => this.#fail(err));
       host.on('templateError', (err) => this.#fail(err));
       host.on('signal', (signal, atUs) => this.#onSignal(signal, atUs));
-      await host.open(pageUrl, { watchTemplateErrors: plan.source.kind === 'template' });
+      // GStreamer starts while the page loads (it takes 30–130 ms to be ready, the page longer): a
+      // request's time to its first frame is the longer of the two, not their sum. Whatever happens
+      // to the page, the pipeline is awaited before going on, so #finish always finds it.
+      const pipeline = this.#websocket ? null : this.#startPipeline();
+      pipeline?.catch(() => undefined);
+      try {
+        await host.open(pageUrl, { watchTemplateErrors: plan.source.kind === 'template' });
+      } finally {
+        await pipeline?.catch(() => undefined);
+      }
       this.emit('sourceReady');
       if (this.#stopRequested || this.#failure) return await this.#finish();
 
-      const transport = this.#websocket
-        ? new MediaTransport({ video: null, audio: this.#websocket.write, framerate: plan.encoding.framerate })
-        : await this.#startPipeline();
+      const transport = pipeline ? await pipeline : new MediaTransport({ video: null, audio: this.#websocket?.write ?? null, framerate: plan.encoding.framerate });
       this.#transport = transport;
       // Every buffer moves onto the egress clock here; the transport sees one clock only.
       this.#ingest.on('video', (f) => {

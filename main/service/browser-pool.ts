@@ -30,6 +30,13 @@ const WARM_TIMEOUT_MS = 30_000;
 /** How long an idle handler gets to close its browser at shutdown before both are killed. */
 const DISPOSE_GRACE_MS = 5000;
 const RETRY_MIN_MS = 1000;
+/**
+ * How long after a handler is taken its replacement is forked. Forking a handler and launching its
+ * browser takes most of a core for about a second: done at once, it ran beside the taken egress's own
+ * start and slowed it (through the worker, 2 cores: page load 95 → ~190 ms, getDisplayMedia 215 →
+ * ~330 ms). A page egress has its first frame within about a second of the request.
+ */
+const REFILL_AFTER_TAKE_MS = 2000;
 const RETRY_MAX_MS = 60_000;
 const GB = 1024 ** 3;
 
@@ -109,7 +116,7 @@ export class BrowserPool {
       this.#forget(m);
       m.child.off('message', m.listeners.message);
       m.child.off('exit', m.listeners.exit);
-      this.#refill();
+      this.#refillLater(REFILL_AFTER_TAKE_MS);
       return m.child;
     }
     return null;
@@ -144,6 +151,12 @@ export class BrowserPool {
     if (this.#closed || this.#refillTimer) return;
     const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.#failures - 1, 10));
     log.warn(`pool: replacing a failed handler in ${delay} ms`);
+    this.#refillLater(delay);
+  }
+
+  /** Refills once `delay` ms have passed (no-op while a refill is already scheduled). */
+  #refillLater(delay: number): void {
+    if (this.#closed || this.#refillTimer) return;
     this.#refillTimer = setTimeout(() => {
       this.#refillTimer = null;
       this.#refill();
