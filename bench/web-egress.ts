@@ -101,7 +101,7 @@ interface RunOptions {
 }
 
 async function runOne(preset: EncodingOptionsPreset, label: string, seconds: number, page: string, base: string, dir: string, runOpts: RunOptions = { floors: true }): Promise<Figures> {
-  const config = parseConfig(`tmp_dir: ${dir}\nvideo_encode_path: ${arg('video-path', 'auto')}\n`);
+  const config = parseConfig(`tmp_dir: ${dir}\nvideo_encode_path: ${arg('video-path', 'auto')}\nvideo_encoder_threads: ${arg('threads', '0')}\n`);
   const request = new WebEgressRequest({
     url: `${base}${page}/`,
     options: { case: 'preset', value: preset },
@@ -152,7 +152,7 @@ async function runOne(preset: EncodingOptionsPreset, label: string, seconds: num
     .join(', ');
   const breakdown = `browser ${browserS.toFixed(1)} s [${roles}], gst ${(meter.total() - browserS).toFixed(1)} s, node ${nodeS.toFixed(1)} s`;
   const enc = plan.encoding;
-  const floor = runOpts.floors ? await floorCpu(videoEncodingOf(enc, 0), audioEncodingOf(enc), seconds, join(dir, 'floor.mp4')) : 0;
+  const floor = runOpts.floors ? await floorCpu(videoEncodingOf(enc, Number(arg('threads', '0'))), audioEncodingOf(enc), seconds, join(dir, 'floor.mp4')) : 0;
   const render = runOpts.floors
     ? await renderFloorCpu(`${base}${page}/`, { width: enc.width, height: enc.height, framerate: enc.framerate }, seconds, join(dir, 'render-floor'), extraFlags)
     : { cpuS: 0, roles: [] };

@@ -317,8 +317,9 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       host.on('signal', (signal, atUs) => this.#onSignal(signal, atUs));
       // GStreamer starts while the page loads (it takes 30–130 ms to be ready, the page longer): a
       // request's time to its first frame is the longer of the two, not their sum. Whatever happens
-      // to the page, the pipeline is awaited before going on, so #finish always finds it.
-      const pipeline = this.#websocket ? null : this.#startPipeline();
+      // to the page, the pipeline is awaited before going on, so #finish always finds it (and its
+      // transport, whose timers must end with it).
+      const pipeline = this.#websocket ? null : this.#startPipeline().then((t) => (this.#transport = t));
       pipeline?.catch(() => undefined);
       try {
         await host.open(pageUrl, { watchTemplateErrors: plan.source.kind === 'template' });
