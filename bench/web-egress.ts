@@ -23,7 +23,7 @@ import { dirname } from 'node:path';
  * the encode floor (the same encoder settings on generated frames alone) and the render floor (the
  * same page in the same browser with the same flags, no capture) — plus request-to-first-frame latency.
  *
- *   npm run bench:web -- [--seconds 60] [--presets 720,1080] [--page demo|avsync] [--chrome-flags a=b,c] [--video-path auto|x264|browser]
+ *   npm run bench:web -- [--seconds 60] [--presets 720,1080] [--page demo|avsync] [--chrome-flags a=b,c] [--video-path auto|x264|browser] [--threads N (x264 threads, 0 = auto)]
  *
  * Each line names the video path the egress took (config video_encode_path, see egress/video-path.ts;
  * the encode floor is x264's either way).
