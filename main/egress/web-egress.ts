@@ -663,12 +663,16 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         size = (await stat(file.localFilepath)).size;
       }
     }
-    if (this.#fileUnfinished || (this.#cutAtUs !== null && file.fileType === 'ogg')) {
+    // A killed egress's muxer may finish in its short grace and still hold less than the wall clock
+    // says: killed a moment after the start, its EOS can come before any sample reached the muxer,
+    // and the file then has a header and no media (CI: a memory kill 2.7 s after the request).
+    const readBack = this.#fileUnfinished || this.#killed;
+    if (readBack || (this.#cutAtUs !== null && file.fileType === 'ogg')) {
       // What players will play is what reached the disk: up to the last complete fragment / page.
       // An Ogg file of a lost room ends where the transport held it and cannot be cut after the
       // fact: what it holds is its duration.
-      const onDisk = this.#fileUnfinished ? await unfinishedDurationNs(file.fileType, file.localFilepath) : await containerDurationNs(file.fileType, file.localFilepath);
-      if (onDisk !== null && (onDisk < result.duration || !this.#fileUnfinished)) {
+      const onDisk = readBack ? await unfinishedDurationNs(file.fileType, file.localFilepath) : await containerDurationNs(file.fileType, file.localFilepath);
+      if (onDisk !== null && (onDisk < result.duration || !readBack)) {
         result.duration = onDisk;
         result.endedAt = startNs + onDisk;
       }

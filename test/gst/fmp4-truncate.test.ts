@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fragmentedMp4DurationNs, truncateFragmentsAfter, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
+import { unfinishedDurationNs } from '../../gst/container-duration.js';
 import { ffprobe } from '../support/media.js';
 import { decodeErrors } from '../support/fault-checks.js';
 
@@ -77,6 +78,19 @@ test('a finished fragmented MP4 ended at an instant: every track keeps the sampl
     assert.ok(Math.abs(mehd / movieScale - onDisk) <= 0.05, `mehd ${mehd / movieScale} s vs ${onDisk} s`);
     // Nothing after the cut: nothing more to remove.
     assert.equal(await truncateFragmentsAfter(path, 4_300_000_000n), 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a fragmented MP4 whose muxer got EOS before any sample (header only, unplayable) holds 0 s', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fmp4-empty-'));
+  try {
+    const empty = join(dir, 'empty.mp4');
+    await run('gst-launch-1.0', ['-q', '-e', 'audiotestsrc', 'num-buffers=0', '!', 'audio/x-raw,rate=48000', '!', 'avenc_aac', '!', 'mp4mux', 'fragment-duration=1000', '!', 'filesink', `location=${empty}`]);
+    assert.ok((await stat(empty)).size > 0, 'the muxer wrote its header');
+    await assert.rejects(ffprobe(empty), 'ffprobe cannot read it');
+    assert.equal(await unfinishedDurationNs('mp4', empty), 0n);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
