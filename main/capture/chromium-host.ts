@@ -27,9 +27,9 @@ const NAVIGATION_ATTEMPTS = 3;
 /** A live page stops its capture in milliseconds; one that does not answer in this time is wedged. */
 const STOP_CAPTURE_TIMEOUT_MS = 3000;
 /**
- * How long a started capture waits for Chromium's "sharing this tab" bar before it settles without:
- * it comes in 0.1–0.3 s, but was over 100 ms late on a cold machine, which captured a whole
- * recording 56 px short.
+ * How long a started capture waits for Chromium's "sharing this tab" bar before it settles without.
+ * The bar usually comes within 0.3 s, later on a cold machine; the wait ends as soon as it came and
+ * the page has its size back. Settling before a late bar captured a whole recording 56 px short.
  */
 const BAR_WAIT_MS = 3000;
 /** How long a window resize may take to reach the page before it is asked for again. */

@@ -665,7 +665,8 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
     }
     // A killed egress's muxer may finish in its short grace and still hold less than the wall clock
     // says: killed a moment after the start, its EOS can come before any sample reached the muxer,
-    // and the file then has a header and no media (CI: a memory kill 2.7 s after the request).
+    // and the file then has a header and no media (seen in a full test run: a memory kill 2.7 s after
+    // the request).
     const readBack = this.#fileUnfinished || this.#killed;
     if (readBack || (this.#cutAtUs !== null && file.fileType === 'ogg')) {
       // What players will play is what reached the disk: up to the last complete fragment / page.

@@ -33,8 +33,9 @@ const RETRY_MIN_MS = 1000;
 /**
  * How long after a handler is taken its replacement is forked. Forking a handler and launching its
  * browser takes most of a core for about a second: done at once, it ran beside the taken egress's own
- * start and slowed it (through the worker, 2 cores: page load 95 → ~190 ms, getDisplayMedia 215 →
- * ~330 ms). A page egress has its first frame within about a second of the request.
+ * start and slowed it (bench/worker-start, 2 cores: page load ~140 → ~190 ms, getDisplayMedia ~225 →
+ * ~330 ms, received → first frame p50 855 → 556 ms with the wait). A page egress has its first frame
+ * within about a second of the request.
  */
 const REFILL_AFTER_TAKE_MS = 2000;
 const RETRY_MAX_MS = 60_000;
