@@ -34,6 +34,14 @@ const STOP_CAPTURE_TIMEOUT_MS = 3000;
 const BAR_WAIT_MS = 3000;
 /** How long a window resize may take to reach the page before it is asked for again. */
 const RESIZE_SETTLE_MS = 300;
+/** innerWidth/Height (the page's viewport) and outerWidth/Height (the window) of the page. */
+interface WindowSizes {
+  readonly iw: number;
+  readonly ih: number;
+  readonly ow: number;
+  readonly oh: number;
+}
+
 const RETRYABLE_NET_ERRORS = ['net::ERR_CERT_VERIFIER_CHANGED', 'net::ERR_CONNECTION_CLOSED'];
 
 const CAPTURE_SCRIPT_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../templates/capture/page-capture.js');
@@ -297,7 +305,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     this.#sessionId = b.sessionId;
     this.#frameId = b.frameId;
     if (b.child.exitCode !== null || b.child.signalCode !== null) throw errChrome('pre-launched browser is gone');
-    const { windowId } = (await b.cdp.send('Browser.getWindowForTarget', {}, this.#sessionId)) as { windowId: number };
+    const windowId = await this.#windowId(b.cdp);
     await b.cdp.send('Browser.setWindowBounds', { windowId, bounds: { width: this.opts.width + b.uiWidth, height: this.opts.height + b.uiHeight } });
     this.#mark('attached');
     log.info(`page opens in a pre-launched browser (pid ${b.child.pid ?? '?'}) [egress:${this.opts.egressId}]`);
@@ -433,16 +441,15 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     let resizedAt = 0;
     let resizedFrom = '';
     for (;;) {
-      const size = (await this.#evaluate('JSON.stringify([innerWidth, innerHeight, outerWidth, outerHeight])')) as string;
-      const [iw, ih, ow, oh] = JSON.parse(size) as number[];
-      const right = iw === this.opts.width && ih === this.opts.height;
-      if (right && (oh ?? 0) - (ih ?? 0) > this.#uiHeight) return;
+      const cur = await this.#windowSizes();
+      const right = cur.iw === this.opts.width && cur.ih === this.opts.height;
+      if (right && cur.oh - cur.ih > this.#uiHeight) return;
       // A resize takes a moment to reach the page: re-fitting from a half-applied size would overshoot.
-      const pending = resizedAt > 0 && `${iw},${ih}` === resizedFrom && Date.now() - resizedAt < RESIZE_SETTLE_MS;
+      const pending = resizedAt > 0 && `${cur.iw},${cur.ih}` === resizedFrom && Date.now() - resizedAt < RESIZE_SETTLE_MS;
       if (!right && !pending) {
-        await this.#setViewport(this.opts.height, { iw: iw ?? 0, ih: ih ?? 0, ow: ow ?? 0, oh: oh ?? 0 });
+        await this.#setViewport(cur);
         resizedAt = Date.now();
-        resizedFrom = `${iw},${ih}`;
+        resizedFrom = `${cur.iw},${cur.ih}`;
       }
       if (Date.now() > deadline) {
         log.warn(`no sharing bar within ${BAR_WAIT_MS} ms of the capture start; the viewport was left as it was [egress:${this.opts.egressId}]`);
@@ -452,11 +459,18 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
     }
   }
 
-  /** Sizes the window so that the page's viewport is the requested width × `height`, given the current sizes. */
-  async #setViewport(height: number, cur: { iw: number; ih: number; ow: number; oh: number }): Promise<void> {
+  /** The page's viewport (inner) and the window's (outer) size. */
+  async #windowSizes(): Promise<WindowSizes> {
+    const size = (await this.#evaluate('JSON.stringify([innerWidth, innerHeight, outerWidth, outerHeight])')) as string;
+    const [iw, ih, ow, oh] = JSON.parse(size) as number[];
+    return { iw: iw ?? 0, ih: ih ?? 0, ow: ow ?? 0, oh: oh ?? 0 };
+  }
+
+  /** Sizes the window so that the page's viewport is the requested size, given the current sizes. */
+  async #setViewport(cur: WindowSizes): Promise<void> {
     const cdp = this.#requireCdp();
     const windowId = await this.#windowId(cdp);
-    await cdp.send('Browser.setWindowBounds', { windowId, bounds: { width: this.opts.width + (cur.ow - cur.iw), height: height + (cur.oh - cur.ih) } });
+    await cdp.send('Browser.setWindowBounds', { windowId, bounds: { width: this.opts.width + (cur.ow - cur.iw), height: this.opts.height + (cur.oh - cur.ih) } });
   }
 
   /**
@@ -478,17 +492,11 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
    * true when it already was.
    */
   async #fitViewport(): Promise<boolean> {
-    const size = (await this.#evaluate('JSON.stringify([innerWidth, innerHeight, outerWidth, outerHeight])')) as string;
-    const [iw, ih, ow, oh] = JSON.parse(size) as number[];
+    const cur = await this.#windowSizes();
     // The browser UI above the page (a resize does not change it): the sharing bar adds to it.
-    this.#uiHeight = (oh ?? 0) - (ih ?? 0);
-    if (iw === this.opts.width && ih === this.opts.height) return true;
-    const cdp = this.#requireCdp();
-    const windowId = await this.#windowId(cdp);
-    await cdp.send('Browser.setWindowBounds', {
-      windowId,
-      bounds: { width: this.opts.width + ((ow ?? 0) - (iw ?? 0)), height: this.opts.height + ((oh ?? 0) - (ih ?? 0)) },
-    });
+    this.#uiHeight = cur.oh - cur.ih;
+    if (cur.iw === this.opts.width && cur.ih === this.opts.height) return true;
+    await this.#setViewport(cur);
     return false;
   }
 }
