@@ -44,15 +44,29 @@ interface WindowSizes {
 
 const RETRYABLE_NET_ERRORS = ['net::ERR_CERT_VERIFIER_CHANGED', 'net::ERR_CONNECTION_CLOSED'];
 
-const CAPTURE_SCRIPT_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../templates/capture/page-capture.js');
-let captureScript: string | null = null;
+const SCRIPTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../templates/capture');
+const scripts = new Map<string, string>();
 
-/** The compiled in-page script as injectable text (a trailing ESM `export {}` is not valid in a script). */
+/** A compiled in-page script as injectable text (a trailing ESM `export {}` is not valid in a script). */
+function loadPageScript(name: string): string {
+  let text = scripts.get(name);
+  if (text === undefined) {
+    text = readFileSync(join(SCRIPTS_DIR, name), 'utf8')
+      .replace(/^export \{\};?\s*$/m, '')
+      .replace(/\/\/# sourceMappingURL=.*$/m, '');
+    scripts.set(name, text);
+  }
+  return text;
+}
+
+/** The capture script (page-capture.ts), evaluated in an isolated world when the capture starts. */
 export function loadCaptureScript(): string {
-  captureScript ??= readFileSync(CAPTURE_SCRIPT_PATH, 'utf8')
-    .replace(/^export \{\};?\s*$/m, '')
-    .replace(/\/\/# sourceMappingURL=.*$/m, '');
-  return captureScript;
+  return loadPageScript('page-capture.js');
+}
+
+/** The Web Audio clock patch (audio-clock.ts), run in the page's own world before its scripts. */
+export function loadAudioClockScript(): string {
+  return loadPageScript('audio-clock.js');
 }
 
 /**
@@ -151,6 +165,8 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
       }
       await this.#launch(url);
     }
+    // Every document of the page from now on, its frames included, before their own scripts.
+    await this.#requireCdp().send('Page.addScriptToEvaluateOnNewDocument', { source: loadAudioClockScript() }, this.#sessionId);
     await this.#navigate(url);
     this.#mark('navigated');
     await this.#fitViewport();

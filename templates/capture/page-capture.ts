@@ -392,11 +392,11 @@ declare class MediaStreamTrackProcessor {
    * Chromium 156: the context's clock and buffering are not the capture's.)
    */
   async function pumpAudio(track: MediaStreamTrack, latencyUs: number): Promise<void> {
-    // The tab's audio is stamped when the browser's output stream takes it, which is the output
-    // device's latency before it is heard; the page's video is presented for the heard time (that is
-    // how Chromium keeps a <video> in sync). Ask the browser for that latency and take it off, so
-    // the recording keeps the page's own A/V alignment (measured against a media element playing a
-    // synced flash+beep file: video 40 ms early without this, 0 ± one frame with it).
+    // The tab's audio is stamped with the time it is heard: the output device's latency after it is
+    // rendered (a beep's stamp matched the page's own getOutputTimestamp() within 1 ms). Chromium
+    // presents a <video>'s and WebRTC's pictures for the render time, so the latency is taken off
+    // (measured against a media element playing a synced flash+beep file: video 40 ms early without
+    // this, 0 ± one frame with it); audio-clock.ts tells Web Audio pages the same time base.
     const origin = performance.timeOrigin * 1000 - latencyUs;
     const reader = new MediaStreamTrackProcessor({ track } as unknown as { track: MediaStreamTrack }).readable.getReader() as unknown as ReadableStreamDefaultReader<AudioData>;
     for (;;) {
