@@ -90,6 +90,11 @@ export interface MediaTransportOptions {
   readonly alignStartToFrames?: boolean;
   /** Encoded video: asks the source for a keyframe (needed at the start, after a resume or a drop). */
   readonly requestKeyframe?: () => void;
+  /**
+   * The audio encoder's delay (µs, audioEncoderDelayUs): audio is written this much earlier, so a
+   * player hears each sample at its captured time. The first this-much after the start is cut.
+   */
+  readonly audioEncoderDelayUs?: number;
 }
 
 /** How long after the start a fresh frame may take before the last earlier one is used. */
@@ -144,6 +149,7 @@ export class MediaTransport {
   #lastVideoWriteAtUs = 0;
   #videoCaps = '';
   #audioCaps = '';
+  readonly #audioEncoderDelayNs: bigint;
   #audioNextPtsNs = 0n;
   #ended = false;
   #stopUs: number | null = null;
@@ -171,6 +177,7 @@ export class MediaTransport {
     this.#now = opts.now ?? nowUs;
     this.#frameNs = BigInt(Math.round(1e9 / opts.framerate));
     this.#maxQueued = opts.maxQueuedVideoBytes ?? 24 * 1024 * 1024;
+    this.#audioEncoderDelayNs = BigInt(Math.round((opts.audioEncoderDelayUs ?? 0) * 1000));
     opts.video?.write(gdpStreamStart('egress-video'));
     if (opts.audio && typeof opts.audio !== 'function') opts.audio.write(gdpStreamStart('egress-audio'));
     const repeatMs = opts.repeatAfterMs ?? 200;
@@ -336,7 +343,7 @@ export class MediaTransport {
         chunkPtsUs += (skip * 1e6) / chunk.sampleRate;
       } else return;
     }
-    let pts = this.#toNs(chunkPtsUs);
+    let pts = this.#toNs(chunkPtsUs) - this.#audioEncoderDelayNs;
     const limitUs = this.#limitUs;
     if (limitUs !== null) {
       // Keep exactly up to the stop time (or the hold).

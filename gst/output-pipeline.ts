@@ -159,8 +159,27 @@ export function audioEncoder(a: AudioEncoding): string {
   }
 }
 
+/**
+ * Samples a decoder plays before the first sample given to the encoder, per codec as encoded here:
+ * voaacenc's AAC 1600, lamemp3enc's MP3 1105 (measured: a click fed to GStreamer and decoded by
+ * ffmpeg from MP4, MPEG-TS and MP3, at 44.1 and 48 kHz). Neither encoder tells its muxer, so no MP4
+ * edit list, TS or MP3 header hides it and every player hears the audio that much late. Opus writes
+ * its pre-skip into OGG and WebM and decoders drop it: 0.
+ */
+const ENCODER_DELAY_SAMPLES: Record<AudioEncoding['codec'], number> = { aac: 1600, mp3: 1105, opus: 0 };
+
+/** The encoder's rate: Opus always runs at 48 kHz. */
+function encoderRate(a: AudioEncoding): number {
+  return a.codec === 'opus' ? 48000 : a.sampleRate;
+}
+
+/** The encoder delay above, in µs: the transport writes the audio that much earlier to cancel it. */
+export function audioEncoderDelayUs(a: AudioEncoding): number {
+  return (ENCODER_DELAY_SAMPLES[a.codec] * 1e6) / encoderRate(a);
+}
+
 export function audioBranch(a: AudioEncoding): string {
-  const rate = a.codec === 'opus' ? 48000 : a.sampleRate;
+  const rate = encoderRate(a);
   return [
     `fdsrc fd=${AUDIO_FD} blocksize=65536 ! gdpdepay ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0`,
     // audiorate fills gaps (a throttled page, a dropped chunk) with silence so audio stays continuous.

@@ -43,6 +43,11 @@ export interface CaptureStartOptions {
   readonly audio: boolean;
   /** Encode the video in the page and send H.264 (only when the host's canEncodeInPage). */
   readonly encode?: PageEncodeOptions;
+  /**
+   * The page's pictures follow its audio's render time, not the time it is heard: a page playing
+   * WebRTC tracks (room templates). The capture then takes the output latency off the audio stamps.
+   */
+  readonly audioAtRenderTime?: boolean;
 }
 
 /**

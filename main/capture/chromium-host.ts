@@ -207,6 +207,7 @@ export class ChromiumHost extends EventEmitter<CaptureHostEvents> implements Cap
       height: this.opts.height,
       framerate: this.opts.framerate,
       ...(opts.encode ? { encode: opts.encode } : {}),
+      audioAtRenderTime: opts.audioAtRenderTime === true,
     });
     const result = await this.#evaluate(`globalThis.__egressCapture.start(${args})`, executionContextId, true);
     this.#mark('captureStarted');

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { DisconnectReason, RoomEvent, TrackKind } from '@livekit/rtc-node';
 import { EgressInfo, EgressStatus, StreamInfo, StreamInfo_Status } from '@livekit/protocol';
 import type { Registry } from 'prom-client';
-import { buildLaunchArgs, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { audioEncoderDelayUs, buildLaunchArgs, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
 import { MediaTransport, nowUs } from '../../gst/media-transport.js';
 import type { ServiceConfig } from '../config/index.js';
@@ -351,7 +351,12 @@ export class SdkEgressController extends EventEmitter<WebEgressEvents> {
       file: { container: containerOf(file.fileType), location: file.localFilepath },
     };
     const gst = await this.#startGst(buildLaunchArgs(gstPlan), plan.videoEnabled, plan.audioEnabled);
-    const transport = new MediaTransport({ video: gst.videoInput, audio: gst.audioInput, framerate: plan.encoding.framerate });
+    const transport = new MediaTransport({
+      video: gst.videoInput,
+      audio: gst.audioInput,
+      framerate: plan.encoding.framerate,
+      ...(gstPlan.audio ? { audioEncoderDelayUs: audioEncoderDelayUs(gstPlan.audio) } : {}),
+    });
     this.#transport = transport;
     return transport;
   }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
-import { buildLaunchArgs, parseFragmentMessage, parseImageMessage, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
+import { audioEncoderDelayUs, buildLaunchArgs, parseFragmentMessage, parseImageMessage, type OutputPipelinePlan } from '../../gst/output-pipeline.js';
 import { fragmentedMp4DurationNs, truncateFragmentsAfter, truncateToCompleteFragments } from '../../gst/fmp4-duration.js';
 import { containerDurationNs, unfinishedDurationNs } from '../../gst/container-duration.js';
 import { GstProcess, PipelineFrozenError } from '../../gst/gst-process.js';
@@ -112,6 +112,8 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
   /** Clocks the capture stamped its first video frame and audio chunk on (for the manifest). */
   #videoClock: CaptureClock | undefined;
   #audioClock: CaptureClock | undefined;
+  /** The audio encoder delay the transport cancels (µs); null without an audio encoder. */
+  #audioEncoderDelayUs: number | null = null;
   #recordingStartUs: number | null = null;
   #pendingStartUs: number | null = null;
   #wakeStop: (() => void) | null = null;
@@ -372,6 +374,8 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
         ingestUrl,
         video: plan.videoEnabled,
         audio: plan.audioEnabled,
+        // A template plays the room's WebRTC tracks (see CaptureStartOptions).
+        audioAtRenderTime: plan.source.kind === 'template',
         ...(this.#browserEncode ? { encode: pageEncodeOptions(plan.encoding) } : {}),
       });
       // Without a start signal the recording starts once the host reports the capture settled
@@ -410,6 +414,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       stream: this.#stream ? { format: this.#stream.format } : null,
       images: this.#images.map((i) => ({ name: i.sinkName, locationPattern: i.locationPattern, intervalS: i.plan.captureIntervalS, width: i.plan.width, height: i.plan.height })),
     };
+    this.#audioEncoderDelayUs = gstPlan.audio ? audioEncoderDelayUs(gstPlan.audio) : null;
     const gst = await GstProcess.start({ args: buildLaunchArgs(gstPlan), video: plan.videoEnabled, audio: plan.audioEnabled, streamOut: this.#stream !== null });
     this.#gst = gst;
     if (this.#stream && gst.streamOutput) {
@@ -435,6 +440,7 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       audio: gst.audioInput,
       framerate: plan.encoding.framerate,
       alignStartToFrames: true,
+      ...(this.#audioEncoderDelayUs !== null ? { audioEncoderDelayUs: this.#audioEncoderDelayUs } : {}),
       ...(this.#browserEncode ? { requestKeyframe: () => this.#ingest.requestKeyframe() } : {}),
     });
   }
@@ -725,7 +731,12 @@ export class WebEgressController extends EventEmitter<WebEgressEvents> {
       startedAt: BigInt(Math.round((this.#recordingStartUs as number) * 1000)),
       endedAt: endedAtNs,
       paused: this.pausedIntervals(),
-      timing: { ...this.deps.host.timing(), videoClock: this.#videoClock, audioClock: this.#audioClock },
+      timing: {
+        ...this.deps.host.timing(),
+        videoClock: this.#videoClock,
+        audioClock: this.#audioClock,
+        ...(this.#audioEncoderDelayUs !== null ? { audioEncoderDelayUs: this.#audioEncoderDelayUs } : {}),
+      },
     });
     const file = this.info.fileResults[0];
     if (file && this.#fileDelivered) manifest.addFile(file.filename, file.location);

@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import { BrowserWindow, session as electronSession, type WebContents } from 'electron';
 import WebSocket from 'ws';
 import { errChrome, errPageLoad, errTemplate } from '../contracts/errors.js';
-import { loadAudioClockScript, loadCaptureScript } from '../capture/chromium-host.js';
+import { loadCaptureScript } from '../capture/chromium-host.js';
 import { ERROR_DIV_EXPRESSION, isPageSignal, watchErrorDiv, type CaptureHost, type CaptureHostEvents, type CaptureHostOptions, type CaptureStartOptions, type HostTiming, type OpenOptions, audioLatencyUsOf } from '../capture/capture-host.js';
 import { measurePageClockOffset, monotonicToEgressUs, type CaptureClock, type PageClockOffset } from '../capture/clock.js';
 import { nowUs } from '../../gst/media-transport.js';
@@ -93,7 +93,6 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
       if (isPageSignal(msg)) this.emit('signal', msg, nowUs());
     });
     wc.setAudioMuted(false);
-    await this.#installAudioClock(wc);
     await this.#load(wc, url);
     this.#pageClock = await measurePageClockOffset(async () => Number(await wc.executeJavaScript('(performance.timeOrigin + performance.now()) * 1000')));
     const errorText = (await wc.executeJavaScript(ERROR_DIV_EXPRESSION)) as string | null;
@@ -109,20 +108,6 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
   }
 
   #stopErrorWatch: (() => void) | null = null;
-
-  /**
-   * The Web Audio clock patch (templates/capture/audio-clock.ts) in every document of the page before
-   * its scripts, as the Chromium host does. Without it a page timed by getOutputTimestamp() records
-   * an output latency late; that is logged, not fatal.
-   */
-  async #installAudioClock(wc: WebContents): Promise<void> {
-    try {
-      if (!wc.debugger.isAttached()) wc.debugger.attach('1.3');
-      await wc.debugger.sendCommand('Page.addScriptToEvaluateOnNewDocument', { source: loadAudioClockScript() });
-    } catch (err) {
-      log.warn(`Web Audio clock not installed: ${(err as Error).message} [egress:${this.opts.egressId}]`);
-    }
-  }
 
   async #load(wc: WebContents, url: string): Promise<void> {
     let status = 0;
@@ -181,6 +166,7 @@ export class ElectronHost extends EventEmitter<CaptureHostEvents> implements Cap
       width: this.opts.width,
       height: this.opts.height,
       framerate: this.opts.framerate,
+      audioAtRenderTime: opts.audioAtRenderTime === true,
     });
     const result: unknown = await wc.executeJavaScriptInIsolatedWorld(ISOLATED_WORLD_ID, [{ code: `globalThis.__egressCapture.start(${args})` }], true);
     this.#audioLatencyUs = audioLatencyUsOf(result);

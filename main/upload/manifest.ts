@@ -130,6 +130,7 @@ export class Manifest {
         page_clock_offset_us: Math.round(t.pageClockOffsetUs),
         page_clock_uncertainty_us: Math.round(t.pageClockUncertaintyUs),
         audio_latency_us: Math.round(t.audioLatencyUs),
+        ...(t.audioEncoderDelayUs !== undefined ? { audio_encoder_delay_us: Math.round(t.audioEncoderDelayUs) } : {}),
       };
     }
     return JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? `__ns__${v.toString()}` : v)).replace(/"__ns__(-?\d+)"/g, '$1');

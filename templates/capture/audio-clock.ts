@@ -1,22 +1,25 @@
 /*
  * Runs in the recorded page's own world, in every frame, before the page's scripts (a classic script,
- * injected as text: no imports or exports). It makes the Web Audio clock tell the page the truth
- * about the recording: the recorded audio has no output latency.
+ * injected as text: no imports or exports). It moves a Web Audio page's picture to where the
+ * recording needs it.
  *
- * The capture's audio timeline is the time a sample is rendered, not the time a loudspeaker would
- * play it: the tab capture stamps a sample at its "heard" time and page-capture.ts takes the output
- * latency off (baseLatency + outputLatency, 42 ms on a headless machine's fake output device),
- * because that is where Chromium's own media pipelines put their pictures — a <video> and WebRTC
- * tracks are presented for that instant. A page that follows `AudioContext.currentTime` lands there
- * too. A page that does it properly, drawing for the time `getOutputTimestamp()` says is being heard,
- * came out a whole output latency late (measured: video 34–55 ms after audio).
+ * The recording's audio keeps the time the tab's sound is heard (page-capture.ts). A picture reaches
+ * the capture one to three display frames after the page drew it (measured: 26–38 ms on average per
+ * recording). Chromium's <video> allows for that: it picks each frame for the time it will be on
+ * screen. A page that draws for the sound being heard "now", as `getOutputTimestamp()` describes it,
+ * does not, and its flashes came out 34–55 ms after their beeps.
  *
- * So here `baseLatency` and `outputLatency` read 0 and `getOutputTimestamp()` answers with the context
- * time being rendered now (`currentTime`, at `performance.now()`): every page kind then draws for the
- * instant its audio lands in the recording. (Chromium's own answer moved forward by the latency was
- * tried first: its mapping of context time to performance time is off by a different amount in every
- * browser, and the flashes landed 16 ms early in one recording, 21 ms late in the next; `currentTime`
- * gave −4 and +3.) Only AudioContext changes; OfflineAudioContext has no output.
+ * So `getOutputTimestamp()` here answers with the context time being rendered now (`currentTime`, at
+ * `performance.now()`), and `baseLatency` and `outputLatency` read 0. A page then draws each sound
+ * about one output latency ahead of hearing it: 38–42 ms on a headless machine's output device, about
+ * the picture's way to the capture. A page that follows `currentTime` already does this. Measured
+ * with test/web/avsync.test.ts: such pages land within the spread every page kind has from one
+ * browser start to the next (±30 ms).
+ *
+ * Chromium's own answer moved by the latency was tried first. Its mapping of context time to
+ * performance time is off by a different amount in every browser. Only AudioContext changes:
+ * OfflineAudioContext has no output. The Chromium host installs this; the Electron host does not, as
+ * a desktop's real output device has its own latency, which has not been measured.
  */
 (() => {
   const g = globalThis as typeof globalThis & { __egressAudioClock?: boolean };

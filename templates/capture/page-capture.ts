@@ -29,6 +29,8 @@ interface EgressCaptureOptions {
   readonly framerate: number;
   /** Encode in the page (WebCodecs) and send H.264 instead of raw frames. */
   readonly encode?: EgressPageEncodeOptions;
+  /** Take the output latency off the audio stamps (a page whose pictures follow the render time). */
+  readonly audioAtRenderTime?: boolean;
 }
 
 interface EgressPageEncodeOptions {
@@ -392,11 +394,11 @@ declare class MediaStreamTrackProcessor {
    * Chromium 156: the context's clock and buffering are not the capture's.)
    */
   async function pumpAudio(track: MediaStreamTrack, latencyUs: number): Promise<void> {
-    // The tab's audio is stamped with the time it is heard: the output device's latency after it is
-    // rendered (a beep's stamp matched the page's own getOutputTimestamp() within 1 ms). Chromium
-    // presents a <video>'s and WebRTC's pictures for the render time, so the latency is taken off
-    // (measured against a media element playing a synced flash+beep file: video 40 ms early without
-    // this, 0 ± one frame with it); audio-clock.ts tells Web Audio pages the same time base.
+    // The tab's audio is stamped with the time it is heard, the output device's latency after it is
+    // rendered (a beep's stamp matched the page's own getOutputTimestamp() within 1 ms), and a
+    // <video> is presented for that time. WebRTC tracks are presented for the render time instead
+    // (Chromium's lip sync leaves the output latency out): for such a page (opts.audioAtRenderTime)
+    // the latency is asked of the browser and taken off (latencyUs; 0 otherwise).
     const origin = performance.timeOrigin * 1000 - latencyUs;
     const reader = new MediaStreamTrackProcessor({ track } as unknown as { track: MediaStreamTrack }).readable.getReader() as unknown as ReadableStreamDefaultReader<AudioData>;
     for (;;) {
@@ -450,7 +452,7 @@ declare class MediaStreamTrackProcessor {
     previewNext?.frame.close();
     previewNext = null;
     // Probed while the capture starts (it takes ~200 ms), so it adds nothing to the start time.
-    const latencyUs = opts.audio ? outputLatencyUs() : Promise.resolve(0);
+    const latencyUs = opts.audio && opts.audioAtRenderTime ? outputLatencyUs() : Promise.resolve(0);
     socket = new WebSocket(opts.wsUrl);
     socket.binaryType = 'arraybuffer';
     await new Promise<void>((resolve, reject) => {
