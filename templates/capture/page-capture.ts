@@ -396,9 +396,10 @@ declare class MediaStreamTrackProcessor {
   async function pumpAudio(track: MediaStreamTrack, latencyUs: number): Promise<void> {
     // The tab's audio is stamped with the time it is heard, the output device's latency after it is
     // rendered (a beep's stamp matched the page's own getOutputTimestamp() within 1 ms), and a
-    // <video> is presented for that time. WebRTC tracks are presented for the render time instead
-    // (Chromium's lip sync leaves the output latency out): for such a page (opts.audioAtRenderTime)
-    // the latency is asked of the browser and taken off (latencyUs; 0 otherwise).
+    // <video> is presented for that time. WebRTC tracks come out ahead of their sound by about the
+    // output latency, as if Chromium's lip sync left it out (a room template, two publishers: medians
+    // −2 and +5 ms with the latency taken off, 23–33 ms further off without): for such a page
+    // (opts.audioAtRenderTime) the latency is asked of the browser and taken off (latencyUs; 0 otherwise).
     const origin = performance.timeOrigin * 1000 - latencyUs;
     const reader = new MediaStreamTrackProcessor({ track } as unknown as { track: MediaStreamTrack }).readable.getReader() as unknown as ReadableStreamDefaultReader<AudioData>;
     for (;;) {
